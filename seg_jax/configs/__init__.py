@@ -1,0 +1,4 @@
+"""Shared config defaults; experiment files in ``configs/`` start from these."""
+from seg_jax.configs.default import get_default_config, apply_variant
+
+__all__ = ["get_default_config", "apply_variant"]

@@ -1,0 +1,82 @@
+"""Default training config (the paper's recipe), shared by ``configs/*.py``.
+
+Every field can be overridden on the command line, e.g. ``--config.batch_size=16`` or
+``--config.data.image_size=160,288``. Schedules are data: ``lr_boundaries`` (steps) and ``lr_scales``
+(multipliers applied at each boundary, as in ``optax.piecewise_constant_schedule``).
+"""
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mobilenet"          # unet | mobilenet | convlstm
+    c.model.dtype = "float32"           # compute dtype: float32 | bfloat16 (params stay float32)
+    c.model.depthwise_impl = "auto"     # auto | shift_add | grouped (mobilenet models only)
+    c.model.gate_activation = "hard_sigmoid"  # convlstm only: tf.keras 2.x default, as in the paper
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "folder"            # folder | synthetic | mixed (see seg_jax.data)
+    c.data.root = ""                    # root of the real data (e.g. ../shared/data)
+    c.data.folder = ""                  # an images/ + masks/ folder (source 'folder')
+    c.data.image_size = (256, 256)      # (height, width), multiples of 32
+    c.data.clip_length = 4              # T for temporal models
+    c.data.val_fraction = 0.1
+    c.data.test_fraction = 0.1
+    c.data.num_workers = 0              # Grain worker processes (0 = in-process)
+    c.data.synthetic_size = 64          # number of synthetic examples (source 'synthetic')
+    c.data.augment = True               # the paper's augmentations (flip, gray, channel shuffle, dropout, rotate)
+    c.data.soft_targets = True          # train on soft alpha mattes where the data has them
+
+    c.batch_size = 8
+    c.eval_batch_size = 8
+    c.num_steps = 20_000
+    c.eval_every = 500                  # steps between validation passes ("epochs" for plateau/early stop)
+    c.log_every = 20
+    c.checkpoint_every = 500
+    c.max_eval_examples = 0             # 0 = the whole validation split
+
+    c.loss = "dice"                     # dice (the paper) | bce_dice
+    c.dice_smooth = 1.0
+    c.learning_rate = 1e-4
+    c.lr_boundaries = (8_000, 12_000, 16_000)   # steps at which the rate is multiplied by lr_scales
+    c.lr_scales = (0.1, 0.1, 0.1)               # 1e-4 -> 1e-5 -> 1e-6 -> 1e-7
+    c.min_learning_rate = 1e-7
+    c.plateau_patience = 4              # evals without val-loss improvement before lr x plateau_factor (0 = off)
+    c.plateau_factor = 0.1
+    c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
+    c.weight_decay = 0.0
+    c.grad_clip_norm = 0.0              # 0 = off
+
+    c.init_from = ""                    # weights dir/checkpoint to start from when the workdir is empty
+    c.keep_checkpoints = 1              # latest checkpoints kept besides the best
+    return c
+
+
+def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Apply a named variant given after ':' in ``--config file.py:variant``.
+
+    ``tiny``: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
+    """
+    if not arg:
+        return config
+    if arg == "tiny":
+        config.data.source = "synthetic"
+        config.data.image_size = (64, 64)
+        config.data.clip_length = 2
+        config.data.synthetic_size = 12
+        config.data.augment = False
+        config.batch_size = 2
+        config.eval_batch_size = 4
+        config.num_steps = 4
+        config.eval_every = 2
+        config.log_every = 1
+        config.checkpoint_every = 2
+        config.lr_boundaries = (2,)
+        config.lr_scales = (0.1,)
+        return config
+    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny'")
