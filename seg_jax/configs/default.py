@@ -31,6 +31,15 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.data.synthetic_size = 64          # number of synthetic examples (source 'synthetic')
     c.data.augment = True               # the paper's augmentations (flip, gray, channel shuffle, dropout, rotate)
     c.data.soft_targets = True          # train on soft alpha mattes where the data has them
+    c.data.read_threads = 2             # Grain reader threads per process (decoding releases the GIL)
+    c.data.weights = ml_collections.ConfigDict({   # mixing weights of source 'mixed' (normalised per kind)
+        "composite": 0.6, "real": 0.4,             # still images: composites / real portraits+people pairs
+        "pseudo_video": 0.5, "davis": 0.5,         # clips: composite pseudo-video / real DAVIS clips
+    })
+    c.data.composite_size = 100_000     # virtual length of the composite sources (one "epoch")
+    c.data.clip_stride = 1              # frame step inside a real video clip
+    c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
+    c.data.tfds_dir = ""                # TFDS data_dir of a built person_segmentation (source 'tfds')
 
     c.batch_size = 8
     c.eval_batch_size = 8

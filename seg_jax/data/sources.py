@@ -1,0 +1,118 @@
+"""Which random-access sources a config trains and evaluates on.
+
+``config.data.source``:
+- ``synthetic``: :class:`~seg_jax.data.synthetic.SyntheticSource` (train seed 0; val / test are disjoint seeds);
+- ``folder``: ``config.data.folder`` (``images/`` + ``masks/`` or the Kaggle layout), 80:10:10 or split files;
+- ``mixed``: the real data under ``config.data.root`` (see :mod:`seg_jax.data.real`).
+
+Temporal models get clips (T = ``config.data.clip_length``); still-image sources are turned into clips by
+:mod:`seg_jax.data.pseudo_video` for training, and into T repeated frames for evaluation.
+"""
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from seg_jax.data import folder, synthetic
+
+SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
+
+
+class ConcatSource:
+    """Random access over several sources in order. ``parts`` lists (name, source)."""
+
+    def __init__(self, parts: list[tuple[str, object]]):
+        self.parts = [(n, s) for n, s in parts if len(s) > 0]
+        self._starts = list(np.cumsum([0] + [len(s) for _, s in self.parts]))
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self._starts, index) - 1
+        return self.parts[k][1][index - int(self._starts[k])]
+
+    def __repr__(self) -> str:
+        return f"ConcatSource({[(n, len(s)) for n, s in self.parts]})"
+
+
+class RepeatFrames:
+    """A still-image source seen as clips of T identical frames: {'image': (T, H, W, 3), 'mask': (T, H, W, 1)}."""
+
+    def __init__(self, source, clip_length: int):
+        self.source, self.clip_length = source, int(clip_length)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict:
+        ex = self.source[index]
+        return {k: np.repeat(ex[k][None], self.clip_length, axis=0) for k in ("image", "mask")}
+
+    def __repr__(self) -> str:
+        return f"RepeatFrames({self.source!r}, T={self.clip_length})"
+
+
+def _synthetic_count(config, split: str) -> int:
+    n = int(config.data.synthetic_size)
+    if split == "train":
+        return n
+    frac = config.data.val_fraction if split == "val" else config.data.test_fraction
+    return max(2, int(round(n * frac)))
+
+
+def _synthetic(config, split: str, temporal: bool) -> synthetic.SyntheticSource:
+    return synthetic.SyntheticSource(_synthetic_count(config, split), tuple(config.data.image_size),
+                                     seed=SYNTHETIC_SEEDS[split],
+                                     clip_length=int(config.data.clip_length) if temporal else 0)
+
+
+def _folder_root(config) -> str:
+    root = config.data.folder or config.data.root
+    if not root:
+        raise ValueError("data.source='folder' needs --config.data.folder=<dir with images/ and masks/>")
+    return root
+
+
+def _folder(config, split: str) -> folder.PairSource:
+    pairs = folder.split_pairs(_folder_root(config), split, config.data.val_fraction, config.data.test_fraction)
+    return folder.PairSource(pairs, name=f"folder:{split}")
+
+
+def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
+    """-> [(source, weight)] to mix for training."""
+    kind = config.data.source
+    if kind == "synthetic":
+        return [(_synthetic(config, "train", temporal), 1.0)]
+    if kind == "folder":
+        src = _folder(config, "train")
+        if temporal:
+            from seg_jax.data import pseudo_video
+            src = pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
+                                                    seed=0)
+        return [(src, 1.0)]
+    if kind == "mixed":
+        from seg_jax.data import real
+        return real.train_sources(config, temporal)
+    raise ValueError(f"unknown data.source {kind!r}; choose synthetic | folder | mixed")
+
+
+def eval_source(config, split: str, subset: str | None, temporal: bool):
+    """The random-access source of a whole evaluation split (one subset, or all of them concatenated)."""
+    if split not in ("val", "test", "train"):
+        raise ValueError(f"unknown split {split!r}; choose val | test")
+    kind = config.data.source
+    if kind == "mixed":
+        from seg_jax.data import real
+        return real.eval_source(config, split, subset, temporal)
+    if subset not in (None, kind):
+        raise ValueError(f"subset {subset!r} needs data.source='mixed'; source {kind!r} has no subsets")
+    if kind == "synthetic":
+        return _synthetic(config, split, temporal)
+    if kind == "folder":
+        src = _folder(config, split)
+        return RepeatFrames(src, config.data.clip_length) if temporal else src
+    raise ValueError(f"unknown data.source {kind!r}; choose synthetic | folder | mixed")
