@@ -20,7 +20,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.model.gate_activation = "hard_sigmoid"  # convlstm only: tf.keras 2.x default, as in the paper
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "folder"            # folder | synthetic | mixed (see seg_jax.data)
+    c.data.source = "mixed"             # mixed (real data under root) | folder | synthetic (see seg_jax.data)
     c.data.root = ""                    # root of the real data (e.g. ../shared/data)
     c.data.folder = ""                  # an images/ + masks/ folder (source 'folder')
     c.data.image_size = (256, 256)      # (height, width), multiples of 32

@@ -1,0 +1,159 @@
+"""Video sources: ordered frame/mask sequences and clip sampling by index arithmetic.
+
+Layouts:
+- DAVIS-style: ``root/<seq>/frames/*.jpg`` + ``root/<seq>/masks/*.png`` (matching stems, sorted by name);
+- Conference Video Segmentation Dataset: ``root/original_training/``, ``root/ground_truth_training/``,
+  ``root/original_testing/``, ``root/ground_truth_testing/``; frames are named ``<prefix><seq>_<frame>.<ext>``
+  (e.g. ``original3_17.png`` with mask ``gt3_17.png``): frames pair by (seq, frame) and sort by frame number.
+
+A clip is T frames ``start, start + stride, ...`` of one sequence. Training clips: every valid start of every
+sequence, counted with a cumulative sum so clip ``i`` is found by ``bisect`` (index arithmetic, no list of
+clips). Evaluation clips (``cover=True``): non-overlapping starts 0, T*stride, ... plus one final clip that ends
+on the last frame, so every frame is evaluated at least once.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import os
+import re
+
+import numpy as np
+
+from seg_jax.data import io
+
+_CONF_NAME = re.compile(r"^(\D*?)(\d+)_(\d+)\.(\w+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sequence:
+    """One video: ordered frame and mask paths."""
+    name: str
+    frames: tuple[str, ...]
+    masks: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _images_by_stem(folder: str) -> dict[str, str]:
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.lower().endswith(io.IMAGE_EXTENSIONS) and io.check_file(path) is None:
+            out[os.path.splitext(name)[0]] = path
+    return out
+
+
+def list_davis(root: str, names: list[str] | None = None) -> list[Sequence]:
+    """Sequences of a DAVIS-style folder (all, or those in ``names``), frames without a mask dropped."""
+    if not os.path.isdir(root):
+        raise io.BadInputError(f"{root}: no such folder; point data.video_folder at <seq>/frames + <seq>/masks")
+    seqs = []
+    for seq in sorted(os.listdir(root)) if names is None else names:
+        fdir, mdir = os.path.join(root, seq, "frames"), os.path.join(root, seq, "masks")
+        if not (os.path.isdir(fdir) and os.path.isdir(mdir)):
+            if names is not None:
+                raise io.BadInputError(f"{os.path.join(root, seq)}: missing frames/ or masks/ folder")
+            continue
+        frames, masks = _images_by_stem(fdir), _images_by_stem(mdir)
+        stems = sorted(frames.keys() & masks.keys())
+        if stems:
+            seqs.append(Sequence(seq, tuple(frames[s] for s in stems), tuple(masks[s] for s in stems)))
+    if not seqs:
+        raise io.BadInputError(f"{root}: no <seq>/frames + <seq>/masks sequences found")
+    return seqs
+
+
+def list_conference(root: str, split: str = "training") -> list[Sequence]:
+    """Sequences of the Conference Video Segmentation Dataset layout; ``split`` is 'training' | 'testing'."""
+    fdir, mdir = os.path.join(root, f"original_{split}"), os.path.join(root, f"ground_truth_{split}")
+    for d in (fdir, mdir):
+        if not os.path.isdir(d):
+            raise io.BadInputError(f"{d}: folder missing; the Conference layout needs original_{split}/ and "
+                                   f"ground_truth_{split}/")
+
+    def index(folder: str) -> dict[tuple[int, int], str]:
+        out = {}
+        for name in os.listdir(folder):
+            m = _CONF_NAME.match(name)
+            path = os.path.join(folder, name)
+            if m and name.lower().endswith(io.IMAGE_EXTENSIONS) and io.check_file(path) is None:
+                out[(int(m.group(2)), int(m.group(3)))] = path
+        return out
+
+    frames, masks = index(fdir), index(mdir)
+    keys = sorted(frames.keys() & masks.keys())
+    seqs = []
+    for seq_id in sorted({k[0] for k in keys}):
+        ks = [k for k in keys if k[0] == seq_id]
+        seqs.append(Sequence(f"{split}{seq_id}", tuple(frames[k] for k in ks), tuple(masks[k] for k in ks)))
+    if not seqs:
+        raise io.BadInputError(f"{fdir}: no frames named <prefix><seq>_<frame> with a mask in {mdir}")
+    return seqs
+
+
+def clip_starts(length: int, clip_length: int, stride: int = 1, cover: bool = False) -> list[int]:
+    """Start frames of the clips of one sequence (see module docstring)."""
+    span = (clip_length - 1) * stride + 1
+    if length < span:
+        return []
+    if not cover:
+        return list(range(length - span + 1))
+    starts = list(range(0, length - span + 1, clip_length * stride))
+    if starts[-1] + span < length:
+        starts.append(length - span)
+    return starts
+
+
+class ClipSource:
+    """Random-access clips of T frames.
+
+    ``source[i]`` -> {'image': uint8 (T, H, W, 3), 'mask': uint8 (T, H, W, 1)} at the video's resolution.
+    With ``cover=False`` clip ``i`` is found from the cumulative count of starts per sequence (bisect);
+    with ``cover=True`` the explicit (few) evaluation starts are used.
+    """
+
+    def __init__(self, sequences: list[Sequence], clip_length: int, stride: int = 1, cover: bool = False):
+        self.sequences, self.clip_length, self.stride, self.cover = list(sequences), int(clip_length), int(stride), cover
+        self._starts = [clip_starts(len(s), self.clip_length, self.stride, cover) for s in self.sequences]
+        self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
+        if self._offsets[-1] == 0:
+            raise io.BadInputError(f"no sequence has {self.clip_length} frames (stride {self.stride}); "
+                                   "lower data.clip_length or data.clip_stride")
+
+    def __len__(self) -> int:
+        return self._offsets[-1]
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """Clip index -> (sequence index, start frame)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self._offsets, index) - 1
+        return k, self._starts[k][index - self._offsets[k]]
+
+    def __getitem__(self, index: int) -> dict:
+        k, start = self.locate(index)
+        seq = self.sequences[k]
+        idx = range(start, start + self.clip_length * self.stride, self.stride)
+        pairs = [io.read_pair(seq.frames[t], seq.masks[t]) for t in idx]
+        return {"image": np.stack([p["image"] for p in pairs]), "mask": np.stack([p["mask"] for p in pairs])}
+
+    def __repr__(self) -> str:
+        return f"ClipSource({[s.name for s in self.sequences]}, T={self.clip_length}, n={len(self)})"
+
+
+class FrameSource:
+    """Every frame of some sequences as still pairs: {'image': (H, W, 3), 'mask': (H, W, 1)}."""
+
+    def __init__(self, sequences: list[Sequence]):
+        self.items = [(f, m) for s in sequences for f, m in zip(s.frames, s.masks)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return io.read_pair(*self.items[index])
+
+    def __repr__(self) -> str:
+        return f"FrameSource(n={len(self)})"
