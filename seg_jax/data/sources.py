@@ -3,7 +3,13 @@
 ``config.data.source``:
 - ``synthetic``: :class:`~seg_jax.data.synthetic.SyntheticSource` (train seed 0; val / test are disjoint seeds);
 - ``folder``: ``config.data.folder`` (``images/`` + ``masks/`` or the Kaggle layout), 80:10:10 or split files;
-- ``mixed``: the real data under ``config.data.root`` (see :mod:`seg_jax.data.real`).
+- ``mixed``: the real data under ``config.data.root`` (see :mod:`seg_jax.data.real`);
+- ``tfds``: the ``person_segmentation`` ArrayRecord dataset in ``config.data.tfds_dir`` (built first from
+  ``config.data.folder`` when it is not there yet);
+- ``davis`` | ``conference``: a video folder ``config.data.video_folder`` (clips for temporal models, frames
+  otherwise). DAVIS sequences are split by SHA-1 order of the sequence name (val / test fractions, at least one
+  sequence each when there are 3 or more); the Conference dataset's ``*_testing`` folders are its test split
+  and its training sequences are split into train / val the same way.
 
 Temporal models get clips (T = ``config.data.clip_length``); still-image sources are turned into clips by
 :mod:`seg_jax.data.pseudo_video` for training, and into T repeated frames for evaluation.
@@ -11,12 +17,14 @@ Temporal models get clips (T = ``config.data.clip_length``); still-image sources
 from __future__ import annotations
 
 import bisect
+import logging
 
 import numpy as np
 
 from seg_jax.data import folder, synthetic
 
 SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
+KINDS = ("mixed", "folder", "tfds", "synthetic", "davis", "conference")
 
 
 class ConcatSource:
@@ -82,13 +90,63 @@ def _folder(config, split: str) -> folder.PairSource:
     return folder.PairSource(pairs, name=f"folder:{split}")
 
 
+def _tfds(config, split: str):
+    from seg_jax.data import tfds_person_segmentation as tps
+    if not config.data.tfds_dir:
+        raise ValueError("data.source='tfds' needs --config.data.tfds_dir=<TFDS data_dir>")
+    try:
+        return tps.data_source(config.data.tfds_dir, split)
+    except Exception as e:  # not prepared yet
+        if not config.data.folder:
+            raise ValueError(f"{config.data.tfds_dir}: no prepared person_segmentation ({type(e).__name__}); "
+                             "set data.folder to build it from a folder") from e
+        tps.build(config.data.folder, config.data.tfds_dir)
+        return tps.data_source(config.data.tfds_dir, split)
+
+
+def video_sequences(config, split: str) -> list:
+    """Sequences of ``config.data.video_folder`` for a split (see module docstring)."""
+    from seg_jax.data import clips
+    root = config.data.video_folder or config.data.root
+    if not root:
+        raise ValueError(f"data.source={config.data.source!r} needs --config.data.video_folder=<dir>")
+    if config.data.source == "conference":
+        if split == "test":
+            return clips.list_conference(root, "testing")
+        seqs = clips.list_conference(root, "training")
+    else:
+        seqs = clips.list_davis(root)
+    names = [s.name for s in seqs]
+    if len(names) >= 3:
+        vf = 0.0 if config.data.source == "conference" else config.data.test_fraction
+        parts = folder.hash_split(names, config.data.val_fraction, vf)
+        for key, frac in (("val", config.data.val_fraction), ("test", vf)):
+            if frac > 0 and not parts[key]:   # at least one sequence
+                parts[key] = [parts["train"].pop(0)]
+    else:  # too few sequences to hold any out: every split sees all of them (tiny test folders only)
+        logging.warning("%s: only %d sequences; train, val and test all use them", root, len(names))
+        parts = {"train": names, "val": names, "test": names}
+    wanted = set(parts[split])
+    return [s for s in seqs if s.name in wanted]
+
+
+def _video(config, split: str, temporal: bool, train: bool):
+    from seg_jax.data import clips
+    seqs = video_sequences(config, split)
+    if temporal:
+        return clips.ClipSource(seqs, int(config.data.clip_length), int(config.data.clip_stride), cover=not train)
+    return clips.FrameSource(seqs)
+
+
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     """-> [(source, weight)] to mix for training."""
     kind = config.data.source
     if kind == "synthetic":
         return [(_synthetic(config, "train", temporal), 1.0)]
-    if kind == "folder":
-        src = _folder(config, "train")
+    if kind in ("davis", "conference"):
+        return [(_video(config, "train", temporal, train=True), 1.0)]
+    if kind in ("folder", "tfds"):
+        src = _folder(config, "train") if kind == "folder" else _tfds(config, "train")
         if temporal:
             from seg_jax.data import pseudo_video
             src = pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
@@ -97,7 +155,7 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     if kind == "mixed":
         from seg_jax.data import real
         return real.train_sources(config, temporal)
-    raise ValueError(f"unknown data.source {kind!r}; choose synthetic | folder | mixed")
+    raise ValueError(f"unknown data.source {kind!r}; choose {KINDS}")
 
 
 def eval_source(config, split: str, subset: str | None, temporal: bool):
@@ -112,7 +170,9 @@ def eval_source(config, split: str, subset: str | None, temporal: bool):
         raise ValueError(f"subset {subset!r} needs data.source='mixed'; source {kind!r} has no subsets")
     if kind == "synthetic":
         return _synthetic(config, split, temporal)
-    if kind == "folder":
-        src = _folder(config, split)
+    if kind in ("davis", "conference"):
+        return _video(config, split, temporal, train=False)
+    if kind in ("folder", "tfds"):
+        src = _folder(config, split) if kind == "folder" else _tfds(config, split)
         return RepeatFrames(src, config.data.clip_length) if temporal else src
-    raise ValueError(f"unknown data.source {kind!r}; choose synthetic | folder | mixed")
+    raise ValueError(f"unknown data.source {kind!r}; choose {KINDS}")
