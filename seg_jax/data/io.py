@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-_ASPECT_TOLERANCE = 0.02  # relative; masks saved at a smaller size round their sides
+_ASPECT_TOLERANCE = 0.02
+_GRAY_SPREAD = 16         # max channel difference of an RGB mask still read as gray  # relative; masks saved at a smaller size round their sides
 
 
 class BadInputError(ValueError):
@@ -104,8 +105,9 @@ def mask_from_array(arr: np.ndarray, name: str, stats: collections.Counter | Non
     """Decoded mask array -> uint8 (H, W, 1) in 0..255.
 
     - 16-bit / float masks are rescaled to 0..255;
-    - RGB masks whose channels agree (gray saved as RGB) use one channel; coloured masks (RGB label colours or
-      palette PNGs, which OpenCV expands to colours) become 255 wherever any channel is non-zero;
+    - RGB masks whose channels agree within 16 levels (gray saved as RGB, also as JPEG) use their mean;
+      coloured masks (RGB label colours or palette PNGs, which OpenCV expands to colours) become 255 wherever
+      any channel is non-zero;
     - RGBA masks use the colour channels, or the alpha channel when the colours are all zero;
     - masks whose only values are 0 and 1 are scaled to 0/255.
     """
@@ -117,9 +119,10 @@ def mask_from_array(arr: np.ndarray, name: str, stats: collections.Counter | Non
             _count(stats, "mask_from_alpha")
             arr = arr[:, :, 3]
     if arr.ndim == 3 and arr.shape[2] == 3:
-        if np.array_equal(arr[:, :, 0], arr[:, :, 1]) and np.array_equal(arr[:, :, 0], arr[:, :, 2]):
+        spread = int((arr.max(axis=2).astype(np.int16) - arr.min(axis=2)).max())
+        if spread <= _GRAY_SPREAD:   # gray saved as RGB (JPEG may make the channels differ a little)
             _count(stats, "mask_rgb_gray")
-            arr = arr[:, :, 0]
+            arr = np.rint(arr.mean(axis=2)).astype(np.uint8)
         else:
             _count(stats, "mask_colour_binarised")
             arr = np.where(arr.any(axis=2), 255, 0).astype(np.uint8)
