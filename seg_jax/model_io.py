@@ -86,7 +86,7 @@ def save_weights(out_dir: str | os.PathLike, model_config: Mapping[str, Any], va
     return out
 
 
-def _check_tree_matches(loaded: Any, expected: Any, source: str, model_name: str) -> None:
+def check_variables_match(loaded: Any, expected: Any, source: str, model_name: str) -> None:
     flat_loaded = {jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(loaded)}
     flat_expected = {jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(expected)}
     if flat_loaded != flat_expected:
@@ -139,7 +139,7 @@ def load_weights(model_name: str, checkpoint: str | os.PathLike | None = None,
     config["name"] = model_name
     model = build_model(config)
     expected = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
-    _check_tree_matches(state, dict(expected), str(path), model_name)
+    check_variables_match(state, dict(expected), str(path), model_name)
     variables = jax.tree_util.tree_map(jnp.asarray, state)
     return variables, manifest
 

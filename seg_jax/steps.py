@@ -1,0 +1,137 @@
+"""Pure training and evaluation steps.
+
+``train_step(state, batch) -> (state, metrics)`` and ``eval_step(state, batch) -> sums`` are plain functions
+of explicit pytrees; ``make_train_step`` / ``make_eval_step`` bind the static pieces (model, loss) and jit them
+with the state donated. Batches hold uint8 images and masks; conversion to float happens inside the step.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from seg_jax.losses import segmentation_loss
+from seg_jax.metrics import segmentation_sums
+from seg_jax.models import is_temporal
+
+Batch = Mapping[str, jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a training step reads and writes.
+
+    ``lr_scale`` is the reduce-on-plateau multiplier (changed by the host loop between steps).
+    """
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    lr_scale: jax.Array
+    rng: jax.Array
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+    """The paper's piecewise-constant decay, as config data (boundaries in steps, multiplicative scales)."""
+    boundaries, scales = tuple(config.lr_boundaries), tuple(config.lr_scales)
+    if len(boundaries) != len(scales):
+        raise ValueError(f"config.lr_boundaries {boundaries} and config.lr_scales {scales} must have the same "
+                         f"length")
+    if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
+        raise ValueError(f"config.lr_boundaries must increase, got {boundaries}")
+    return optax.piecewise_constant_schedule(config.learning_rate, dict(zip(boundaries, scales)))
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    """Adam direction (optionally clipped, with weight decay); the learning rate is applied in the step."""
+    parts = []
+    if config.grad_clip_norm:
+        parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
+    parts.append(optax.scale_by_adam())
+    if config.weight_decay:
+        parts.append(optax.add_decayed_weights(config.weight_decay))
+    return optax.chain(*parts)
+
+
+def create_train_state(variables: Mapping[str, Any], optimizer: optax.GradientTransformation,
+                       rng: jax.Array) -> TrainState:
+    params = variables["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      batch_stats=variables.get("batch_stats", {}), opt_state=optimizer.init(params),
+                      lr_scale=jnp.ones((), jnp.float32), rng=rng)
+
+
+def batch_to_inputs(batch: Batch, soft_targets: bool = True) -> tuple[jax.Array, jax.Array]:
+    """uint8 images/masks -> float images in [0, 1] and float targets in [0, 1]."""
+    images = batch["image"].astype(jnp.float32) / 255.0
+    targets = batch["mask"].astype(jnp.float32) / 255.0
+    if not soft_targets:
+        targets = (targets >= 0.5).astype(jnp.float32)
+    return images, targets
+
+
+def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any], images: jax.Array, *,
+                 train: bool) -> tuple[jax.Array, Any]:
+    """Run the model; returns (logits shaped like the targets, updated batch_stats or None)."""
+    mutable = ["batch_stats"] if train else False
+    out = model.apply(variables, images, train=train, mutable=mutable)
+    if train:
+        out, updates = out
+        new_stats = updates["batch_stats"]
+    else:
+        new_stats = None
+    logits = out[0] if is_temporal(model_name) else out
+    return logits, new_stats
+
+
+def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> tuple[
+        TrainState, dict[str, jax.Array]]:
+    """One Adam step on ``batch``; returns the new state and scalar metrics (loss, lr, grad norm)."""
+    images, targets = batch_to_inputs(batch, config.data.soft_targets)
+    optimizer = make_optimizer(config)
+    schedule = learning_rate_schedule(config)
+
+    def loss_fn(params):
+        logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
+                                         images, train=True)
+        return segmentation_loss(config.loss, logits, targets, config.dice_smooth), (new_stats, logits)
+
+    (loss, (new_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    lr = jnp.maximum(schedule(state.step) * state.lr_scale, config.min_learning_rate)
+    params = jax.tree_util.tree_map(lambda p, u: p - lr * u, state.params, updates)
+    probs = jax.nn.sigmoid(logits)
+    pred, true = probs >= 0.5, targets >= 0.5
+    dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)
+    metrics = {"loss": loss, "dice": dice, "learning_rate": lr, "grad_norm": optax.global_norm(grads)}
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state)
+    return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> dict[str, jax.Array]:
+    """Metric sums over ``batch`` (padded examples, ``valid == False``, are excluded)."""
+    images, targets = batch_to_inputs(batch, config.data.soft_targets)
+    logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
+                             images, train=False)
+    valid = batch.get("valid")
+    if is_temporal(model_name):  # fold time into the batch; a clip's frames share its validity
+        b, t = logits.shape[:2]
+        logits = logits.reshape((b * t,) + logits.shape[2:])
+        targets = targets.reshape((b * t,) + targets.shape[2:])
+        valid = None if valid is None else jnp.repeat(valid, t)
+    return segmentation_sums(logits, targets, valid, config.dice_smooth)
+
+
+def make_train_step(model: nn.Module, model_name: str, config, **jit_kwargs) -> Callable:
+    """jit(train_step) with the state donated."""
+    fn = lambda state, batch: train_step(state, batch, model=model, model_name=model_name, config=config)  # noqa: E731
+    return jax.jit(fn, donate_argnums=0, **jit_kwargs)
+
+
+def make_eval_step(model: nn.Module, model_name: str, config, **jit_kwargs) -> Callable:
+    fn = lambda state, batch: eval_step(state, batch, model=model, model_name=model_name, config=config)  # noqa: E731
+    return jax.jit(fn, **jit_kwargs)

@@ -1,0 +1,318 @@
+"""Train a seg_jax model: ``python -m seg_jax.train --config configs/convlstm.py --workdir DIR``.
+
+The entry point only parses flags; ``train_and_evaluate(config, workdir)`` does the work and can be called
+from a notebook. A run resumes from the newest complete checkpoint in ``workdir`` (else starts from
+``config.init_from``, else from scratch). Data parallelism: the global batch is sharded over the ``data`` axis
+of a device mesh, parameters are replicated; multi-host runs call ``jax.distributed.initialize()`` first
+(``--distributed`` or ``SEG_JAX_DISTRIBUTED=1``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from seg_jax import checkpointing, model_io
+from seg_jax.metric_writer import MetricWriter
+from seg_jax.metrics import add_sums, summarize
+from seg_jax.steps import TrainState, create_train_state, make_eval_step, make_optimizer, make_train_step
+
+MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field and the fix."""
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Fail fast, with the field name, on values that would only break later."""
+    from seg_jax.models import MODELS
+    from seg_jax.losses import LOSSES
+    if config.model.name not in MODELS:
+        raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
+    if config.loss not in LOSSES:
+        raise ConfigError(f"config.loss={config.loss!r} is unknown; choose one of {LOSSES}")
+    h, w = config.data.image_size
+    multiple = 16 if config.model.name == "unet" else 32
+    if h % multiple or w % multiple or h <= 0 or w <= 0:
+        raise ConfigError(f"config.data.image_size={tuple(config.data.image_size)} must be positive multiples of "
+                          f"{multiple} for model {config.model.name!r} (e.g. 256,256 or 160,288)")
+    for field in ("batch_size", "eval_batch_size", "num_steps", "eval_every", "log_every", "checkpoint_every"):
+        if int(config[field]) <= 0:
+            raise ConfigError(f"config.{field}={config[field]} must be a positive integer")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"config.learning_rate={config.learning_rate} must be > 0 (the paper uses 1e-4)")
+    n = jax.device_count()
+    if config.batch_size % n or config.eval_batch_size % n:
+        raise ConfigError(f"config.batch_size={config.batch_size} and config.eval_batch_size="
+                          f"{config.eval_batch_size} must be divisible by the {n} devices")
+    if config.model.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
+
+
+def check_workdir(workdir: Path) -> None:
+    """Fail before training if the workdir cannot be written or the disk is nearly full."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir") from None
+    free = shutil.disk_usage(workdir).free
+    if free < MIN_FREE_DISK_BYTES:
+        raise OSError(f"only {free / 2**20:.0f} MiB free on the disk of {workdir}; free space or choose another "
+                      f"--workdir (need >= {MIN_FREE_DISK_BYTES / 2**20:.0f} MiB for checkpoints)")
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh over every device of every process, axis name ``data``."""
+    return Mesh(np.asarray(jax.devices()), ("data",))
+
+
+def global_batch_from_local(batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+    """Each process passes its own shard; the result is the global batch sharded over ``data``."""
+    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
+
+
+def global_batch_from_replicated(batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+    """Every process holds the whole batch (eval); each device takes its slice."""
+    return {k: jax.make_array_from_callback(np.shape(v), sharding, lambda idx, v=np.asarray(v): v[idx])
+            for k, v in batch.items()}
+
+
+def evaluate_batches(eval_step: Callable, state: TrainState, batches: Iterable[Mapping[str, np.ndarray]],
+                     sharding: NamedSharding, max_examples: int = 0, smooth: float = 1.0) -> dict[str, float]:
+    """Sum metric totals over every batch (padding excluded) and summarise."""
+    total = None
+    for batch in batches:
+        total = add_sums(total, eval_step(state, global_batch_from_replicated(batch, sharding)))
+        if max_examples and total["examples"] >= max_examples:
+            break
+    if total is None:
+        raise ValueError("the evaluation split is empty; check config.data (source, root, val_fraction)")
+    return summarize(total, smooth)
+
+
+def _initial_variables(config, model, rng) -> dict:
+    h, w = config.data.image_size
+    return model_io.init_variables(model, config.model.name, rng, min(h, 64), min(w, 64))
+
+
+def _apply_init_from(config, variables: dict) -> dict:
+    from seg_jax import convert
+    return convert.load_init_variables(config.init_from, variables)
+
+
+class _PreemptionFlag:
+    """Set by SIGTERM; the loop checkpoints at the next step boundary and exits cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not in the main thread (e.g. some notebook runners): no preemption handling
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _is_finite_tree(tree) -> bool:
+    return bool(jax.jit(lambda t: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(t)])))(tree))
+
+
+def _update_loop_after_eval(loop: dict, val_loss: float, config) -> tuple[bool, bool]:
+    """Reduce-on-plateau and early-stopping bookkeeping. Returns (improved, stop)."""
+    improved = val_loss < loop["best_val_loss"] - 1e-6
+    if improved:
+        loop.update(best_val_loss=val_loss, evals_without_improvement=0, plateau_count=0)
+    else:
+        loop["evals_without_improvement"] += 1
+        loop["plateau_count"] += 1
+        if config.plateau_patience and loop["plateau_count"] >= config.plateau_patience:
+            loop["lr_scale"] *= config.plateau_factor
+            loop["plateau_count"] = 0
+    stop = bool(config.early_stopping_patience) and loop["evals_without_improvement"] >= config.early_stopping_patience
+    return improved, stop
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+                       progress: bool = True) -> dict[str, Any]:
+    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint). Returns a summary dict.
+
+    Raises ``TrainingDiverged`` on a NaN/Inf loss (with the step), ``ConfigError`` on bad config values,
+    ``OSError`` on an unwritable workdir.
+    """
+    from seg_jax import data  # the data pipeline imports Grain/TFDS: keep it out of model-only imports
+
+    check_config(config)
+    workdir = Path(workdir).absolute()
+    check_workdir(workdir)
+    is_main = jax.process_index() == 0
+    if is_main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+
+    model = model_io.build_model(config.model)
+    mesh = make_mesh()
+    replicated = NamedSharding(mesh, P())
+    data_sharding = NamedSharding(mesh, P("data"))
+
+    rng = jax.random.PRNGKey(config.seed)
+    init_rng, state_rng = jax.random.split(rng)
+    variables = _initial_variables(config, model, init_rng)
+    optimizer = make_optimizer(config)
+    state = create_train_state(variables, optimizer, state_rng)
+
+    ckpts = checkpointing.TrainingCheckpoints(workdir, keep_latest=config.keep_checkpoints)
+    train_iter = data.build_train_iterator(config, seed=config.seed, shard_index=jax.process_index(),
+                                           shard_count=jax.process_count())
+    loop = {"best_val_loss": math.inf, "evals_without_improvement": 0, "plateau_count": 0, "lr_scale": 1.0,
+            "stopped_early": False, "last_val": {}}
+    start = "scratch"
+    if ckpts.latest_step() is not None:
+        abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
+        state, loop, data_state = ckpts.restore(abstract)
+        train_iter.set_state(data_state)
+        start = f"resumed from step {int(state.step)}"
+    elif config.init_from:
+        variables = _apply_init_from(config, variables)
+        state = create_train_state(variables, optimizer, state_rng)
+        start = f"initialised from {config.init_from}"
+    state = jax.device_put(state, replicated)
+
+    train_step = make_train_step(model, config.model.name, config, in_shardings=(replicated, data_sharding),
+                                 out_shardings=(replicated, replicated))
+    eval_step = make_eval_step(model, config.model.name, config, in_shardings=(replicated, data_sharding),
+                               out_shardings=replicated)
+    writer = MetricWriter(workdir, enabled=is_main)
+    first_step = int(jax.device_get(state.step))
+    if is_main:
+        print(f"seg_jax.train: model={config.model.name} ({model_io.count_parameters(variables):,} parameters), "
+              f"devices={jax.device_count()} ({jax.default_backend()}), processes={jax.process_count()}, "
+              f"workdir={workdir}, {start}", flush=True)
+
+    bar = None
+    if progress and is_main:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=config.num_steps, initial=first_step, desc="train", dynamic_ncols=True)
+
+    def save(best: bool):
+        if not _is_finite_tree(state.params):
+            raise TrainingDiverged(f"parameters are NaN/Inf at step {step}; not saving, the last good checkpoint "
+                                   f"in {workdir} is kept; lower config.learning_rate or set config.grad_clip_norm")
+        ckpts.save(state, loop, train_iter.get_state(), best=best)
+
+    step = first_step
+    status = "completed"
+    t0 = time.time()
+    with _PreemptionFlag() as preemption:
+        while step < config.num_steps:
+            batch = global_batch_from_local(next(train_iter), data_sharding)
+            state, metrics = train_step(state, batch)
+            step += 1
+            if step % config.log_every == 0 or step == config.num_steps:
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if not math.isfinite(metrics["loss"]):
+                    raise TrainingDiverged(f"loss is {metrics['loss']} at step {step}; stopping. The last good "
+                                           f"checkpoint in {workdir} is kept; lower config.learning_rate or set "
+                                           f"config.grad_clip_norm")
+                metrics["steps_per_sec"] = config.log_every / max(time.time() - t0, 1e-9)
+                t0 = time.time()
+                writer.write(step, "train", metrics)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", dice=f"{metrics['dice']:.3f}",
+                                    lr=f"{metrics['learning_rate']:.1e}")
+            if bar is not None:
+                bar.update(1)
+            improved = False
+            if step % config.eval_every == 0 or step == config.num_steps:
+                val = evaluate_batches(eval_step, state, data.build_eval_batches(config, split="val"), data_sharding,
+                                       config.max_eval_examples, config.dice_smooth)
+                improved, stop = _update_loop_after_eval(loop, val["dice_loss"], config)
+                loop["last_val"] = val
+                state = state.replace(lr_scale=jax.device_put(jnp.float32(loop["lr_scale"]), replicated))
+                writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
+                if is_main:
+                    msg = (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} "
+                           f"iou={val['iou']:.4f}{' (best)' if improved else ''}")
+                    (bar.write if bar is not None else print)(msg)
+                if stop:
+                    loop["stopped_early"] = True
+                    status = f"early stopping after {config.early_stopping_patience} evaluations without improvement"
+            if (improved or step % config.checkpoint_every == 0 or step == config.num_steps or preemption.requested
+                    or loop["stopped_early"]):
+                save(best=improved)
+            if preemption.requested:
+                status = f"preempted (SIGTERM): checkpoint saved at step {step}; rerun the same command to resume"
+                break
+            if loop["stopped_early"]:
+                break
+    if bar is not None:
+        bar.close()
+    writer.flush()
+    writer.close()
+    ckpts.close()
+    if is_main:
+        print(f"seg_jax.train: {status} at step {step}; best val dice_loss={loop['best_val_loss']:.4f}", flush=True)
+    return {"step": step, "status": status, "best_val_loss": loop["best_val_loss"], "last_val": loop["last_val"],
+            "workdir": str(workdir), "state": state}
+
+
+def maybe_initialize_distributed(enabled: bool) -> None:
+    """Join a multi-host run (coordinator, process id and count from flags-free env/cluster auto-detection)."""
+    if enabled or os.environ.get("SEG_JAX_DISTRIBUTED") == "1":
+        kwargs = {}
+        if os.environ.get("SEG_JAX_COORDINATOR"):
+            kwargs = dict(coordinator_address=os.environ["SEG_JAX_COORDINATOR"],
+                          num_processes=int(os.environ["SEG_JAX_NUM_PROCESSES"]),
+                          process_id=int(os.environ["SEG_JAX_PROCESS_ID"]))
+        jax.distributed.initialize(**kwargs)
+
+
+def main(argv=None) -> None:
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mobilenet.py or configs/convlstm.py:tiny",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and TensorBoard logs go (resumed if present).")
+    flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host; see launch/README.md).")
+    flags.DEFINE_bool("progress", True, "Show a progress bar.")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+    def run(_):
+        maybe_initialize_distributed(flags.FLAGS.distributed)
+        try:
+            train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, progress=flags.FLAGS.progress)
+        except (ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
+            raise SystemExit(f"seg_jax.train: error: {e}") from None
+
+    app.run(run, argv=argv)
+
+
+if __name__ == "__main__":
+    main()
