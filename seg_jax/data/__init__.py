@@ -9,8 +9,18 @@ Public API (what the trainer and evaluator call)::
         ...
 
 Masks are uint8 0..255 (255 = person; soft alpha where the data has it and ``data.soft_targets``).
+
+Modules (one job each): ``io`` (decoding + bad-input policy), ``folder`` (images/ + masks/ and Kaggle layouts,
+splits), ``clips`` (DAVIS / Conference videos, clip index arithmetic), ``synthetic`` (data made in code),
+``composite`` (foregrounds on backgrounds, exact masks; pseudo-video), ``pseudo_video`` (smooth paths, camera
+clips), ``augment`` (the paper's augmentations as Grain transforms), ``real`` (the shared real data and its
+FIXED held-out split; ``real.heldout_files`` lists full-resolution originals), ``sources`` (config -> sources),
+``pipeline`` (Grain), ``tfds_person_segmentation`` (TFDS ArrayRecord builder), ``preview`` and ``throughput``
+(command-line tools).
 """
 from seg_jax.data.io import BadInputError
 from seg_jax.data.pipeline import build_eval_batches, build_train_dataset, build_train_iterator
+from seg_jax.data.real import HELDOUT, SUBSETS, heldout_files
 
-__all__ = ["BadInputError", "build_eval_batches", "build_train_dataset", "build_train_iterator"]
+__all__ = ["BadInputError", "HELDOUT", "SUBSETS", "build_eval_batches", "build_train_dataset",
+           "build_train_iterator", "heldout_files"]

@@ -113,11 +113,16 @@ def sample_scene(rng: np.random.Generator, fg_hws: list[tuple[int, int]], bg_hw:
     }
 
 
-def colour_jitter(img: np.ndarray, p: dict) -> np.ndarray:
-    """float32 (h, w, 3) -> float32: saturation, contrast about the mean, brightness, per-channel gain."""
+def colour_jitter(img: np.ndarray, p: dict, weight: np.ndarray | None = None) -> np.ndarray:
+    """float32 (h, w, 3) -> float32: saturation, contrast about the (``weight``-weighted) mean, brightness,
+    per-channel gain."""
     gray = img.mean(axis=2, keepdims=True)
     img = gray + (img - gray) * p["saturation"]
-    img = (img - img.mean()) * p["contrast"] + img.mean() + p["brightness"]
+    if weight is None:
+        mean = float(img.mean())
+    else:
+        mean = float((img * weight).sum() / max(3.0 * float(weight.sum()), 1e-6))
+    img = (img - mean) * p["contrast"] + mean + p["brightness"]
     return img * p["gain"]
 
 
@@ -152,13 +157,13 @@ def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict
     alpha_total = np.zeros((H, W, 1), np.float32)
     for (img, alpha), person in zip(fgs, scene["persons"]):
         mat = _fg_matrix(img.shape[:2], person, t)
-        fg = img.astype(np.float32)
-        if photometric:
-            fg = colour_jitter(fg, person)
-        fg = cv2.warpAffine(fg, mat, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fg = cv2.warpAffine(img, mat, (W, H), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         a = cv2.warpAffine(alpha[:, :, 0], mat, (W, H), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         a = (a.astype(np.float32) / 255.0)[:, :, None]
+        if photometric:   # jitter after warping: only H x W pixels, mean over the person
+            fg = colour_jitter(fg, person, a)
         out = a * fg + (1 - a) * out
         alpha_total = a + (1 - a) * alpha_total
     if photometric:
@@ -205,8 +210,10 @@ class CompositeSource:
             raise IndexError(index)
         rng = augment.example_rng(self.seed, index, 0xC0)
         n_fg = 2 if rng.random() < self.second_person else 1
-        fgs = [load_foreground(self.foregrounds[int(rng.integers(len(self.foregrounds)))]) for _ in range(n_fg)]
-        bg = load_background(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+        side = 2 * max(self.hw)   # no layer is ever magnified from more than this
+        fgs = [load_foreground(self.foregrounds[int(rng.integers(len(self.foregrounds)))], side)
+               for _ in range(n_fg)]
+        bg = load_background(self.backgrounds[int(rng.integers(len(self.backgrounds)))], side)
         length = max(1, self.clip_length)
         scene = sample_scene(rng, [f[0].shape[:2] for f in fgs], bg.shape[:2], self.hw, length,
                              motion=self.clip_length > 0, cut_bottom=[f[2] for f in fgs])

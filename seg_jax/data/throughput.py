@@ -8,6 +8,7 @@ clip length 4, with the paper's augmentations on, for source 'mixed' (real data)
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from absl import app, flags
@@ -28,7 +29,8 @@ def measure(config, temporal: bool, batches: int = 10, warmup: int = 1) -> dict:
             "image_size": list(config.data.image_size), "batch_size": int(config.batch_size),
             "clip_length": int(config.data.clip_length) if temporal else 1, "source": config.data.source,
             "examples_per_s": round(eps, 2),
-            "frames_per_s": round(eps * (config.data.clip_length if temporal else 1), 2)}
+            "frames_per_s": round(eps * (config.data.clip_length if temporal else 1), 2),
+            "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
 
 
 _ROOT = flags.DEFINE_string("root", "", "real data root (source 'mixed'); empty = synthetic")
