@@ -6,7 +6,9 @@ Command line::
     python -m seg_jax.export --model convlstm --checkpoint runs/x --out lstm.jaxexport --size 256,256
     python -m seg_jax.export --model mobilenet --random-init --size 64,64 --out /tmp/m.jaxexport  # for tests
 
-The batch dimension is symbolic ("b"); height and width are fixed at export (``--size``, multiples of 32).
+The batch dimension is symbolic ("b"); height and width are fixed at export (``--size``, multiples of 32) or,
+with ``--dynamic-size``, symbolic too ("32*h", "32*w"). By default one artifact is lowered for both CPU and
+CUDA (``--platforms``).
 Written next to ``--out``: ``<stem>.manifest.json`` (inputs, layout, value range, outputs, state shapes) and,
 for the ConvLSTM model, ``<stem>.clip.jaxexport``:
 
@@ -62,24 +64,37 @@ def state_shapes(batch: Any, height: int, width: int) -> list[tuple]:
     return shapes
 
 
+def _div(size: Any, scale: int) -> Any:
+    """size // scale for an int, or for a symbolic '32*h' string ('4*h' for scale 8)."""
+    if isinstance(size, int):
+        return size // scale
+    factor, sym = size.split("*")
+    return f"{int(factor) // scale}*{sym}" if int(factor) != scale else sym
+
+
 def _head(logits: jax.Array, output: str) -> jax.Array:
     logits = logits.astype(jnp.float32)
     return jax.nn.sigmoid(logits) if output == "mask" else logits
 
 
 def export_functions(model_name: str, model: Any, variables: Mapping[str, Any], *, height: int, width: int,
-                     output: str = "mask", clip_length: int = 4,
+                     output: str = "mask", clip_length: int = 4, dynamic_size: bool = False,
                      platforms: Sequence[str] = ("cpu",)) -> dict[str, jax_export.Exported]:
     """Export the inference functions of ``model`` with ``variables`` baked in, batch dimension symbolic.
 
-    Returns {"predict": Exported} or, for the temporal model, {"step": Exported, "clip": Exported}.
+    With ``dynamic_size`` height and width are symbolic too ("32*h", "32*w": any multiple of 32), and
+    ``height``/``width`` are ignored. Returns {"predict": Exported} or, for the temporal model,
+    {"step": Exported, "clip": Exported}.
     """
-    if height % 32 or width % 32:
-        raise ValueError(f"height and width must be multiples of 32, got {height}x{width}")
     if output not in ("mask", "logits"):
         raise ValueError(f"output must be 'mask' or 'logits', got {output!r}")
     variables = {k: variables[k] for k in ("params", "batch_stats") if k in variables}
-    (b,) = jax_export.symbolic_shape("b")
+    if dynamic_size:
+        b, height, width = jax_export.symbolic_shape("b, 32*h, 32*w")
+    else:
+        if height % 32 or width % 32:
+            raise ValueError(f"height and width must be multiples of 32, got {height}x{width}")
+        (b,) = jax_export.symbolic_shape("b")
     f32 = jnp.float32
     opts = dict(platforms=tuple(platforms))
     if not is_temporal(model_name):
@@ -111,9 +126,10 @@ def export_functions(model_name: str, model: Any, variables: Mapping[str, Any], 
             "clip": jax_export.export(jax.jit(clip), **opts)(state_spec, clip_spec)}
 
 
-def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapping[str, str], *, height: int,
-                   width: int, output: str, clip_length: int, platforms: Sequence[str],
+def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapping[str, str], *, height: Any,
+                   width: Any, output: str, clip_length: int, platforms: Sequence[str],
                    weights: Mapping[str, Any]) -> dict:
+    """The JSON manifest; ``height``/``width`` are ints or symbolic strings ("32*h")."""
     out_doc = ("person probability per pixel in [0, 1] (sigmoid applied); threshold at 0.5 for a hard mask"
                if output == "mask" else "person logits per pixel (apply a sigmoid for probabilities)")
     frame = {"shape": ["b", height, width, 3], "dtype": "float32", "meaning": INPUT_DOC}
@@ -124,7 +140,8 @@ def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapp
         "platforms": list(platforms),
         "model": dict(model_config, name=model_name),
         "weights": dict(weights),
-        "symbolic_dims": {"b": "batch size, any value >= 1"},
+        "symbolic_dims": {"b": "batch size, any value >= 1",
+                          **({"h": "height = 32*h", "w": "width = 32*w"} if isinstance(height, str) else {})},
         "functions": {},
     }
     if not is_temporal(model_name):
@@ -133,7 +150,7 @@ def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapp
         return manifest
     state = [{"name": f"{hc}{i}", "shape": list(s), "dtype": "float32"}
              for i, (scale, feats) in enumerate(zip(STATE_SCALES, DECODER_WIDTHS)) for hc in "hc"
-             for s in [("b", height // scale, width // scale, feats)]]
+             for s in [("b", _div(height, scale), _div(width, scale), feats)]]
     state_doc = ("flat tuple of 8 ConvLSTM arrays (h0, c0, h1, c1, h2, c2, h3, c3); start a stream with zeros, "
                  "feed each call's returned state into the next")
     manifest["state"] = {"meaning": state_doc, "arrays": state}
@@ -151,7 +168,7 @@ def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapp
 def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path | None = None,
                     random_init: bool = False, height: int = 256, width: int = 256,
                     depthwise_impl: str = "grouped", output: str = "mask", clip_length: int = 4,
-                    platforms: Sequence[str] = ("cpu",), seed: int = 0) -> dict[str, Path]:
+                    dynamic_size: bool = False, platforms: Sequence[str] = ("cpu",), seed: int = 0) -> dict[str, Path]:
     """Load (or randomly initialise) a model, export it, write the artifact(s) and manifest. Returns paths."""
     if random_init:
         config: dict[str, Any] = {"name": model_name}
@@ -166,7 +183,9 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
     if random_init:
         variables = init_variables(model, model_name, jax.random.key(seed), 64, 64)
     exported = export_functions(model_name, model, variables, height=height, width=width, output=output,
-                                clip_length=clip_length, platforms=platforms)
+                                clip_length=clip_length, dynamic_size=dynamic_size, platforms=platforms)
+    if dynamic_size:
+        height, width = "32*h", "32*w"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"step" if is_temporal(model_name) else "predict": out}
@@ -200,9 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random-init", action="store_true", help="random weights (for tests and benchmarks)")
     p.add_argument("--size", type=_size, default=(256, 256), help="H,W of the input (multiples of 32)")
     p.add_argument("--depthwise-impl", default="grouped", choices=["grouped", "shift_add"])
+    p.add_argument("--dynamic-size", action="store_true",
+                   help="symbolic height and width (any multiples of 32) instead of --size")
     p.add_argument("--output", default="mask", choices=["mask", "logits"])
     p.add_argument("--clip-length", type=int, default=4, help="T of the convlstm clip function")
-    p.add_argument("--platforms", default="cpu", help="comma-separated lowering platforms, e.g. cpu,cuda")
+    p.add_argument("--platforms", default="cpu,cuda",
+                   help="comma-separated lowering platforms (default cpu,cuda: one artifact for both)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.random_init and args.checkpoint:
@@ -210,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = export_to_files(args.model, args.out, checkpoint=args.checkpoint, random_init=args.random_init,
                                 height=args.size[0], width=args.size[1], depthwise_impl=args.depthwise_impl,
-                                output=args.output, clip_length=args.clip_length,
+                                output=args.output, clip_length=args.clip_length, dynamic_size=args.dynamic_size,
                                 platforms=[s.strip() for s in args.platforms.split(",") if s.strip()],
                                 seed=args.seed)
     except (FileNotFoundError, ValueError) as e:

@@ -165,3 +165,17 @@ def test_init_from_full_model_and_errors(tmp_path):
     bad["params"]["encoder"]["conv"]["kernel"] = jnp.zeros((3, 3, 3, 8))
     with pytest.raises(ValueError, match="has shape"):
         load_init_variables(tmp_path / "mob", bad)
+
+
+def test_init_from_training_workdir(tmp_path, monkeypatch):
+    """A training workdir goes through seg_jax.checkpointing (its model name read from config.json)."""
+    from seg_jax import checkpointing
+
+    (tmp_path / "config.json").write_text('{"model": {"name": "mobilenet"}}')
+    calls = []
+    monkeypatch.setattr(checkpointing, "has_checkpoint", lambda p: True)
+    monkeypatch.setattr(checkpointing, "load_inference_variables",
+                        lambda p, name: calls.append(name) or (abstract_zeros("mobilenet", 0.5), {}))
+    loaded = load_init_variables(tmp_path, abstract_zeros("convlstm"))
+    assert calls == ["mobilenet"]
+    np.testing.assert_array_equal(loaded["params"]["encoder"]["conv"]["kernel"], 0.5)

@@ -30,6 +30,7 @@ LOADER = textwrap.dedent("""
         fn = load("predict")
         out["mask2"] = np.asarray(fn.call(inputs["images"]))
         out["mask1"] = np.asarray(fn.call(inputs["images"][:1]))  # the batch dimension is symbolic
+        out["mask_small"] = np.asarray(fn.call(inputs["images"][:1, :32, :64]))  # and so are H, W here
     else:
         step, clip = load("step"), load("clip")
         b = inputs["clips"].shape[0]
@@ -86,9 +87,9 @@ def test_mobilenet_artifact_roundtrip(tmp_path):
     save_weights(tmp_path / "w", {"name": "mobilenet"}, variables)
     out = tmp_path / "art" / "model.jaxexport"
     assert seg_export.main(["--model", "mobilenet", "--checkpoint", str(tmp_path / "w"), "--out", str(out),
-                            "--size", f"{SIZE},{SIZE}", "--platforms", "cpu"]) == 0
+                            "--dynamic-size", "--platforms", "cpu"]) == 0
     manifest = json.loads((tmp_path / "art" / "model.manifest.json").read_text())
-    assert manifest["functions"]["predict"]["inputs"]["images"]["shape"] == ["b", SIZE, SIZE, 3]
+    assert manifest["functions"]["predict"]["inputs"]["images"]["shape"] == ["b", "32*h", "32*w", 3]
     assert "[0, 1]" in manifest["functions"]["predict"]["inputs"]["images"]["meaning"]
 
     images = np.random.default_rng(0).uniform(0, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
@@ -98,6 +99,8 @@ def test_mobilenet_artifact_roundtrip(tmp_path):
     assert 0.01 < want.std() and 0.0 < want.mean() < 1.0  # a non-degenerate mask
     np.testing.assert_allclose(got["mask2"], want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(got["mask1"], want[:1], atol=1e-5, rtol=0)
+    want_small = jax.nn.sigmoid(model.apply(variables, images[:1, :32, :64], train=False))
+    np.testing.assert_allclose(got["mask_small"], np.asarray(want_small), atol=1e-5, rtol=0)
 
 
 def test_convlstm_step_and_clip_artifacts(tmp_path):

@@ -5,7 +5,8 @@ provides replaced (params and batch_stats alike); everything else keeps its fres
 
 - a converted encoder folder (``python -m seg_jax.convert.keras_mobilenet``; manifest ``"subtree": "encoder"``),
 - any seg_jax weights folder (``variables.msgpack`` + ``manifest.json``), e.g. a trained ``mobilenet`` model
-  to initialise the ``convlstm`` model (all its leaves exist there with the same shapes), or
+  to initialise the ``convlstm`` model (all its leaves exist there with the same shapes),
+- a training workdir (Orbax; its best checkpoint, else the latest), or
 - a Keras MobileNetV3Large ``.h5`` weights file (converted on the fly).
 """
 from __future__ import annotations
@@ -31,6 +32,16 @@ def _read_checkpoint(path: Path) -> tuple[dict, tuple[str, ...], str]:
     if path.is_file() and path.suffix in (".h5", ".hdf5"):
         from seg_jax.convert.keras_mobilenet import ENCODER_SUBTREE, convert_h5
         return convert_h5(path), (ENCODER_SUBTREE,), f"Keras weights {path}"
+    if not (path / MANIFEST_FILE).exists() and path.is_dir():
+        from seg_jax import checkpointing
+        if checkpointing.has_checkpoint(path):  # a training workdir (Orbax): its best, else latest, checkpoint
+            config_path = path / "config.json"
+            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            name = config.get("model", {}).get("name")
+            if not name:
+                raise ValueError(f"init_from {path}: training workdir without config.json model name")
+            state, _ = checkpointing.load_inference_variables(path, name)
+            return dict(state), (), f"{name!r} training workdir {path}"
     if not (path / MANIFEST_FILE).exists():
         raise ValueError(f"init_from {path} is not a seg_jax weights folder (no {MANIFEST_FILE}); pass a folder "
                          f"written by seg_jax.convert.keras_mobilenet or seg_jax.model_io.save_weights, or a Keras .h5")
