@@ -305,6 +305,8 @@ def main(argv=None) -> None:
     flags.mark_flags_as_required(["config", "workdir"])
 
     def run(_):
+        from absl import logging
+        logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
             train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, progress=flags.FLAGS.progress)
