@@ -1,0 +1,317 @@
+"""The live loop: source -> Segmenter (streaming step) -> render (alpha refinement + composite) -> sinks.
+
+Everything a user can get wrong ends with a one-line message (``LiveError``); outputs are always finalised
+(``finally``), so Ctrl-C, a camera unplugged mid-stream or a damaged file still leave a playable video.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource, LoopingVideo, SinkError,
+                           SourceError, VideoFileSink, VirtualCameraSink, WindowSink, has_display, open_source,
+                           read_image, resize_cover)
+
+
+class LiveError(RuntimeError):
+    """A problem to report to the user in one line (bad source, output, background, weights...)."""
+
+
+@dataclasses.dataclass
+class Mode:
+    """A parsed ``--mode``: kind in ops.MODES plus its argument (blur sigma, path, colour)."""
+    kind: str
+    blur_sigma: float = 12.0
+    path: Optional[str] = None
+    color: tuple[int, int, int] = (0, 0, 0)
+
+
+def parse_mode(text: str, blur_sigma: float = 12.0) -> Mode:
+    """'blur' | 'blur:<sigma>' | 'image:<path>' | 'video:<path>' | 'color:<r,g,b>' | 'mask' | 'green'."""
+    from seg_jax.ops.composite import MODES
+    kind, _, arg = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in MODES:
+        raise LiveError(f"unknown mode {text!r}; use blur, blur:<strength>, image:<path>, video:<path>, "
+                        f"color:<r,g,b>, mask or green")
+    if kind == "blur":
+        try:
+            return Mode("blur", blur_sigma=float(arg) if arg else blur_sigma)
+        except ValueError:
+            raise LiveError(f"blur strength must be a number, got {arg!r}") from None
+    if kind in ("image", "video"):
+        if not arg:
+            raise LiveError(f"mode {kind} needs a path: --mode {kind}:<path>")
+        return Mode(kind, path=arg)
+    if kind == "color":
+        try:
+            rgb = tuple(int(v) for v in arg.replace(" ", "").split(","))
+            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+                raise ValueError
+        except ValueError:
+            raise LiveError(f"color must be r,g,b with values 0..255, got {arg!r}") from None
+        return Mode("color", color=rgb)
+    return Mode(kind)
+
+
+@dataclasses.dataclass
+class LiveOptions:
+    """Everything the live tool can do; the CLI flags map 1:1 onto these fields."""
+    source: str = "0"
+    mode: str = "blur"
+    output: Optional[str] = None          # video file (.mp4/.avi/.webm/.mkv), image file, or folder
+    window: Optional[bool] = None         # None: a window when a display exists and nothing else is asked for
+    virtual_cam: bool = False
+    model: str = "mobilenet"
+    checkpoint: Optional[str] = None      # None: shipped weights; 'random': untrained (demo/benchmark)
+    input_size: Optional[str] = None      # None/'auto' or 'HxW'
+    keep_aspect: bool = True
+    refine: str = "guided"
+    guided_radius: int = 1
+    guided_eps: float = 1e-3
+    blur: float = 12.0
+    threshold: Optional[float] = None     # None: soft alpha
+    feather: float = 0.0
+    expand: int = 0
+    smooth: float = 0.0                   # temporal EMA weight of the previous alpha, [0, 1)
+    mirror: bool = False
+    max_frames: Optional[int] = None
+    fps: Optional[float] = None           # output frame rate (default: the source's)
+    overlay: Optional[bool] = None        # FPS/latency text (default: in the window only)
+    progress: bool = True
+    quiet: bool = False
+
+
+@dataclasses.dataclass
+class RunStats:
+    frames: int = 0                       # frames written
+    timed_frames: int = 0                 # frames after the first (compile) one, used for the rates
+    seconds: float = 0.0                  # wall time of the timed frames (decode and writing included)
+    process_seconds: float = 0.0          # segmentation + compositing + transfer (decode and writing excluded)
+    end_reason: str = "end of input"
+    outputs: list = dataclasses.field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.timed_frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def process_fps(self) -> float:
+        return self.timed_frames / self.process_seconds if self.process_seconds > 0 else 0.0
+
+
+class SingleImageSink(FrameSink):
+    """``--output result.png`` for one image; later frames get ``result_000001.png``..."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.frames = 0
+        self.description = str(self.path)
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2
+        p = self.path if self.frames == 0 else self.path.with_name(f"{self.path.stem}_{self.frames:06d}{self.path.suffix}")
+        if not cv2.imwrite(str(p), np.ascontiguousarray(frame[..., ::-1])):
+            raise SinkError(f"cannot write {p}")
+        self.frames += 1
+
+
+HELP_KEYS = "keys: b blur  i image  v video  c color  g green  m mask  t threshold  +/- blur  f mirror  r reset  q quit"
+
+
+def _draw_overlay(frame: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+    out = frame.copy()
+    scale = max(0.4, frame.shape[1] / 1280)
+    for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(out, text, (8, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, thick, cv2.LINE_AA)
+    return out
+
+
+def _log(opts: LiveOptions, msg: str) -> None:
+    if not opts.quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None) -> RunStats:
+    """Run the live tool. Raises :class:`LiveError` (one-line message) for bad input; always finalises outputs.
+
+    ``capture_factory``: builds ``cv2.VideoCapture``-like objects (tests inject a fake camera).
+    ``segmenter``: an existing :class:`seg_jax.Segmenter` (reuses its compiled steps).
+    """
+    import cv2
+    import jax.numpy as jnp
+    from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
+
+    capture_factory = capture_factory or cv2.VideoCapture
+    mode = parse_mode(opts.mode, opts.blur)
+    if opts.threshold is not None and not 0.0 < opts.threshold < 1.0:
+        raise LiveError(f"--threshold must be between 0 and 1, got {opts.threshold}")
+    if not 0.0 <= opts.smooth < 1.0:
+        raise LiveError(f"--smooth must be in [0, 1), got {opts.smooth}")
+
+    # Backgrounds first: a missing file should fail before any model loading.
+    bg_image = bg_video = None
+    try:
+        if mode.kind == "image":
+            bg_image = read_image(mode.path, "background image")
+        elif mode.kind == "video":
+            bg_video = LoopingVideo(mode.path, capture_factory)
+        source = open_source(opts.source, capture_factory=capture_factory)
+    except SourceError as e:
+        raise LiveError(str(e)) from None
+
+    sinks: list[FrameSink] = []
+    window: Optional[WindowSink] = None
+    stats = RunStats()
+    try:
+        if segmenter is None:
+            from seg_jax.segmenter import Segmenter
+            try:
+                segmenter = Segmenter(opts.model, opts.checkpoint, opts.input_size, keep_aspect=opts.keep_aspect,
+                                      refine=opts.refine, guided_radius=opts.guided_radius,
+                                      guided_eps=opts.guided_eps)
+            except (FileNotFoundError, ValueError) as e:
+                raise LiveError(str(e)) from None
+        if segmenter.manifest.get("random"):
+            _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
+
+        out_fps = opts.fps or source.fps
+        try:
+            if opts.output:
+                suffix = Path(opts.output).suffix.lower()
+                if suffix in IMAGE_EXTENSIONS:
+                    sinks.append(SingleImageSink(opts.output))
+                elif suffix:
+                    sinks.append(VideoFileSink(opts.output, out_fps))
+                else:
+                    sinks.append(ImageFolderSink(opts.output))
+            if opts.virtual_cam:
+                sinks.append(VirtualCameraSink(out_fps))
+            want_window = opts.window if opts.window is not None else (not sinks and has_display())
+            if want_window:
+                window = WindowSink()
+                sinks.append(window)
+        except SinkError as e:
+            raise LiveError(str(e)) from None
+        if not sinks:
+            raise LiveError("nowhere to show the result: no display here; pass --output FILE (e.g. runs/out.mp4), "
+                            "--output FOLDER/ or --virtual-cam")
+
+        alpha_opts = AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather))
+        comp_opts = CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color)
+        strength = jnp.float32(opts.smooth)
+        threshold_toggle = opts.threshold if opts.threshold is not None else 0.5
+        mirror = opts.mirror
+        overlay = opts.overlay if opts.overlay is not None else window is not None
+
+        progress = None
+        if opts.progress and not source.live and not opts.quiet and (source.frame_count or 0) > 1:
+            from tqdm import tqdm
+            total = source.frame_count if opts.max_frames is None else min(source.frame_count, opts.max_frames)
+            progress = tqdm(total=total, unit="frame", desc="seg_jax.live", file=sys.stderr, dynamic_ncols=True)
+
+        prev_alpha = None
+        bg_cache: dict = {}
+        fps_ema = latency_ms = 0.0
+        t_start = time.perf_counter()
+        first = True
+        last_t = None
+        try:
+            while opts.max_frames is None or stats.frames < opts.max_frames:
+                frame = source.read()
+                if frame is None:
+                    if source.end_reason:
+                        stats.end_reason = source.end_reason
+                    break
+                t0 = time.perf_counter()
+                if mirror:
+                    frame = np.ascontiguousarray(frame[:, ::-1])
+                hw = frame.shape[:2]
+                if first:
+                    _log(opts, f"{source.name}: {hw[1]}x{hw[0]} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
+                               f"{'x'.join(map(str, segmenter.input_size_for(hw)))}; compiling...")
+                background = None
+                if comp_opts.mode == "image" and bg_image is not None:
+                    if hw not in bg_cache:
+                        bg_cache[hw] = jnp.asarray(resize_cover(bg_image, hw))
+                    background = bg_cache[hw]
+                elif comp_opts.mode == "video" and bg_video is not None:
+                    background = bg_video.next(hw)
+                alpha = segmenter.step_device(frame)
+                if prev_alpha is None or prev_alpha.shape != alpha.shape:
+                    prev_alpha = alpha
+                out, prev_alpha = render(frame, alpha, prev_alpha, background, strength, alpha_opts, comp_opts)
+                out = np.asarray(out)
+                t1 = time.perf_counter()
+                if first:
+                    _log(opts, f"compiled in {t1 - t0:.1f} s")
+                    t_start = time.perf_counter()  # measure the steady state
+                    first = False
+                else:
+                    stats.process_seconds += t1 - t0
+                    stats.timed_frames += 1
+                stats.frames += 1
+                dt = t1 - t0
+                latency_ms = 1000 * dt if latency_ms == 0 else 0.9 * latency_ms + 100 * dt
+                if last_t is not None:
+                    loop_fps = 1.0 / max(1e-6, t1 - last_t)
+                    fps_ema = loop_fps if fps_ema == 0 else 0.9 * fps_ema + 0.1 * loop_fps
+                last_t = t1
+                if overlay:
+                    out = _draw_overlay(out, f"{fps_ema:5.1f} fps  {latency_ms:5.1f} ms  {comp_opts.mode}  "
+                                             f"{segmenter.model_name}")
+                for sink in sinks:
+                    if isinstance(sink, ImageFolderSink) and isinstance(source, ImageListSource) and source.current_path:
+                        sink.write(out, name=source.current_path.stem)
+                    else:
+                        sink.write(out)
+                if progress is not None:
+                    progress.update(1)
+                if window is not None:
+                    key = window.poll_key()
+                    if key in (ord("q"), 27) or window.closed_by_user:
+                        stats.end_reason = "closed by user"
+                        break
+                    new_kind = {ord("b"): "blur", ord("c"): "color", ord("g"): "green", ord("m"): "mask",
+                                ord("i"): "image" if bg_image is not None else None,
+                                ord("v"): "video" if bg_video is not None else None}.get(key)
+                    if new_kind:
+                        comp_opts = dataclasses.replace(comp_opts, mode=new_kind)
+                    elif key in (ord("+"), ord("=")):
+                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=comp_opts.blur_sigma * 1.25)
+                    elif key == ord("-"):
+                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=max(1.0, comp_opts.blur_sigma / 1.25))
+                    elif key == ord("t"):
+                        alpha_opts = dataclasses.replace(
+                            alpha_opts, threshold=None if alpha_opts.threshold is not None else threshold_toggle)
+                    elif key == ord("f"):
+                        mirror = not mirror
+                    elif key == ord("r"):
+                        segmenter.reset()
+                        prev_alpha = None
+                    elif key == ord("h"):
+                        _log(opts, HELP_KEYS)
+        except KeyboardInterrupt:
+            stats.end_reason = "interrupted (Ctrl-C)"
+        finally:
+            stats.seconds = time.perf_counter() - t_start
+            if progress is not None:
+                progress.close()
+    finally:
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as e:  # noqa: BLE001 - report, keep closing the others
+                print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
+        source.close()
+        if bg_video is not None:
+            bg_video.close()
+    stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink)]
+    return stats

@@ -1,0 +1,103 @@
+"""Flags for ``python -m seg_jax.live`` -> :func:`seg_jax.live.app.run`. Kept thin.
+
+Examples:
+  python -m seg_jax.live                                   # webcam 0, window (needs a display)
+  python -m seg_jax.live --source sample --mode blur --output runs/blur.mp4
+  python -m seg_jax.live --source clip.mp4 --mode image:beach.jpg --model convlstm --output out.mp4
+  python -m seg_jax.live --source photos/ --mode mask --output masks/
+  python -m seg_jax.live --source 0 --mode color:30,30,30 --virtual-cam --no-window
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from seg_jax.live.app import HELP_KEYS, LiveError, LiveOptions, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m seg_jax.live",
+        description="Real-time background blur / replacement for video calls (webcam, video, images, URL).",
+        epilog=f"Window {HELP_KEYS}. Exit codes: 0 ok, 1 runtime error, 2 bad input.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = p.add_argument_group("input / output")
+    io.add_argument("--source", default="0",
+                    help="webcam index (0), 'sample' (shipped clip), video file, image, image folder, or "
+                         "rtsp/http URL (default: 0)")
+    io.add_argument("--output", "-o", help="video file (.mp4 H.264, .avi, .webm, .mkv), image file (.png/.jpg), "
+                                           "or a folder for PNG frames")
+    io.add_argument("--window", dest="window", action="store_true", default=None,
+                    help="show a window (default: only when nothing else is asked for and a display exists)")
+    io.add_argument("--no-window", dest="window", action="store_false")
+    io.add_argument("--virtual-cam", action="store_true",
+                    help="send to a virtual webcam (pip install 'seg_jax[virtualcam]' + v4l2loopback on Linux)")
+    io.add_argument("--max-frames", type=int, help="stop after this many frames")
+    io.add_argument("--fps", type=float, help="output frame rate (default: the source's)")
+    io.add_argument("--overlay", dest="overlay", action="store_true", default=None,
+                    help="draw FPS/latency on the output too (always on in the window)")
+    io.add_argument("--mirror", action="store_true", help="flip horizontally (selfie view)")
+    io.add_argument("--quiet", "-q", action="store_true", help="no progress bar or messages")
+
+    look = p.add_argument_group("effect")
+    look.add_argument("--mode", "-m", default="blur",
+                      help="blur | blur:<strength> | image:<path> | video:<path> (looped) | color:<r,g,b> | "
+                           "mask | green (default: blur)")
+    look.add_argument("--blur", type=float, default=12.0, help="background blur strength in pixels (default 12)")
+    edge = look.add_mutually_exclusive_group()
+    edge.add_argument("--threshold", type=float, help="hard mask: alpha >= THRESHOLD (default: soft alpha)")
+    edge.add_argument("--soft", dest="threshold", action="store_const", const=None, help="soft alpha (default)")
+    look.add_argument("--feather", type=float, default=0.0, help="soften the mask edge by this many pixels")
+    look.add_argument("--expand", type=int, default=0, help="grow (+) or shrink (-) the person by N pixels")
+    look.add_argument("--smooth", type=float, default=0.0,
+                      help="temporal smoothing in [0, 1): weight of the previous alpha (default 0; try 0.3)")
+
+    m = p.add_argument_group("model")
+    m.add_argument("--model", default="mobilenet", choices=("mobilenet", "convlstm", "unet"),
+                   help="mobilenet (fast), convlstm (temporal, least flicker), unet (large) (default: mobilenet)")
+    m.add_argument("--checkpoint", help="weights folder or training workdir (default: shipped weights; "
+                                        "'random' = untrained, for speed tests)")
+    m.add_argument("--input-size", help="inference size HxW, e.g. 160x288 (default: from the weights, "
+                                        "adapted to the frame's aspect ratio)")
+    m.add_argument("--no-keep-aspect", dest="keep_aspect", action="store_false",
+                   help="always use the weights' inference size, whatever the frame's aspect ratio")
+    m.add_argument("--refine", default="guided", choices=("guided", "bilinear"),
+                   help="alpha upsampling to full resolution (default: guided filter)")
+    m.add_argument("--guided-radius", type=int, default=1, help="guided filter radius (inference pixels)")
+    m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> LiveOptions:
+    return LiveOptions(
+        source=args.source, mode=args.mode, output=args.output, window=args.window, virtual_cam=args.virtual_cam,
+        model=args.model, checkpoint=args.checkpoint, input_size=args.input_size, keep_aspect=args.keep_aspect,
+        refine=args.refine, guided_radius=args.guided_radius, guided_eps=args.guided_eps, blur=args.blur,
+        threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth, mirror=args.mirror,
+        max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = options_from_args(args)
+    try:
+        stats = run(opts)
+    except LiveError as e:
+        print(f"seg_jax.live: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seg_jax.live: interrupted before the first frame", file=sys.stderr)
+        return 130
+    if not opts.quiet:
+        where = f" -> {', '.join(stats.outputs)}" if stats.outputs else ""
+        print(f"seg_jax.live: {stats.frames} frames{where}; {stats.end_reason}; "
+              f"{stats.fps:.1f} fps end-to-end (decode+write included), {stats.process_fps:.1f} fps "
+              f"segment+composite", file=sys.stderr)
+    if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

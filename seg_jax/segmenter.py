@@ -1,0 +1,197 @@
+"""``Segmenter``: the notebook-friendly API. One frame in (RGB uint8), one soft alpha out.
+
+    from seg_jax import Segmenter
+    seg = Segmenter("convlstm")          # shipped weights in seg_jax/weights/convlstm/
+    for frame in frames:                 # (H, W, 3) uint8 RGB, any size
+        alpha = seg.step(frame)          # (H, W) float32 in [0, 1]
+    seg.reset()                          # before an unrelated clip / image
+
+The inference size defaults to the weights manifest's ``input_size`` (else 256x256), adapted to the frame's
+aspect ratio (e.g. 160x288 for 16:9, 192x256 for 4:3; ``keep_aspect=False`` always uses the base size). A
+fixed ``input_size=(h, w)`` overrides it. Frames of a new resolution are handled (recompiled, and the recurrent
+state restarts if the inference size changes).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+SizeLike = Union[None, int, str, Sequence[int]]
+
+
+def parse_size(size: SizeLike) -> Optional[tuple[int, int]]:
+    """None / 'auto' -> None; 256 -> (256, 256); '160x288' or (160, 288) -> (160, 288)."""
+    if size is None or (isinstance(size, str) and size.lower() in ("", "auto")):
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    if isinstance(size, str):
+        parts = size.lower().replace(",", "x").split("x")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"size must look like 256 or 160x288 (height x width), got {size!r}") from None
+        return (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
+    h, w = size
+    return int(h), int(w)
+
+
+@functools.lru_cache(maxsize=None)
+def random_variables(model_name: str, seed: int = 0) -> dict:
+    """Untrained variables for demos, tests and benchmarks before weights exist (cached; instant).
+
+    Shapes come from ``jax.eval_shape`` (no slow init); kernels are N(0, 1/fan_in), biases 0, BatchNorm
+    identity (scale 1, mean 0, var 1). Not a training initialisation, just finite, well-scaled numbers.
+    """
+    import jax
+    import jax.numpy as jnp
+    from seg_jax.model_io import build_model, dummy_input
+    model = build_model({"name": model_name})
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        name = str(getattr(path[-1], "key", path[-1]))
+        if name in ("var", "scale"):
+            return jnp.ones(leaf.shape, leaf.dtype)
+        if name in ("mean", "bias") or len(leaf.shape) < 2:
+            return jnp.zeros(leaf.shape, leaf.dtype)
+        fan_in = int(np.prod(leaf.shape[:-1])) if len(leaf.shape) != 4 or leaf.shape[2] != 1 else int(np.prod(leaf.shape[:2]))
+        return jnp.asarray(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), leaf.shape), leaf.dtype)
+
+    return dict(jax.tree_util.tree_map_with_path(fill, dict(shapes)))
+
+
+def as_rgb_uint8(frame: Any) -> np.ndarray:
+    """Accept (H, W, 3) uint8 RGB (the contract), and also grey, RGBA or float [0, 1] frames."""
+    a = np.asarray(frame)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    elif a.ndim == 3 and a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    elif a.ndim == 3 and a.shape[-1] == 4:
+        a = a[..., :3]
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"frame must be (H, W, 3) RGB, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and float(np.nanmax(a, initial=0.0)) <= 1.0 + 1e-6:
+            a = a * 255.0
+        a = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+class Segmenter:
+    """Person segmentation, frame by frame, with the recurrent state carried for the ConvLSTM model.
+
+    Args:
+      model: 'mobilenet' (default), 'convlstm' (temporal, least flicker) or 'unet'.
+      checkpoint: None (shipped weights), a weights folder, a training workdir, or 'random' (untrained).
+      input_size: None (auto, see module docstring), an int, 'HxW' or (h, w).
+      keep_aspect: adapt the automatic inference size to the frame's aspect ratio.
+      refine: 'guided' (edge-aware upsampling on the full-resolution frame) or 'bilinear'.
+      guided_radius, guided_eps, guided_color: guided filter settings (radius in inference pixels).
+      variables, model_config: use these in-memory variables (and model options) instead of a checkpoint.
+      max_fused_sizes: frame sizes that get the single fused jitted step; further sizes (e.g. a folder of
+        photos of many sizes) use the split step, whose per-size recompiles are cheap.
+    """
+
+    def __init__(self, model: str = "mobilenet", checkpoint: Union[None, str, os.PathLike] = None,
+                 input_size: SizeLike = None, *, keep_aspect: bool = True, refine: str = "guided",
+                 guided_radius: int = 1, guided_eps: float = 1e-3, guided_color: bool = True,
+                 variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
+                 max_fused_sizes: int = 2):
+        from seg_jax.model_io import build_model, load_weights
+        from seg_jax.models import MODELS
+        from seg_jax.streaming import DEFAULT_INPUT_SIZE, Refine
+
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
+        self.model_name = model
+        self.manifest: dict = {}
+        if variables is None:
+            if checkpoint is not None and str(checkpoint) == "random":
+                variables = random_variables(model)
+                self.manifest = {"model": {"name": model}, "random": True}
+            else:
+                variables, self.manifest = load_weights(model, checkpoint)
+        config = dict(model_config or self.manifest.get("model") or {"name": model})
+        config["name"] = model
+        self.model = build_model(config)
+        self.variables = variables
+        manifest_size = parse_size(self.manifest.get("input_size"))
+        self.base_size = manifest_size or DEFAULT_INPUT_SIZE
+        self.fixed_size = parse_size(input_size)
+        self.keep_aspect = keep_aspect
+        self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color))
+        self.max_fused_sizes = max_fused_sizes
+        self._steps: dict[tuple[int, int], Any] = {}
+        self._fused_sizes: set[tuple[int, int]] = set()
+        self._state = None
+        self._state_size: Optional[tuple[int, int]] = None
+
+    # -- sizes and steps ---------------------------------------------------------------------------------
+    def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
+        """The (h, w) the network runs at for a frame of size ``frame_hw``."""
+        from seg_jax.streaming import choose_input_size
+        if self.fixed_size is not None:
+            return self.fixed_size
+        return choose_input_size(frame_hw, self.base_size, keep_aspect=self.keep_aspect)
+
+    def streaming_step(self, input_size: Sequence[int]):
+        """The :class:`seg_jax.streaming.StreamingStep` for an inference size (cached)."""
+        from seg_jax.streaming import StreamingStep
+        key = (int(input_size[0]), int(input_size[1]))
+        if key not in self._steps:
+            self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine)
+        return self._steps[key]
+
+    # -- streaming API -----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the recurrent state (call between unrelated clips or images)."""
+        self._state = None
+        self._state_size = None
+
+    def step_device(self, frame: Any):
+        """Like :meth:`step` but returns the alpha as a device array (no host copy)."""
+        frame = as_rgb_uint8(frame)
+        hw = frame.shape[:2]
+        size = self.input_size_for(hw)
+        step = self.streaming_step(size)
+        if self._state is None or self._state_size != size:
+            self._state, self._state_size = step.init_state(), size
+        if hw in self._fused_sizes or len(self._fused_sizes) < self.max_fused_sizes:
+            self._fused_sizes.add(hw)
+            self._state, alpha = step(self._state, frame)
+        else:
+            self._state, alpha = step.split_step(self._state, frame)
+        return alpha
+
+    def step(self, frame: Any) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame -> (H, W) float32 alpha in [0, 1] (soft; threshold at 0.5 for a mask)."""
+        return np.asarray(self.step_device(frame), dtype=np.float32)
+
+    __call__ = step
+
+    def segment(self, image: Any) -> np.ndarray:
+        """A single image, independent of the stream: reset, step, reset."""
+        self.reset()
+        try:
+            return self.step(image)
+        finally:
+            self.reset()
+
+    def warmup(self, frame_hw: Sequence[int]) -> None:
+        """Compile for frames of size ``frame_hw`` before the first real frame."""
+        self.step_device(np.zeros((int(frame_hw[0]), int(frame_hw[1]), 3), np.uint8)).block_until_ready()
+        self.reset()
+
+    def __repr__(self) -> str:
+        src = "random" if self.manifest.get("random") else self.manifest.get("source", "checkpoint")
+        size = self.fixed_size or f"auto(base {self.base_size[0]}x{self.base_size[1]})"
+        return f"Segmenter(model={self.model_name!r}, weights={src}, input_size={size}, refine={self.refine.method})"
+
+
+__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables"]

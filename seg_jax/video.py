@@ -1,0 +1,428 @@
+"""Frame sources and sinks for the live tool: webcam, video file, image(s), URL; video file, image folder,
+window, virtual camera. Frames are (H, W, 3) uint8 **RGB** everywhere (OpenCV's BGR stays inside this module).
+
+Errors a user can cause (no camera, unreadable file, missing background, no display, missing pyvirtualcam)
+raise :class:`SourceError` / :class:`SinkError` with a one-line message. Sinks finalise their file on
+``close()`` (also through ``with``), so an interrupted run leaves a playable video.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+SAMPLE_VIDEO = Path(__file__).parent / "assets" / "sample_office.mp4"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+URL_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+class SourceError(RuntimeError):
+    """A source (or background) that cannot be opened or read; the message is meant for the user."""
+
+
+class SinkError(RuntimeError):
+    """An output that cannot be created; the message is meant for the user."""
+
+
+def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame[..., ::-1]) if frame.ndim == 3 else np.stack([frame] * 3, -1)
+
+
+def resize_cover(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
+    """Scale ``image`` to cover (h, w) and centre-crop (no distortion)."""
+    h, w = int(size_hw[0]), int(size_hw[1])
+    ih, iw = image.shape[:2]
+    if (ih, iw) == (h, w):
+        return image
+    s = max(h / ih, w / iw)
+    nh, nw = max(h, int(round(ih * s))), max(w, int(round(iw * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    scaled = cv2.resize(image, (nw, nh), interpolation=interp)
+    y, x = (nh - h) // 2, (nw - w) // 2
+    return np.ascontiguousarray(scaled[y:y + h, x:x + w])
+
+
+def read_image(path: Union[str, os.PathLike], what: str = "image") -> np.ndarray:
+    """Read an image file as RGB uint8, or raise SourceError."""
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"{what} not found: {p}")
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SourceError(f"{what} is not a readable image: {p}")
+    return bgr_to_rgb(img)
+
+
+# ---------------------------------------------------------------------------------------------- sources
+class FrameSource:
+    """Iterator of RGB frames. Attributes: ``name``, ``fps``, ``frame_count`` (None if unknown), ``live``,
+    ``end_reason`` (why the stream stopped early, e.g. 'camera disconnected'; None at a normal end)."""
+    name = "source"
+    fps = 30.0
+    frame_count: Optional[int] = None
+    live = False
+    end_reason: Optional[str] = None
+
+    def read(self) -> Optional[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class CaptureSource(FrameSource):
+    """A ``cv2.VideoCapture``-like object (``isOpened/read/get/release``): webcam, file or URL.
+
+    For live sources a run of ``max_failures`` failed reads after frames have arrived ends the stream with
+    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs).
+    """
+
+    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10):
+        self.cap, self.name, self.live = capture, name, live
+        self.max_failures = max_failures
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
+        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count = count if (count > 0 and not live) else None
+        self._frames = 0
+
+    def read(self) -> Optional[np.ndarray]:
+        failures = 0
+        while True:
+            try:
+                ok, frame = self.cap.read()
+            except cv2.error:
+                ok, frame = False, None
+            if ok and frame is not None:
+                self._frames += 1
+                return bgr_to_rgb(frame)
+            if not self.live:
+                if self._frames == 0:
+                    self.end_reason = f"could not decode any frame of {self.name}"
+                return None
+            failures += 1
+            if failures >= self.max_failures:
+                kind = "stream lost" if self.name.startswith(URL_PREFIXES) else "camera disconnected"
+                self.end_reason = kind if self._frames else f"no frames from {self.name}"
+                return None
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        try:
+            self.cap.release()
+        except Exception:  # noqa: BLE001 - releasing a dead device must not mask the real error
+            pass
+
+
+class ImageListSource(FrameSource):
+    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output."""
+
+    def __init__(self, paths: Sequence[Path], name: str, fps: float = 25.0):
+        self.paths, self.name, self.fps = list(paths), name, fps
+        self.frame_count = len(self.paths)
+        self._i = 0
+        self.current_path: Optional[Path] = None
+
+    def read(self) -> Optional[np.ndarray]:
+        while self._i < len(self.paths):
+            p = self.paths[self._i]
+            self._i += 1
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None:
+                print(f"skipping unreadable image {p}", file=sys.stderr)
+                continue
+            self.current_path = p
+            return bgr_to_rgb(img)
+        return None
+
+
+def open_source(spec: Union[str, int, os.PathLike], *,
+                capture_factory: Callable[..., Any] = cv2.VideoCapture) -> FrameSource:
+    """Open ``spec``: a webcam index ('0'), 'sample', a video file, an image, an image folder or a URL.
+
+    ``capture_factory`` builds the capture object (tests pass a fake camera).
+    """
+    s = str(spec)
+    if s == "sample":
+        if not SAMPLE_VIDEO.is_file():
+            raise SourceError(f"the sample video is missing from the installation ({SAMPLE_VIDEO})")
+        s = str(SAMPLE_VIDEO)
+    if s.isdigit():
+        cap = capture_factory(int(s))
+        if cap is None or not cap.isOpened():
+            raise SourceError(f"could not open camera {s}: no camera at that index, or it is busy in another "
+                              f"application (try another --source index, or a video file)")
+        return CaptureSource(cap, f"camera {s}", live=True)
+    if s.startswith(URL_PREFIXES):
+        cap = capture_factory(s)
+        if cap is None or not cap.isOpened():
+            raise SourceError(f"could not open stream {s} (unreachable, or a format OpenCV cannot read)")
+        return CaptureSource(cap, s, live=True)
+    p = Path(s)
+    if p.is_dir():
+        paths = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
+        if not paths:
+            raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {p}")
+        return ImageListSource(paths, str(p))
+    if not p.exists():
+        raise SourceError(f"source not found: {p} (expected a camera index, 'sample', a file, folder or URL)")
+    if p.suffix.lower() in IMAGE_EXTENSIONS:
+        read_image(p)  # fail now if unreadable
+        return ImageListSource([p], str(p))
+    cap = capture_factory(str(p))
+    if cap is None or not cap.isOpened():
+        raise SourceError(f"cannot read video {p} (not a video, damaged, or an unsupported codec)")
+    src = CaptureSource(cap, str(p), live=False)
+    return src
+
+
+class LoopingVideo:
+    """Background video for mode ``video:<path>``: frames resized to cover the output size, looped forever."""
+
+    def __init__(self, path: Union[str, os.PathLike], capture_factory: Callable[..., Any] = cv2.VideoCapture):
+        self.path = str(path)
+        if not Path(self.path).is_file():
+            raise SourceError(f"background video not found: {self.path}")
+        self.cap = capture_factory(self.path)
+        ok, frame = (self.cap.read() if self.cap.isOpened() else (False, None))
+        if not ok:
+            raise SourceError(f"background video is not readable: {self.path}")
+        self._first = frame
+
+    def next(self, size_hw: Sequence[int]) -> np.ndarray:
+        if self._first is not None:
+            frame, self._first = self._first, None
+        else:
+            ok, frame = self.cap.read()
+            if not ok:
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = self.cap.read()
+                if not ok:
+                    raise SourceError(f"background video stopped being readable: {self.path}")
+        return resize_cover(bgr_to_rgb(frame), size_hw)
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+# ------------------------------------------------------------------------------------------------ sinks
+class FrameSink:
+    """Consumes RGB frames. ``write(frame)``; ``close()`` finalises (idempotent)."""
+    description = "sink"
+
+    def write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _h264_available() -> bool:
+    try:
+        import imageio_ffmpeg  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+class VideoFileSink(FrameSink):
+    """A video file. ``.mp4``: H.264 via imageio-ffmpeg when installed (plays everywhere), else OpenCV mp4v;
+    ``.avi``: MJPG; ``.webm``: VP8; ``.mkv``: H.264 or MJPG. The size is fixed by the first frame; later
+    frames of another size are resized to it. Odd sizes are padded to even for H.264."""
+
+    def __init__(self, path: Union[str, os.PathLike], fps: float, codec: str = "auto"):
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        ext = self.path.suffix.lower()
+        if ext not in (".mp4", ".avi", ".webm", ".mkv", ".mov"):
+            raise SinkError(f"unsupported video extension {ext!r} for {self.path}; use .mp4, .avi, .webm or .mkv")
+        if codec == "auto":
+            codec = "h264" if ext in (".mp4", ".mkv", ".mov") and _h264_available() else \
+                {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".webm": "VP80", ".mkv": "MJPG"}[ext]
+        self.codec = codec
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SinkError(f"cannot create folder for {self.path}: {e.strerror}") from None
+        self.size: Optional[tuple[int, int]] = None  # (h, w) of the file
+        self._writer: Any = None
+        self._ffmpeg = None
+        self.frames = 0
+        self.description = f"{self.path} ({'H.264' if codec == 'h264' else codec})"
+
+    def _open(self, h: int, w: int) -> None:
+        if self.codec == "h264":
+            import imageio_ffmpeg
+            h, w = h + h % 2, w + w % 2
+            self._ffmpeg = imageio_ffmpeg.write_frames(
+                str(self.path), (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                macro_block_size=1, quality=None, bitrate=None, ffmpeg_log_level="error",
+                output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
+            with warnings.catch_warnings():  # jax warns about fork(); ffmpeg is exec'd at once, so it is safe
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self._ffmpeg.send(None)
+        else:
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), self.fps, (w, h))
+            if not writer.isOpened():
+                raise SinkError(f"OpenCV cannot write {self.path} with codec {self.codec}")
+            self._writer = writer
+        self.size = (h, w)
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.size is None:
+            self._open(*frame.shape[:2])
+        h, w = self.size
+        if frame.shape[:2] != (h, w):
+            fh, fw = frame.shape[:2]
+            if (fh + fh % 2, fw + fw % 2) == (h, w):
+                frame = np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)), mode="edge")
+            else:
+                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        if self._ffmpeg is not None:
+            self._ffmpeg.send(np.ascontiguousarray(frame))
+        else:
+            self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._ffmpeg is not None:
+            gen, self._ffmpeg = self._ffmpeg, None
+            gen.close()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.release()
+
+
+class ImageFolderSink(FrameSink):
+    """PNG files ``<folder>/<prefix>000000.png``...; with ``names`` the input images' stems are reused."""
+
+    def __init__(self, folder: Union[str, os.PathLike], prefix: str = "frame_"):
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SinkError(f"cannot create output folder {self.folder}: {e.strerror}") from None
+        self.prefix = prefix
+        self.frames = 0
+        self.description = f"{self.folder}/ (PNG)"
+
+    def write(self, frame: np.ndarray, name: Optional[str] = None) -> None:
+        stem = name or f"{self.prefix}{self.frames:06d}"
+        if not cv2.imwrite(str(self.folder / f"{stem}.png"), np.ascontiguousarray(frame[..., ::-1])):
+            raise SinkError(f"cannot write to {self.folder}")
+        self.frames += 1
+
+
+class VirtualCameraSink(FrameSink):
+    """A virtual webcam (pyvirtualcam: v4l2loopback on Linux, OBS on Windows/macOS) that video-call apps see."""
+
+    def __init__(self, fps: float, device: Optional[str] = None):
+        try:
+            import pyvirtualcam  # noqa: F401
+        except ImportError:
+            raise SinkError("--virtual-cam needs pyvirtualcam: pip install 'seg_jax[virtualcam]' (and on Linux a "
+                            "v4l2loopback device: sudo modprobe v4l2loopback devices=1 exclusive_caps=1)") from None
+        self.fps, self.device = float(fps), device
+        self.cam = None
+        self.description = "virtual camera"
+
+    def write(self, frame: np.ndarray) -> None:
+        import pyvirtualcam
+        if self.cam is None:
+            h, w = frame.shape[:2]
+            try:
+                self.cam = pyvirtualcam.Camera(width=w, height=h, fps=self.fps, device=self.device)
+            except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError/ValueError per backend
+                raise SinkError(f"no virtual camera backend available ({e}); on Linux load v4l2loopback: "
+                                f"sudo modprobe v4l2loopback devices=1 exclusive_caps=1") from None
+            self.description = f"virtual camera {self.cam.device}"
+            self._size = (h, w)
+        if frame.shape[:2] != self._size:
+            frame = cv2.resize(frame, (self._size[1], self._size[0]))
+        self.cam.send(np.ascontiguousarray(frame))
+
+    def close(self) -> None:
+        if self.cam is not None:
+            cam, self.cam = self.cam, None
+            cam.close()
+
+
+def has_display() -> bool:
+    """True when an OpenCV window can be shown (a display and a GUI-enabled OpenCV build)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        cv2.namedWindow("seg_jax probe", cv2.WINDOW_NORMAL)
+        cv2.destroyWindow("seg_jax probe")
+        return True
+    except cv2.error:
+        return False
+
+
+class WindowSink(FrameSink):
+    """An OpenCV window; :meth:`poll_key` returns the key pressed (or -1)."""
+
+    def __init__(self, title: str = "seg_jax live"):
+        if not has_display():
+            raise SinkError("no display available (or OpenCV built without GUI); use --output FILE or --no-window")
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        self.description = "window"
+        self.closed_by_user = False
+
+    def write(self, frame: np.ndarray) -> None:
+        cv2.imshow(self.title, np.ascontiguousarray(frame[..., ::-1]))
+
+    def poll_key(self) -> int:
+        key = cv2.waitKey(1)
+        try:
+            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                self.closed_by_user = True
+        except cv2.error:
+            self.closed_by_user = True
+        return key & 0xFF if key >= 0 else -1
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+        except cv2.error:
+            pass
+
+
+def is_video_path(path: Union[str, os.PathLike]) -> bool:
+    return Path(path).suffix.lower() in (".mp4", ".avi", ".webm", ".mkv", ".mov")
+
+
+def open_sink(path: Union[str, os.PathLike], fps: float) -> FrameSink:
+    """A video file sink for video extensions, else an image folder."""
+    return VideoFileSink(path, fps) if is_video_path(path) else ImageFolderSink(path)
+
+
+__all__ = ["SAMPLE_VIDEO", "CaptureSource", "FrameSink", "FrameSource", "ImageFolderSink", "ImageListSource",
+           "LoopingVideo", "SinkError", "SourceError", "VideoFileSink", "VirtualCameraSink", "WindowSink",
+           "has_display", "open_sink", "open_source", "read_image", "resize_cover"]

@@ -1,0 +1,184 @@
+"""``python -m seg_jax.live`` end to end on tiny generated videos, images and a fake camera."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from seg_jax.live import LiveOptions, parse_mode, run
+from seg_jax.live.app import LiveError
+from seg_jax.live.cli import main
+from seg_jax.model_io import save_weights
+from seg_jax.segmenter import random_variables
+from seg_jax.video import SAMPLE_VIDEO, open_source
+
+H, W = 40, 56
+
+
+def make_frames(n, h=H, w=W, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        f = np.full((h, w, 3), 60, np.uint8)
+        f[h // 4:, w // 3 + i: 2 * w // 3 + i] = (200, 150, 120)  # a "person" that moves
+        out.append(np.clip(f.astype(int) + rng.integers(-5, 6, f.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def write_video(path, frames, fps=10):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frames[0].shape[1], frames[0].shape[0]))
+    for f in frames:
+        w.write(f[..., ::-1])
+    w.release()
+    return path
+
+
+def count_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w") / "mobilenet"
+    save_weights(d, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("v") / "clip.mp4", make_frames(5))
+
+
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: yields ``frames`` (RGB), then fails (disconnect) or raises at ``interrupt_at``."""
+
+    def __init__(self, frames, opened=True, interrupt_at=None):
+        self.frames, self.opened, self.interrupt_at, self.i = list(frames), opened, interrupt_at, 0
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        if self.interrupt_at is not None and self.i == self.interrupt_at:
+            raise KeyboardInterrupt
+        if self.i < len(self.frames):
+            self.i += 1
+            return True, self.frames[self.i - 1][..., ::-1].copy()
+        return False, None
+
+    def get(self, prop):
+        return 15.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def set(self, *a):
+        return True
+
+    def release(self):
+        self.opened = False
+
+
+def test_sample_video_is_shipped():
+    assert SAMPLE_VIDEO.is_file() and SAMPLE_VIDEO.stat().st_size < 1_000_000
+    src = open_source("sample")
+    assert src.frame_count >= 100 and src.read().shape == (360, 640, 3)
+    src.close()
+    assert "Pixabay" in (SAMPLE_VIDEO.parent / "ATTRIBUTION.md").read_text()
+
+
+def test_cli_video_to_video(tmp_path, weights, clip, capsys):
+    out = tmp_path / "out.mp4"
+    assert main(["--source", str(clip), "--mode", "blur", "--output", str(out), "--checkpoint", weights,
+                 "--feather", "1", "--expand", "1", "--smooth", "0.3"]) == 0
+    assert count_frames(out) == 5
+    assert "5 frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["image", "video", "color:10,200,30"])
+def test_cli_backgrounds(tmp_path, weights, clip, mode):
+    if mode == "image":
+        bg = tmp_path / "bg.png"
+        cv2.imwrite(str(bg), np.full((90, 120, 3), 200, np.uint8))
+        mode = f"image:{bg}"
+    elif mode == "video":
+        mode = f"video:{write_video(tmp_path / 'bg.mp4', make_frames(2, 30, 30))}"  # shorter: loops
+    out = tmp_path / "out.avi"
+    assert main(["--source", str(clip), "--mode", mode, "--output", str(out), "--checkpoint", weights,
+                 "--threshold", "0.5", "-q"]) == 0
+    assert count_frames(out) == 5
+
+
+def test_cli_image_folder_in_and_out(tmp_path, weights):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for i, f in enumerate(make_frames(2)):
+        cv2.imwrite(str(src / f"photo{i}.jpg"), f[..., ::-1])
+    (src / "notes.txt").write_text("not an image")
+    assert main(["--source", str(src), "--mode", "mask", "--output", str(tmp_path / "masks"), "--checkpoint",
+                 weights, "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["photo0.png", "photo1.png"]
+    single = tmp_path / "one.png"
+    assert main(["--source", str(src / "photo0.jpg"), "--mode", "green", "-o", str(single), "--checkpoint",
+                 weights, "-q"]) == 0
+    assert cv2.imread(str(single)).shape == (H, W, 3)
+
+
+def test_cli_bad_inputs(tmp_path, weights, clip, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00not a video" * 100)
+    cases = [
+        (["--source", str(clip), "--mode", f"image:{tmp_path / 'missing.jpg'}", "-o", str(tmp_path / "a.mp4")],
+         "background image not found"),
+        (["--source", str(broken), "-o", str(tmp_path / "b.mp4")], "cannot read video"),
+        (["--source", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "c.mp4")], "source not found"),
+        (["--source", str(clip), "--no-window"], "nowhere to show"),
+        (["--source", str(clip), "--mode", "sepia", "-o", str(tmp_path / "d.mp4")], "unknown mode"),
+        (["--source", str(clip), "-o", str(tmp_path / "e.mp4"), "--checkpoint", str(tmp_path / "none")],
+         "does not exist"),
+    ]
+    for argv, message in cases:
+        assert main(argv + ["--checkpoint", weights] if "--checkpoint" not in argv else argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_virtual_camera_message(weights, clip, capsys):
+    try:
+        import pyvirtualcam  # noqa: F401
+        pytest.skip("pyvirtualcam is installed")
+    except ImportError:
+        pass
+    assert main(["--source", str(clip), "--virtual-cam", "--checkpoint", weights]) == 2
+    assert "pip install" in capsys.readouterr().err
+
+
+def test_camera_missing_disconnect_and_resolution_change(tmp_path, weights):
+    with pytest.raises(LiveError, match="could not open camera 0"):
+        run(LiveOptions(source="0", output=str(tmp_path / "x.mp4"), checkpoint=weights),
+            capture_factory=lambda *_: FakeCapture([], opened=False))
+    frames = make_frames(3) + make_frames(2, 30, 50)  # the camera switches resolution, then is unplugged
+    out = tmp_path / "cam.mp4"
+    stats = run(LiveOptions(source="0", output=str(out), checkpoint=weights, quiet=True, mirror=True),
+                capture_factory=lambda *_: FakeCapture(frames))
+    assert stats.end_reason == "camera disconnected" and stats.frames == 5
+    assert count_frames(out) == 5  # finalised and playable
+    cap = cv2.VideoCapture(str(out))
+    assert (cap.get(cv2.CAP_PROP_FRAME_HEIGHT), cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == (H, W)
+
+
+def test_ctrl_c_finalises_output(tmp_path, weights):
+    out = tmp_path / "int.mp4"
+    stats = run(LiveOptions(source="0", output=str(out), checkpoint=weights, quiet=True),
+                capture_factory=lambda *_: FakeCapture(make_frames(5), interrupt_at=3))
+    assert stats.end_reason.startswith("interrupted") and count_frames(out) == 3
+
+
+def test_parse_mode():
+    assert parse_mode("blur:7").blur_sigma == 7 and parse_mode("color:1,2,3").color == (1, 2, 3)
+    assert parse_mode("image:a.png").path == "a.png" and parse_mode("green").kind == "green"
+    for bad in ("color:1,2", "image", "blur:x", "sepia"):
+        with pytest.raises(LiveError):
+            parse_mode(bad)

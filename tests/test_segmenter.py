@@ -1,0 +1,57 @@
+"""``seg_jax.Segmenter``: weights folder with a manifest, any frame size, reset, lazy import."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from seg_jax.model_io import save_weights
+from seg_jax.segmenter import Segmenter, parse_size, random_variables
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights") / "convlstm"
+    save_weights(d, {"name": "convlstm"}, random_variables("convlstm"), {"input_size": [32, 32]})
+    return d
+
+
+def test_import_is_lazy():
+    code = "import sys, seg_jax; assert 'jax' not in sys.modules; assert isinstance(seg_jax.Segmenter, type)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parse_size():
+    assert parse_size(None) is None and parse_size("auto") is None
+    assert parse_size("160x288") == (160, 288) and parse_size(256) == (256, 256) and parse_size([64, 32]) == (64, 32)
+    with pytest.raises(ValueError):
+        parse_size("big")
+
+
+def test_segmenter_from_weights_folder(weights_dir):
+    import seg_jax
+    seg = seg_jax.Segmenter("convlstm", checkpoint=weights_dir)
+    assert seg.base_size == (32, 32)  # from the manifest
+    rng = np.random.default_rng(0)
+    for hw in [(40, 56), (40, 56), (30, 50)]:  # resolution change mid-stream
+        frame = rng.integers(0, 256, hw + (3,), dtype=np.uint8)
+        alpha = seg.step(frame)
+        assert alpha.shape == hw and alpha.dtype == np.float32 and 0 <= alpha.min() and alpha.max() <= 1
+    frame = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    seg.reset()
+    a1 = seg.step(frame)
+    seg.reset()
+    np.testing.assert_allclose(seg.step(frame), a1, atol=1e-6)  # reset -> same as a fresh stream
+    # other frame formats: grey, RGBA, float
+    assert seg.step(frame[..., 0]).shape == (40, 56)
+    assert seg.step(np.concatenate([frame, frame[..., :1]], -1)).shape == (40, 56)
+    assert seg.step(frame.astype(np.float32) / 255).shape == (40, 56)
+
+
+def test_segmenter_errors(tmp_path, weights_dir):
+    with pytest.raises(ValueError, match="unknown model"):
+        Segmenter("resnet")
+    with pytest.raises(FileNotFoundError):
+        Segmenter("mobilenet", checkpoint=tmp_path / "nope")
+    with pytest.raises(ValueError, match="convlstm"):
+        Segmenter("mobilenet", checkpoint=weights_dir)
