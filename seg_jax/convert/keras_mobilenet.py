@@ -95,13 +95,20 @@ def layer_weights_from_keras_model(model: Any) -> dict[str, dict[str, np.ndarray
 
 def layer_weights_from_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """{layer name: {weight name: array}} from a Keras 3 ``.weights.h5`` or a legacy tf.keras HDF5 file."""
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("reading Keras .h5 weights needs h5py: pip install h5py (Keras installs it too)") from None
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
     out: dict[str, dict[str, np.ndarray]] = {}
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable HDF5 weights file ({e})") from None
+    with f:
         root = f["model_weights"] if "model_weights" in f else f  # full-model legacy .h5 files nest weights
         if "layer_names" in root.attrs:  # legacy tf.keras format: named weights per layer
             for lname in root.attrs["layer_names"]:
@@ -251,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = convert_file(args.weights, args.out)
-    except (FileNotFoundError, ValueError, KeyError, OSError) as e:
+    except (FileNotFoundError, ImportError, ValueError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {out} (use it as config.init_from)")
