@@ -72,6 +72,10 @@ class FrameSource:
     def read(self) -> Optional[np.ndarray]:
         raise NotImplementedError
 
+    def size_hint(self) -> Optional[tuple[int, int]]:
+        """(H, W) of the coming frames when known before reading (for compiling ahead), else None."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -104,6 +108,14 @@ class CaptureSource(FrameSource):
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if (count > 0 and not live) else None
         self._frames = 0
+
+    def size_hint(self) -> Optional[tuple[int, int]]:
+        try:
+            h = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            w = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        except cv2.error:
+            return None
+        return (h, w) if h > 0 and w > 0 else None
 
     def read(self) -> Optional[np.ndarray]:
         failures = 0

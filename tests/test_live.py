@@ -92,9 +92,10 @@ def test_sample_video_is_shipped():
 def test_cli_video_to_video(tmp_path, weights, clip, capsys):
     out = tmp_path / "out.mp4"
     assert main(["--source", str(clip), "--mode", "blur", "--output", str(out), "--checkpoint", weights,
-                 "--feather", "1", "--expand", "1", "--smooth", "0.3"]) == 0
+                 "--feather", "1", "--expand", "1", "--smooth", "0.3", "--flicker"]) == 0
     assert count_frames(out) == 5
-    assert "5 frames" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "5 frames" in err and "flicker" in err
 
 
 @pytest.mark.parametrize("mode", ["image", "video", "color:10,200,30"])

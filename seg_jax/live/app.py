@@ -85,6 +85,7 @@ class LiveOptions:
     overlay: Optional[bool] = None        # FPS/latency text (default: in the window only)
     progress: bool = True
     quiet: bool = False
+    flicker: bool = False                 # measure the flicker of the (smoothed) alpha over the run
 
 
 @dataclasses.dataclass
@@ -94,6 +95,7 @@ class RunStats:
     seconds: float = 0.0                  # wall time of the timed frames (decode and writing included)
     process_seconds: float = 0.0          # segmentation + compositing + transfer (decode and writing excluded)
     end_reason: str = "end of input"
+    flicker: Optional[float] = None       # mean |alpha_t - alpha_{t-1}| (with LiveOptions.flicker)
     outputs: list = dataclasses.field(default_factory=list)
 
     @property
@@ -211,18 +213,48 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         mirror = opts.mirror
         overlay = opts.overlay if opts.overlay is not None else window is not None
 
+        def say(msg: str) -> None:
+            if progress is not None:
+                progress.write(msg, file=sys.stderr)
+            else:
+                _log(opts, msg)
+
+        def background_for(hw):
+            if comp_opts.mode == "image" and bg_image is not None:
+                if hw not in bg_cache:
+                    bg_cache[hw] = jnp.asarray(resize_cover(bg_image, hw))
+                return bg_cache[hw]
+            if comp_opts.mode == "video" and bg_video is not None:
+                return bg_video.next(hw)
+            return None
+
+        bg_cache: dict = {}
         progress = None
+        hint = source.size_hint()
+        if hint is not None:  # compile before the first frame is captured (a webcam keeps streaming meanwhile)
+            t0 = time.perf_counter()
+            _log(opts, f"{source.name}: {hint[1]}x{hint[0]} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
+                       f"{'x'.join(map(str, segmenter.input_size_for(hint)))}; compiling...")
+            segmenter.warmup(hint)
+            zero = jnp.zeros(hint, jnp.float32)
+            bg = background_for(hint) if comp_opts.mode == "image" else (
+                jnp.zeros(hint + (3,), jnp.uint8) if comp_opts.mode == "video" else None)
+            render(jnp.zeros(hint + (3,), jnp.uint8), zero, zero, bg, strength, alpha_opts, comp_opts)[0].block_until_ready()
+            _log(opts, f"compiled in {time.perf_counter() - t0:.1f} s")
         if opts.progress and not source.live and not opts.quiet and (source.frame_count or 0) > 1:
             from tqdm import tqdm
             total = source.frame_count if opts.max_frames is None else min(source.frame_count, opts.max_frames)
             progress = tqdm(total=total, unit="frame", desc="seg_jax.live", file=sys.stderr, dynamic_ncols=True)
 
         prev_alpha = None
-        bg_cache: dict = {}
         fps_ema = latency_ms = 0.0
         t_start = time.perf_counter()
         first = True
         last_t = None
+        meter = None
+        if opts.flicker:
+            from seg_jax.metrics_temporal import FlickerMeter
+            meter = FlickerMeter()
         try:
             while opts.max_frames is None or stats.frames < opts.max_frames:
                 frame = source.read()
@@ -234,24 +266,21 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                 if mirror:
                     frame = np.ascontiguousarray(frame[:, ::-1])
                 hw = frame.shape[:2]
-                if first:
-                    _log(opts, f"{source.name}: {hw[1]}x{hw[0]} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
-                               f"{'x'.join(map(str, segmenter.input_size_for(hw)))}; compiling...")
-                background = None
-                if comp_opts.mode == "image" and bg_image is not None:
-                    if hw not in bg_cache:
-                        bg_cache[hw] = jnp.asarray(resize_cover(bg_image, hw))
-                    background = bg_cache[hw]
-                elif comp_opts.mode == "video" and bg_video is not None:
-                    background = bg_video.next(hw)
+                if first and hint != hw:
+                    say(f"{source.name}: {hw[1]}x{hw[0]}; model {segmenter.model_name} at "
+                        f"{'x'.join(map(str, segmenter.input_size_for(hw)))}; compiling...")
+                background = background_for(hw)
                 alpha = segmenter.step_device(frame)
                 if prev_alpha is None or prev_alpha.shape != alpha.shape:
                     prev_alpha = alpha
                 out, prev_alpha = render(frame, alpha, prev_alpha, background, strength, alpha_opts, comp_opts)
                 out = np.asarray(out)
                 t1 = time.perf_counter()
+                if meter is not None:
+                    meter.update(np.asarray(prev_alpha))
                 if first:
-                    _log(opts, f"compiled in {t1 - t0:.1f} s")
+                    if hint != hw:
+                        say(f"compiled in {t1 - t0:.1f} s")
                     t_start = time.perf_counter()  # measure the steady state
                     first = False
                 else:
@@ -297,11 +326,13 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                         segmenter.reset()
                         prev_alpha = None
                     elif key == ord("h"):
-                        _log(opts, HELP_KEYS)
+                        say(HELP_KEYS)
         except KeyboardInterrupt:
             stats.end_reason = "interrupted (Ctrl-C)"
         finally:
             stats.seconds = time.perf_counter() - t_start
+            if meter is not None:
+                stats.flicker = meter.value
             if progress is not None:
                 progress.close()
     finally:

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="draw FPS/latency on the output too (always on in the window)")
     io.add_argument("--mirror", action="store_true", help="flip horizontally (selfie view)")
     io.add_argument("--quiet", "-q", action="store_true", help="no progress bar or messages")
+    io.add_argument("--flicker", action="store_true",
+                    help="report the alpha's flicker (mean frame-to-frame change, lower is steadier)")
 
     look = p.add_argument_group("effect")
     look.add_argument("--mode", "-m", default="blur",
@@ -75,7 +77,8 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         model=args.model, checkpoint=args.checkpoint, input_size=args.input_size, keep_aspect=args.keep_aspect,
         refine=args.refine, guided_radius=args.guided_radius, guided_eps=args.guided_eps, blur=args.blur,
         threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth, mirror=args.mirror,
-        max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet)
+        max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
+        flicker=args.flicker)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -93,7 +96,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         where = f" -> {', '.join(stats.outputs)}" if stats.outputs else ""
         print(f"seg_jax.live: {stats.frames} frames{where}; {stats.end_reason}; "
               f"{stats.fps:.1f} fps end-to-end (decode+write included), {stats.process_fps:.1f} fps "
-              f"segment+composite", file=sys.stderr)
+              f"segment+composite" + (f"; flicker {stats.flicker:.5f}" if stats.flicker is not None else ""),
+              file=sys.stderr)
     if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
         return 1
     return 0
