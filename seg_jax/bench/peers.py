@@ -1,0 +1,159 @@
+"""Peer models measured in the same run on the same frames.
+
+CPU: MediaPipe selfie segmentation (``mediapipe==0.10.21``: general 256x256 and landscape 144x256 TFLite
+models). It pins numpy<2 and jax 0.7, so it lives in its own virtualenv (created on first use, then reused)
+and runs as a subprocess (``peer_mediapipe.py``) on frames written to a temporary folder.
+
+GPU: torchvision LR-ASPP MobileNetV3-Large, eager and ``torch.compile`` (random weights: speed only), in this
+process when torch is importable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from seg_jax.bench.timing import load_average, summarize
+
+MEDIAPIPE_VERSION = "0.10.21"
+DEFAULT_PEER_VENV = Path(os.environ.get("SEG_JAX_PEER_VENV", Path.home() / ".cache" / "seg_jax" / "peer-venv"))
+PEER_SCRIPT = Path(__file__).with_name("peer_mediapipe.py")
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_mediapipe_venv(venv: Path = DEFAULT_PEER_VENV, *, install: bool = True,
+                          timeout_s: float = 900) -> tuple[Path | None, str]:
+    """Return (python of a venv with mediapipe==0.10.21, message); (None, reason) if it cannot be had."""
+    py = _venv_python(venv)
+    check = [str(py), "-c", "import mediapipe as mp; print(mp.__version__)"]
+    if py.exists():
+        r = subprocess.run(check, capture_output=True, text=True, timeout=120)
+        if r.returncode == 0 and r.stdout.strip() == MEDIAPIPE_VERSION:
+            return py, f"reused {venv}"
+    if not install:
+        return None, f"no mediapipe=={MEDIAPIPE_VERSION} virtualenv at {venv} (installation disabled)"
+    # The wheel exists for CPython 3.9-3.12; use this interpreter if it fits, else look for one.
+    candidates = [sys.executable] if sys.version_info[:2] <= (3, 12) else []
+    candidates += ["python3.12", "python3.11", "python3.10", "python3.9"]
+    log = []
+    for base in candidates:
+        try:
+            if not py.exists():
+                subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+            r = subprocess.run([str(py), "-m", "pip", "install", "-q", f"mediapipe=={MEDIAPIPE_VERSION}"],
+                               capture_output=True, text=True, timeout=timeout_s)
+            if r.returncode == 0:
+                r2 = subprocess.run(check, capture_output=True, text=True, timeout=120)
+                if r2.returncode == 0:
+                    return py, f"installed mediapipe=={MEDIAPIPE_VERSION} into {venv}"
+            log.append(f"{base}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        except (OSError, subprocess.SubprocessError) as e:
+            log.append(f"{base}: {type(e).__name__}: {e}")
+        import shutil
+        shutil.rmtree(venv, ignore_errors=True)
+    return None, f"could not install mediapipe=={MEDIAPIPE_VERSION} into {venv}: {'; '.join(log)[-500:]}"
+
+
+def write_frames(frames: Mapping[str, np.ndarray], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(frame, np.uint8))
+
+
+def run_mediapipe(frames: Mapping[str, np.ndarray], *, warmup: int, iters: int, venv: Path = DEFAULT_PEER_VENV,
+                  install: bool = True, timeout_s: float = 900) -> dict[str, Any]:
+    """Time MediaPipe's selfie segmenter (both models) on ``frames`` in its own venv.
+
+    Returns {"status": "ok", "version", "results": [{"model", "frame", ..., "median_ms", ...}]} or
+    {"status": "skipped", "reason"}.
+    """
+    py, msg = ensure_mediapipe_venv(venv, install=install)
+    if py is None:
+        print(f"[bench] MediaPipe peer skipped: {msg}", file=sys.stderr)
+        return {"status": "skipped", "reason": msg}
+    with tempfile.TemporaryDirectory(prefix="seg_jax_bench_") as tmp:
+        folder = Path(tmp) / "frames"
+        write_frames(frames, folder)
+        out = Path(tmp) / "mediapipe.json"
+        cmd = [str(py), str(PEER_SCRIPT), str(folder), str(out), "--warmup", str(warmup), "--iters", str(iters)]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        if r.returncode != 0 or not out.exists():
+            reason = f"peer subprocess failed (rc {r.returncode}): {r.stderr.strip()[-400:]}"
+            print(f"[bench] MediaPipe peer skipped: {reason}", file=sys.stderr)
+            return {"status": "skipped", "reason": reason}
+        raw = json.loads(out.read_text())
+    results = []
+    for res in raw["results"]:
+        stats = summarize(np.asarray(res.pop("times_ms")) / 1e3)
+        results.append({**res, **stats})
+    return {"status": "ok", "version": raw.get("mediapipe_version"), "python": raw.get("python"),
+            "venv": msg, "wall_s": time.perf_counter() - t0, "load_avg_after": load_average(),
+            "what": "SelfieSegmentation.process(frame): resize to model input, TFLite (XNNPACK) inference, "
+                    "mask upsampled to frame size; frames identical to seg_jax's",
+            "results": results}
+
+
+def run_torchvision_lraspp(*, sizes: list[tuple[int, int]], batch_sizes: list[int], warmup: int, iters: int,
+                           compile_modes: tuple[str, ...] = ("eager", "compile")) -> dict[str, Any]:
+    """torchvision LR-ASPP MobileNetV3-Large on GPU (random weights), eager and torch.compile.
+
+    Written for an H100 (CUDA, cuda events, channels_last); not runnable without a GPU + torch.
+    """
+    try:
+        import torch
+        import torchvision
+    except ImportError as e:
+        return {"status": "skipped", "reason": f"torch/torchvision not importable: {e}"}
+    if not torch.cuda.is_available():
+        return {"status": "skipped", "reason": "no CUDA device for torch"}
+    dev = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    model = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
+                                                                      num_classes=1).eval().to(dev)
+    model = model.to(memory_format=torch.channels_last)
+    results = []
+    for mode in compile_modes:
+        net = model if mode == "eager" else torch.compile(model, mode="max-autotune-no-cudagraphs")
+        for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            for (h, w) in sizes:
+                for b in batch_sizes:
+                    frames = torch.randint(0, 256, (b, h, w, 3), dtype=torch.uint8, device=dev)
+
+                    def call():
+                        with torch.inference_mode(), torch.autocast("cuda", dtype=dtype,
+                                                                    enabled=dtype != torch.float32):
+                            x = frames.permute(0, 3, 1, 2).float().div_(255.0).contiguous(
+                                memory_format=torch.channels_last)
+                            return torch.sigmoid(net(x)["out"])
+                    t0 = time.perf_counter()
+                    call()
+                    torch.cuda.synchronize()
+                    first_call_s = time.perf_counter() - t0
+                    for _ in range(warmup):
+                        call()
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                    times = []
+                    for _ in range(iters):
+                        t0 = time.perf_counter()
+                        call()
+                        torch.cuda.synchronize()
+                        times.append(time.perf_counter() - t0)
+                    results.append({"model": "lraspp_mobilenet_v3_large", "mode": mode, "dtype": dtype_name,
+                                    "size": [h, w], "batch": b, "first_call_s": first_call_s,
+                                    "peak_bytes": int(torch.cuda.max_memory_allocated()),
+                                    **summarize(times, None, b)})
+    return {"status": "ok", "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "device": torch.cuda.get_device_name(0), "results": results}

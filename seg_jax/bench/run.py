@@ -1,0 +1,559 @@
+"""The benchmark: streaming latency, end-to-end, throughput, training, peers -> one JSON.
+
+Every jitted function is lowered and compiled explicitly (compile time recorded, no recompiles while timing);
+warm-up calls are excluded; each figure is the median (and p95) of many calls, with the load average at
+measurement time. Variants of the same measurement (e.g. Flax vs BatchNorm-folded) are timed round-robin so
+that load changes on a shared machine hit them equally.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+MODEL_NAMES = ("mobilenet", "convlstm", "unet")
+
+
+@dataclasses.dataclass
+class Options:
+    suite: str = "cpu"                                     # cpu | gpu
+    models: tuple[str, ...] = ("mobilenet", "convlstm", "unet")
+    sizes: tuple[tuple[int, int], ...] = ((256, 256), (160, 256))      # model inputs (H, W), multiples of 32
+    frames: tuple[tuple[int, int], ...] = ((480, 640), (720, 1280))    # end-to-end frame sizes (H, W)
+    e2e_input: tuple[int, int] = (256, 256)               # model input for the end-to-end step
+    e2e_composite: bool = True                            # also time the alpha-composite variants
+    sections: tuple[str, ...] = ("latency", "e2e", "throughput", "train", "peers")
+    warmup: int = 10
+    iters: int = 100
+    e2e_iters: int = 50
+    throughput_batch: int = 16
+    throughput_iters: int = 10
+    throughput_dtypes: tuple[str, ...] = ("float32", "bfloat16")
+    train_batch: int = 4
+    train_size: tuple[int, int] = (256, 256)
+    train_iters: int = 5
+    train_models: Optional[tuple[str, ...]] = None        # default: models, minus unet on CPU
+    clip_length: int = 2                                  # T for the temporal model's training clips
+    unet_max_seconds: float = 20.0                        # time budget per U-Net latency measurement
+    peer_iters: int = 100
+    peer_install: bool = True
+    bf16_latency: bool = True                             # also time bfloat16 compute at batch 1
+    variants: Optional[tuple[str, ...]] = None            # only variants whose name contains one of these
+    seed: int = 0
+
+    @classmethod
+    def for_suite(cls, suite: str, quick: bool = False, **overrides) -> "Options":
+        o = cls(suite=suite)
+        if suite == "gpu":
+            o.iters, o.e2e_iters, o.throughput_batch, o.throughput_iters = 500, 300, 256, 50
+            o.train_batch, o.train_iters, o.peer_iters, o.clip_length = 64, 30, 300, 4
+        if quick:
+            o.models = ("mobilenet",)
+            o.frames = ((480, 640),)
+            o.sections = ("latency", "e2e", "throughput", "peers")
+            o.warmup, o.iters, o.e2e_iters, o.throughput_batch, o.throughput_iters = 3, 30, 15, 4, 3
+            o.peer_iters, o.bf16_latency, o.e2e_composite = 30, False, False
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(o, k, v)
+        return o
+
+
+# ----------------------------------------------------------------------------------------------- variables
+
+def random_variables(model_name: str, seed: int = 0) -> dict:
+    """Well-scaled untrained variables from ``jax.eval_shape`` (no slow init; speed does not depend on values).
+
+    Kernels N(0, 1/fan_in), biases 0; BatchNorm scale/var around 1, mean/bias small (so BN folding is
+    not the identity).
+    """
+    import jax
+    import jax.numpy as jnp
+    from seg_jax.model_io import build_model, dummy_input
+    model = build_model({"name": model_name})
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        name = str(getattr(path[-1], "key", path[-1]))
+        if name in ("var", "scale"):
+            return jnp.asarray(rng.uniform(0.8, 1.2, leaf.shape), leaf.dtype)
+        if name in ("mean", "bias") or len(leaf.shape) < 2:
+            return jnp.asarray(rng.normal(0.0, 0.05, leaf.shape), leaf.dtype)
+        fan_in = int(np.prod(leaf.shape[:2])) if len(leaf.shape) == 4 and leaf.shape[2] == 1 else \
+            int(np.prod(leaf.shape[:-1]))
+        return jnp.asarray(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), leaf.shape), leaf.dtype)
+
+    return dict(jax.tree_util.tree_map_with_path(fill, dict(shapes)))
+
+
+def model_variables(model_name: str, seed: int = 0) -> tuple[dict, str]:
+    """Shipped weights when ``seg_jax/weights/<model>/`` exists, else random ones (same speed)."""
+    from seg_jax.model_io import load_weights, shipped_weights_dir
+    if shipped_weights_dir(model_name).exists():
+        try:
+            variables, _ = load_weights(model_name)
+            return dict(variables), f"shipped weights {shipped_weights_dir(model_name)}"
+        except Exception as e:  # noqa: BLE001 - fall back, and say why
+            return random_variables(model_name, seed), f"random (shipped weights failed to load: {e})"
+    return random_variables(model_name, seed), "random (no shipped weights; speed does not depend on values)"
+
+
+def make_frames(sizes, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic RGB uint8 frames (smooth colour fields + noise), keyed 'HxW'."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for h, w in sizes:
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        base = np.stack([128 + 100 * np.sin(xx / 37.0), 128 + 100 * np.cos(yy / 23.0),
+                         128 + 60 * np.sin((xx + yy) / 51.0)], -1)
+        out[f"{h}x{w}"] = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- compile
+
+def compile_fn(fn: Callable, *args, donate_argnums=()) -> tuple[Callable, dict[str, Any]]:
+    """jit + lower + compile explicitly; returns (compiled, {lower_s, compile_s, memory})."""
+    import jax
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn, donate_argnums=donate_argnums).lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    info: dict[str, Any] = {"lower_s": round(t1 - t0, 3), "compile_s": round(t2 - t1, 3)}
+    try:
+        m = compiled.memory_analysis()
+        if m is not None:
+            info["memory"] = {k: int(getattr(m, k)) for k in (
+                "argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
+                "generated_code_size_in_bytes") if hasattr(m, k)}
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        pass
+    return compiled, info
+
+
+def peak_device_memory() -> Optional[dict[str, int]]:
+    """The backend's peak-bytes counter where it has one (GPU); None on CPU."""
+    import jax
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001
+        return None
+    if not stats:
+        return None
+    return {k: int(v) for k, v in stats.items() if k in ("peak_bytes_in_use", "bytes_in_use", "bytes_limit")}
+
+
+def _reset_peak() -> None:
+    # jax has no public reset of the peak counter; record it per section, it is monotone.
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- functions
+
+def _probs_fn(model, model_name: str, dtype_name: str):
+    """(variables, [state,] uint8 frames (N, H, W, 3)) -> [state,] probabilities (N, H, W) float32."""
+    import jax
+    import jax.numpy as jnp
+    from seg_jax.models import is_temporal
+    if is_temporal(model_name):
+        def step(variables, state, frames):
+            x = frames.astype(jnp.float32) * (1.0 / 255.0)
+            state, logits = model.apply(variables, state, x, method="step")
+            return state, jax.nn.sigmoid(logits[..., 0].astype(jnp.float32))
+        return step
+
+    def apply(variables, frames):
+        x = frames.astype(jnp.float32) * (1.0 / 255.0)
+        return jax.nn.sigmoid(model.apply(variables, x, train=False)[..., 0].astype(jnp.float32))
+    return apply
+
+
+def _fused_probs_fn(dtype):
+    import jax
+    import jax.numpy as jnp
+    from seg_jax.bench.fused import fused_apply
+
+    def apply(folded, frames):
+        x = frames.astype(jnp.float32) * (1.0 / 255.0)
+        return jax.nn.sigmoid(fused_apply(folded, x, dtype=dtype)[..., 0])
+    return apply
+
+
+class Runner:
+    def __init__(self, options: Options, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr,
+                                                                                         flush=True)):
+        self.o = options
+        self.log = log
+        self._vars: dict[str, tuple[dict, str]] = {}
+        self._folded: dict[str, Any] = {}
+        self.result: dict[str, Any] = {}
+
+    # -- helpers
+    def want(self, variant: str) -> bool:
+        return self.o.variants is None or any(v in variant for v in self.o.variants)
+
+    def variables(self, name: str) -> dict:
+        if name not in self._vars:
+            self._vars[name] = model_variables(name, self.o.seed)
+        return self._vars[name][0]
+
+    def folded(self, name: str):
+        if name not in self._folded:
+            from seg_jax.bench.fused import fold_batchnorm, folded_to_device
+            self._folded[name] = folded_to_device(fold_batchnorm(self.variables(name)))
+        return self._folded[name]
+
+    def model(self, name: str, dtype: str = "float32"):
+        from seg_jax.model_io import build_model
+        return build_model({"name": name, "dtype": dtype})
+
+    # -- sections
+    def latency(self) -> list[dict]:
+        """Batch-1 streaming latency at each model input size; uint8 frame in, probabilities out."""
+        import jax
+        import jax.numpy as jnp
+        from seg_jax.models import UNetMobileNetConvLSTM, is_temporal
+        from seg_jax.bench.timing import interleaved, time_calls
+        o, rows = self.o, []
+        frames = make_frames(o.sizes, o.seed)
+        for name in o.models:
+            if name == "unet" and o.suite == "cpu" and o.unet_max_seconds <= 0:
+                rows.append({"model": name, "skipped": "U-Net latency disabled on CPU (unet_max_seconds=0)"})
+                continue
+            for (h, w) in o.sizes:
+                frame = jnp.asarray(frames[f"{h}x{w}"][None])
+                calls, info = {}, {}
+                dtypes = ["float32"] + (["bfloat16"] if o.bf16_latency and name != "unet" else [])
+                for dtype_name in dtypes:
+                    if not self.want(f"flax-{dtype_name}"):
+                        continue
+                    model = self.model(name, dtype_name)
+                    fn = _probs_fn(model, name, dtype_name)
+                    v = self.variables(name)
+                    if is_temporal(name):
+                        state0 = UNetMobileNetConvLSTM.initial_state(1, h, w)
+                        compiled, ci = compile_fn(fn, v, state0, frame, donate_argnums=(1,))
+                        box = {"state": UNetMobileNetConvLSTM.initial_state(1, h, w)}
+
+                        def call(compiled=compiled, v=v, box=box):
+                            box["state"], p = compiled(v, box["state"], frame)
+                            p.block_until_ready()
+                    else:
+                        compiled, ci = compile_fn(fn, v, frame)
+
+                        def call(compiled=compiled, v=v):
+                            compiled(v, frame).block_until_ready()
+                    key = f"flax-{dtype_name}"
+                    calls[key], info[key] = call, ci
+                if name == "mobilenet" and self.want("fused-bn-float32"):
+                    folded = self.folded(name)
+                    compiled, ci = compile_fn(_fused_probs_fn(jnp.float32), folded, frame)
+                    calls["fused-bn-float32"] = lambda compiled=compiled: compiled(folded, frame).block_until_ready()
+                    info["fused-bn-float32"] = ci
+                if name == "unet":
+                    stats = {k: time_calls(c, warmup=1, iters=max(3, o.iters // 20),
+                                           max_seconds=o.unet_max_seconds) for k, c in calls.items()}
+                else:
+                    stats = interleaved(calls, warmup=o.warmup, iters=o.iters)
+                for key, s in stats.items():
+                    row = {"model": name, "variant": key, "input": [h, w], "batch": 1, **info[key], **s}
+                    rows.append(row)
+                    self.log(f"latency {name:9s} {h}x{w} {key:18s} median {s['median_ms']:7.2f} ms "
+                             f"p95 {s['p95_ms']:7.2f} ({s['items_per_s']:6.1f} fps) compile {info[key]['compile_s']}s "
+                             f"load {s['load_avg_after'][:1]}")
+        return rows
+
+    def e2e(self) -> list[dict]:
+        """Frame (H, W, 3) uint8 -> resize -> model -> upsample (guided) -> [composite] at frame resolution."""
+        import jax
+        import jax.numpy as jnp
+        from seg_jax.models import is_temporal
+        from seg_jax.bench.timing import interleaved
+        o, rows = self.o, []
+        try:
+            from seg_jax import streaming
+        except Exception as e:  # noqa: BLE001
+            return [{"skipped": f"seg_jax.streaming not importable ({type(e).__name__}: {e})"}]
+        frames = make_frames(o.frames, o.seed)
+        refine = streaming.Refine()
+        size = tuple(o.e2e_input)
+        for name in o.models:
+            if name == "unet" and o.suite == "cpu":
+                rows.append({"model": name, "skipped": "U-Net end-to-end skipped on CPU (seconds per frame; "
+                                                       "see latency rows)"})
+                continue
+            v = self.variables(name)
+            model = self.model(name)
+            for (fh, fw) in o.frames:
+                frame = jnp.asarray(frames[f"{fh}x{fw}"])
+                background = jnp.zeros_like(frame)
+                calls, info = {}, {}
+
+                def alpha_fn(variables, state, frame, net=None):
+                    full, small = streaming.preprocess(frame, size)
+                    if net is None:
+                        state, prob = streaming.network(model, name, variables, state, small)
+                    else:
+                        prob = net(variables, small)
+                    return state, streaming.postprocess(prob, small, full, refine)
+
+                def composite_fn(variables, state, frame, background, net=None):
+                    full = frame.astype(jnp.float32)
+                    state, alpha = alpha_fn(variables, state, frame, net)
+                    a = alpha[..., None]
+                    out = full * a + background.astype(jnp.float32) * (1.0 - a)
+                    return state, jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+                def fused_net(folded, small):
+                    from seg_jax.bench.fused import fused_apply
+                    return jax.nn.sigmoid(fused_apply(folded, small)[0, ..., 0])
+
+                variants = [("streaming-alpha", alpha_fn, (v,), None),
+                            ("streaming+composite", composite_fn, (v,), None)]
+                if name == "mobilenet":
+                    variants += [("fused-bn-alpha", alpha_fn, (self.folded(name),), fused_net),
+                                 ("fused-bn+composite", composite_fn, (self.folded(name),), fused_net)]
+                variants = [x for x in variants if self.want(x[0]) and (o.e2e_composite or "composite" not in x[0])]
+                for key, fn, (params,), net in variants:
+                    def bound(variables, state, frame, *rest, fn=fn, net=net):
+                        return fn(variables, state, frame, *rest, net=net)
+                    extra = (background,) if "composite" in key else ()
+                    state0 = streaming.initial_state(name, size)
+                    compiled, ci = compile_fn(bound, params, state0, frame, *extra, donate_argnums=(1,))
+                    box = {"state": streaming.initial_state(name, size)}
+
+                    def call(compiled=compiled, params=params, box=box, extra=extra):
+                        box["state"], out = compiled(params, box["state"], frame, *extra)
+                        out.block_until_ready()
+                    calls[key], info[key] = call, ci
+                stats = interleaved(calls, warmup=o.warmup, iters=o.e2e_iters)
+                for key, s in stats.items():
+                    rows.append({"model": name, "variant": key, "frame": [fh, fw], "input": list(size),
+                                 "refine": dataclasses.asdict(refine), **info[key], **s})
+                    self.log(f"e2e     {name:9s} {fh}x{fw} {key:20s} median {s['median_ms']:7.2f} ms "
+                             f"p95 {s['p95_ms']:7.2f} ({s['items_per_s']:6.1f} fps)")
+        return rows
+
+    def throughput(self) -> list[dict]:
+        """Frames/s at a large batch, float32 and bfloat16 compute (per-frame models)."""
+        import jax.numpy as jnp
+        from seg_jax.models import is_temporal
+        from seg_jax.bench.timing import time_calls
+        o, rows = self.o, []
+        h, w = o.sizes[0]
+        b = o.throughput_batch
+        rng = np.random.default_rng(o.seed)
+        frames = jnp.asarray(rng.integers(0, 256, (b, h, w, 3), dtype=np.uint8))
+        for name in o.models:
+            if is_temporal(name):
+                rows.append({"model": name, "skipped": "per-frame throughput: same network as 'mobilenet' plus "
+                                                       "the ConvLSTM cells; see its training/latency rows"})
+                continue
+            if name == "unet" and o.suite == "cpu":
+                rows.append({"model": name, "skipped": "U-Net large-batch throughput skipped on CPU (too slow)"})
+                continue
+            variants = [(f"flax-{d}", d) for d in o.throughput_dtypes]
+            if name == "mobilenet":
+                variants.append(("fused-bn-float32", None))
+            for key, dtype_name in [v for v in variants if self.want(v[0])]:
+                if dtype_name is None:
+                    folded = self.folded(name)
+                    compiled, ci = compile_fn(_fused_probs_fn(jnp.float32), folded, frames)
+                    params = folded
+                else:
+                    params = self.variables(name)
+                    compiled, ci = compile_fn(_probs_fn(self.model(name, dtype_name), name, dtype_name),
+                                              params, frames)
+                s = time_calls(lambda: compiled(params, frames).block_until_ready(), warmup=2,
+                               iters=o.throughput_iters, items=b)
+                rows.append({"model": name, "variant": key, "input": [h, w], "batch": b, **ci, **s,
+                             "peak_device_memory": peak_device_memory()})
+                self.log(f"thruput {name:9s} b{b} {key:18s} {s['items_per_s']:8.1f} frames/s")
+        return rows
+
+    def train(self) -> list[dict]:
+        """Training examples/s at ``train_size``: float32 and mixed precision (bf16 compute, f32 params)."""
+        import jax
+        import jax.numpy as jnp
+        from seg_jax.models import is_temporal
+        from seg_jax.bench.timing import time_calls
+        o, rows = self.o, []
+        models = o.train_models if o.train_models is not None else tuple(
+            m for m in o.models if not (m == "unet" and o.suite == "cpu"))
+        if "unet" in o.models and "unet" not in models:
+            rows.append({"model": "unet", "skipped": "U-Net training skipped on CPU (31M params: tens of seconds "
+                                                     "per step); pass --train-models unet to force"})
+        h, w = o.train_size
+        b = o.train_batch
+        rng = np.random.default_rng(o.seed)
+        for name in models:
+            for dtype_name in ("float32", "bfloat16"):
+                shape = (b, o.clip_length, h, w) if is_temporal(name) else (b, h, w)
+                batch = {"image": jnp.asarray(rng.integers(0, 256, shape + (3,), dtype=np.uint8)),
+                         "mask": jnp.asarray((rng.random(shape + (1,)) > 0.5).astype(np.uint8) * 255)}
+                model = self.model(name, dtype_name)
+                step, state, impl = self._train_step(name, model, dtype_name)
+                compiled, ci = compile_fn(step, state, batch, donate_argnums=(0,))
+                box = {"state": state}
+
+                def call():
+                    box["state"], metrics = compiled(box["state"], batch)
+                    jax.block_until_ready(metrics)
+                frames = b * (o.clip_length if is_temporal(name) else 1)
+                s = time_calls(call, warmup=1, iters=o.train_iters, items=frames)
+                rows.append({"model": name, "dtype": dtype_name, "input": [h, w], "batch": b,
+                             "frames_per_example": frames // b, "impl": impl, **ci, **s,
+                             "examples_per_s": b * 1e3 / s["median_ms"],
+                             "peak_device_memory": peak_device_memory()})
+                self.log(f"train   {name:9s} {dtype_name:8s} b{b} {s['items_per_s']:8.1f} frames/s ({impl})")
+        return rows
+
+    def _train_step(self, name: str, model, dtype_name: str):
+        """The project's jitted train_step (seg_jax.steps) when importable, else a local Adam + Dice step."""
+        import jax
+        import jax.numpy as jnp
+        import optax
+        variables = jax.tree_util.tree_map(jnp.array, self.variables(name))  # fresh buffers (donated)
+        try:
+            from seg_jax import steps
+            from seg_jax.configs.default import get_default_config
+            config = get_default_config()
+            config.model.name = name
+            config.model.dtype = dtype_name
+            optimizer = steps.make_optimizer(config)
+            state = steps.create_train_state(variables, optimizer, jax.random.key(0))
+            fn = lambda st, bt: steps.train_step(st, bt, model=model, model_name=name, config=config)  # noqa: E731
+            return fn, state, "seg_jax.steps.train_step"
+        except ImportError:
+            pass
+        from seg_jax.models import is_temporal
+        opt = optax.adam(1e-4)
+
+        def step(state, batch):
+            params, stats, opt_state = state
+            x = batch["image"].astype(jnp.float32) / 255.0
+            t = batch["mask"].astype(jnp.float32) / 255.0
+
+            def loss_fn(p):
+                out, upd = model.apply({"params": p, "batch_stats": stats}, x, train=True, mutable=["batch_stats"])
+                logits = out[0] if is_temporal(name) else out
+                prob = jax.nn.sigmoid(logits.astype(jnp.float32))
+                inter = jnp.sum(prob * t)
+                return 1 - (2 * inter + 1) / (jnp.sum(prob) + jnp.sum(t) + 1), upd["batch_stats"]
+            (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), stats, opt_state), {"loss": loss}
+        p = variables["params"]
+        return step, (p, variables["batch_stats"], opt.init(p)), "bench-local adam+dice"
+
+    def peers(self) -> dict[str, Any]:
+        from seg_jax.bench import peers
+        o = self.o
+        if o.suite == "gpu":
+            return {"torchvision": peers.run_torchvision_lraspp(
+                sizes=[tuple(o.sizes[0])], batch_sizes=[1, o.throughput_batch], warmup=o.warmup,
+                iters=o.iters)}
+        sizes = sorted({tuple(s) for s in o.sizes} | {(256, 256), (144, 256)} | {tuple(f) for f in o.frames})
+        frames = make_frames(sizes, o.seed)
+        res = peers.run_mediapipe(frames, warmup=o.warmup, iters=o.peer_iters, install=o.peer_install)
+        if res.get("status") == "ok":
+            for r in res["results"]:
+                self.log(f"peer    mediapipe {r['model']:18s} frame {r['frame']:9s} median {r['median_ms']:6.2f} ms")
+        return {"mediapipe": res}
+
+    def run(self) -> dict[str, Any]:
+        import jax
+        from seg_jax.bench.timing import hardware, load_average
+        o = self.o
+        if o.suite == "gpu" and jax.default_backend() != "gpu":
+            raise SystemExit(f"--suite gpu needs a GPU backend; jax sees {jax.default_backend()!r}")
+        t0 = time.perf_counter()
+        res: dict[str, Any] = {"schema": "seg_jax.bench/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               "suite": o.suite, "options": dataclasses.asdict(o), "hardware": hardware(),
+                               "notes": [
+                                   "model inputs must be multiples of 32: MediaPipe's landscape model is 144x256, "
+                                   "ours runs at 160x256 in its place",
+                                   "latency: uint8 frame at the model input size -> probabilities, batch 1, "
+                                   "variants timed round-robin; MediaPipe: SelfieSegmentation.process on the same "
+                                   "frames in its own virtualenv (subprocess)",
+                               ]}
+        for section in ("latency", "e2e", "throughput", "train", "peers"):
+            if section not in o.sections:
+                continue
+            s0 = time.perf_counter()
+            try:
+                res[section] = getattr(self, section)()
+            except Exception as e:  # noqa: BLE001 - one broken section must not lose the others
+                import traceback
+                traceback.print_exc()
+                res[section] = {"error": f"{type(e).__name__}: {e}"}
+            res.setdefault("section_seconds", {})[section] = round(time.perf_counter() - s0, 1)
+        res["variables"] = {k: v[1] for k, v in self._vars.items()}
+        res["peak_device_memory"] = peak_device_memory()
+        res["ratios"] = ratios(res)
+        res["load_avg_end"] = load_average()
+        res["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        return res
+
+
+# ----------------------------------------------------------------------------------------------- ratios
+
+def _best(rows, **match) -> Optional[dict]:
+    cands = [r for r in rows if isinstance(r, dict) and "median_ms" in r
+             and all(r.get(k) == v for k, v in match.items())]
+    return min(cands, key=lambda r: r["median_ms"]) if cands else None
+
+
+def ratios(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """seg_jax / peer latency ratios (< 1 means seg_jax is faster), best seg_jax variant per row."""
+    out = []
+    mp = (res.get("peers") or {}).get("mediapipe") or {}
+    mp_rows = mp.get("results", []) if mp.get("status") == "ok" else []
+    lat = res.get("latency") if isinstance(res.get("latency"), list) else []
+    e2e = res.get("e2e") if isinstance(res.get("e2e"), list) else []
+    pairs = [((256, 256), "general_256x256", "256x256"), ((160, 256), "landscape_144x256", "144x256")]
+    for model in ("mobilenet", "convlstm"):
+        for ours_size, peer_model, peer_frame in pairs:
+            ours = _best(lat, model=model, input=list(ours_size))
+            peer = next((r for r in mp_rows if r["model"] == peer_model and r["frame"] == peer_frame), None)
+            if ours and peer:
+                out.append({"kind": "latency", "model": model, "variant": ours["variant"], "input": list(ours_size),
+                            "peer": f"mediapipe {peer_model}", "peer_frame": peer_frame,
+                            "ours_ms": ours["median_ms"], "peer_ms": peer["median_ms"],
+                            "ratio": ours["median_ms"] / peer["median_ms"]})
+        for row in e2e:
+            if row.get("model") != model or "median_ms" not in row or not row.get("variant", "").endswith("alpha"):
+                continue
+            frame = f"{row['frame'][0]}x{row['frame'][1]}"
+            for peer in (r for r in mp_rows if r["frame"] == frame):
+                out.append({"kind": "end-to-end (alpha at frame size)", "model": model, "variant": row["variant"],
+                            "frame": row["frame"], "peer": f"mediapipe {peer['model']}",
+                            "ours_ms": row["median_ms"], "peer_ms": peer["median_ms"],
+                            "ratio": row["median_ms"] / peer["median_ms"]})
+    tv = (res.get("peers") or {}).get("torchvision") or {}
+    for r in tv.get("results", []) if tv.get("status") == "ok" else []:
+        ours = _best(lat if r["batch"] == 1 else (res.get("throughput") or []), model="mobilenet",
+                     input=list(r["size"]), **({} if r["batch"] == 1 else {"batch": r["batch"]}))
+        if ours:
+            out.append({"kind": f"batch {r['batch']}", "model": "mobilenet", "variant": ours["variant"],
+                        "peer": f"torchvision lraspp {r['mode']} {r['dtype']}", "ours_ms": ours["median_ms"],
+                        "peer_ms": r["median_ms"], "ratio": ours["median_ms"] / r["median_ms"]})
+    return out
+
+
+def write_json(res: dict[str, Any], out: str | os.PathLike) -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    tmp.replace(path)
+    return path

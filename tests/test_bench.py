@@ -1,0 +1,157 @@
+"""The benchmark harness, BatchNorm folding and the fast depthwise/upsample layers.
+
+Fast on 2 CPU cores: 64x64 inputs, 2 iterations, one shared harness run (module fixture).
+"""
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seg_jax.bench import fused, peers
+from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
+from seg_jax.bench.report import render
+from seg_jax.model_io import build_model
+from seg_jax.models import layers
+
+
+# ---------------------------------------------------------------------------- reference layers (frozen copies)
+
+def reference_depthwise(x, kernel, stride):
+    """The shift-and-add depthwise conv as first committed in layers.py (the equivalence reference)."""
+    k = kernel.shape[0]
+    _, h, w, c = x.shape
+    pad_h, pad_w = layers.same_padding(h, k, stride), layers.same_padding(w, k, stride)
+    out_h, out_w = -(-h // stride), -(-w // stride)
+    xp = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
+    weights = kernel[:, :, 0, :]
+    out = None
+    for i in range(k):
+        for j in range(k):
+            window = jax.lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + (out_h - 1) * stride + 1,
+                                                      j + (out_w - 1) * stride + 1, c), (1, stride, stride, 1))
+            term = window * weights[i, j]
+            out = term if out is None else out + term
+    return out
+
+
+def reference_upsample(x):
+    """Half-pixel bilinear 2x upsampling, as jax.image.resize computes it."""
+    n, h, w, c = x.shape
+    return jax.image.resize(x, (n, 2 * h, 2 * w, c), "bilinear", antialias=False)
+
+
+@pytest.mark.parametrize("kernel,stride,hw", [(3, 1, (9, 12)), (3, 2, (16, 16)), (5, 2, (15, 10)), (5, 1, (8, 8))])
+def test_depthwise_shift_add_equals_grouped_and_reference(kernel, stride, hw):
+    rng = np.random.default_rng(kernel * 10 + stride)
+    x = jnp.asarray(rng.standard_normal((2, *hw, 8)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((kernel, kernel, 1, 8)), jnp.float32)
+    shift = layers.depthwise_conv(x, k, stride, "shift_add")
+    grouped = layers.depthwise_conv(x, k, stride, "grouped")
+    ref = reference_depthwise(x, k, stride)
+    assert shift.shape == grouped.shape == (2, -(-hw[0] // stride), -(-hw[1] // stride), 8)
+    np.testing.assert_allclose(shift, grouped, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(shift, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_depthwise_module_same_params_for_both_impls():
+    x = jnp.ones((1, 8, 8, 4))
+    trees = [jax.eval_shape(lambda: layers.DepthwiseConv2D(3, 2, impl=impl).init(jax.random.key(0), x))
+             for impl in ("shift_add", "grouped")]
+    assert jax.tree_util.tree_structure(trees[0]) == jax.tree_util.tree_structure(trees[1])
+    assert trees[0]["params"]["kernel"].shape == (3, 3, 1, 4)
+
+
+def test_upsample_matches_half_pixel_bilinear():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 5, 7, 3)), jnp.float32)
+    np.testing.assert_allclose(layers.upsample2x_bilinear(x), reference_upsample(x), atol=1e-5)
+
+
+def test_stem_conv_shift_add_equals_convolution():
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.random((1, 32, 48, 3)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 3, 16)), jnp.float32)
+    np.testing.assert_allclose(fused.stem_conv(x, k, "shift_add"), fused.stem_conv(x, k, "grouped"), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- BatchNorm folding
+
+@pytest.fixture(scope="module")
+def mobilenet_vars():
+    return random_variables("mobilenet", seed=3)
+
+
+def test_fold_batchnorm_is_exact(mobilenet_vars):
+    model = build_model({"name": "mobilenet"})
+    x = jnp.asarray(np.random.default_rng(0).random((2, 64, 96, 3)), jnp.float32)
+    ref = jax.jit(lambda v, x: model.apply(v, x, train=False))(mobilenet_vars, x)
+    folded = fused.folded_to_device(fused.fold_batchnorm(mobilenet_vars))
+    out = jax.jit(fused.fused_apply)(folded, x)
+    assert out.shape == ref.shape == (2, 64, 96, 1) and out.dtype == jnp.float32
+    scale = float(jnp.max(jnp.abs(ref)))
+    assert scale > 1e-3  # not a degenerate all-zero comparison
+    np.testing.assert_allclose(out, ref, atol=1e-4 * max(1.0, scale), rtol=1e-4)
+
+
+def test_fold_batchnorm_removes_bn_and_leaves_input_untouched(mobilenet_vars):
+    before = jax.tree_util.tree_map(np.array, mobilenet_vars)
+    folded = fused.fold_batchnorm(mobilenet_vars)
+    assert not any("BatchNorm" in k or k.endswith("_bn") for k in folded)
+    assert all(set(v) == {"kernel", "bias"} for v in folded.values())
+    assert folded["encoder/expanded_conv_1/expand"]["kernel"].shape == (1, 1, 16, 64)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.array, mobilenet_vars))
+    # the ConvLSTM model shares encoder and decoder names: folding its variables works too
+    folded_lstm = fused.fold_batchnorm(random_variables("convlstm"))
+    assert set(folded_lstm) == set(folded)
+
+
+# ---------------------------------------------------------------------------- harness
+
+@pytest.fixture(scope="module")
+def tiny_result(tmp_path_factory):
+    o = Options(suite="cpu", models=("mobilenet",), sizes=((64, 64),), frames=((64, 96),), e2e_input=(64, 64),
+                e2e_composite=False, sections=("latency", "e2e", "throughput"), warmup=1, iters=2, e2e_iters=2,
+                throughput_batch=2, throughput_iters=2, bf16_latency=False, variants=("fused-bn",))
+    res = Runner(o, log=lambda s: None).run()
+    path = write_json(res, tmp_path_factory.mktemp("bench") / "bench-tiny.json")
+    return json.loads(path.read_text())
+
+
+def test_harness_writes_well_formed_json(tiny_result):
+    r = tiny_result
+    assert r["schema"] == "seg_jax.bench/1" and r["suite"] == "cpu"
+    hw = r["hardware"]
+    for key in ("cpu_model", "cpu_count", "jax", "backend", "load_avg"):
+        assert key in hw
+    lat = r["latency"]
+    assert {row["variant"] for row in lat} == {"fused-bn-float32"}
+    for row in lat + r["e2e"] + r["throughput"]:
+        assert row["iters"] == 2
+        for key in ("median_ms", "p95_ms", "items_per_s", "compile_s"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert row["p95_ms"] >= row["median_ms"]
+    assert {row["variant"] for row in r["e2e"]} == {"fused-bn-alpha"}
+    assert r["throughput"][0]["batch"] == 2
+    assert "train" not in r and "peers" not in r
+
+
+def test_ratios_and_report_with_a_peer(tiny_result):
+    res = dict(tiny_result)
+    res["latency"] = [dict(row, input=[256, 256]) for row in res["latency"]]
+    res["peers"] = {"mediapipe": {"status": "ok", "version": "0.10.21", "what": "test", "results": [
+        {"model": "general_256x256", "frame": "256x256", "median_ms": 5.0, "p95_ms": 6.0, "items_per_s": 200.0}]}}
+    out = ratios(res)
+    assert len(out) == 1 and out[0]["peer"] == "mediapipe general_256x256"
+    best = min(row["median_ms"] for row in res["latency"])
+    assert out[0]["ratio"] == pytest.approx(best / 5.0)
+    res["ratios"] = out
+    md = render(res, "tiny")
+    assert "seg_jax vs peers" in md and "| latency | mobilenet |" in md and "MediaPipe 0.10.21" in md
+
+
+def test_mediapipe_peer_skips_with_a_reason(tmp_path):
+    res = peers.run_mediapipe({"8x8": np.zeros((8, 8, 3), np.uint8)}, warmup=0, iters=1,
+                              venv=tmp_path / "no-venv", install=False)
+    assert res["status"] == "skipped" and "no-venv" in res["reason"]
