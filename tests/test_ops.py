@@ -123,3 +123,11 @@ def test_flicker_metric():
         m.update(np.asarray(x, np.float32))
     assert m.value == pytest.approx(0.125)
     assert flicker([np.full((2, 2), 255, np.uint8), np.zeros((2, 2), np.uint8)]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("src,dst,aa", [((36, 64), (16, 28), True), ((16, 28), (36, 64), False),
+                                        ((20, 20), (7, 33), True), ((5, 9), (5, 9), True)])
+def test_resize_matches_jax_image_resize(src, dst, aa):
+    x = jnp.asarray(np.random.default_rng(3).random(src + (3,)).astype(np.float32))
+    ref = jax.image.resize(x, dst + (3,), method="linear", antialias=aa)
+    np.testing.assert_allclose(np.asarray(resize(x, dst, antialias=aa)), np.asarray(ref), atol=2e-5)

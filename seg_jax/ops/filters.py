@@ -9,12 +9,22 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _box_sum_axis(x: jax.Array, r: int, axis: int) -> jax.Array:
-    """Sum over the window [i - r, i + r] along ``axis`` with zero padding outside the array."""
+    """Sum over the window [i - r, i + r] along ``axis`` with zero padding outside the array.
+
+    Small radii: one ``reduce_window`` (shifted slices get duplicated by XLA's fusion when chained, and
+    cumsum is slow on CPU); large radii: cumsum.
+    """
     n = x.shape[axis]
     pad = [(0, 0)] * x.ndim
+    if r <= 12:
+        window = [1] * x.ndim
+        window[axis] = 2 * r + 1
+        pad[axis] = (r, r)
+        return jax.lax.reduce_window(x, jnp.zeros((), x.dtype), jax.lax.add, tuple(window), (1,) * x.ndim, pad)
     pad[axis] = (r + 1, r)
     c = jnp.cumsum(jnp.pad(x, pad), axis=axis)
     hi = jax.lax.slice_in_dim(c, 2 * r + 1, 2 * r + 1 + n, axis=axis)
@@ -29,15 +39,18 @@ def box_sum(x: jax.Array, r: int) -> jax.Array:
     return _box_sum_axis(_box_sum_axis(x, r, 0), r, 1)
 
 
+def _window_counts(n: int, r: int) -> np.ndarray:
+    i = np.arange(n)
+    return (np.minimum(i + r, n - 1) - np.maximum(i - r, 0) + 1).astype(np.float64)
+
+
 def box_mean(x: jax.Array, r: int) -> jax.Array:
     """(2r+1) x (2r+1) window mean over the first two axes; borders average only the pixels inside."""
     if r <= 0:
         return x
     h, w = x.shape[:2]
-    count = box_sum(jnp.ones((h, w), x.dtype), r)
-    if x.ndim == 3:
-        count = count[..., None]
-    return box_sum(x, r) / count
+    inv = 1.0 / np.outer(_window_counts(h, r), _window_counts(w, r))  # a constant, not folded by XLA
+    return box_sum(x, r) * jnp.asarray(inv.reshape((h, w) + (1,) * (x.ndim - 2)), x.dtype)
 
 
 def box_radius_for_sigma(sigma: float, passes: int = 3) -> int:

@@ -1,8 +1,11 @@
 """Image resizing and colour conversion on device (jit-friendly; sizes are static)."""
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # ITU-R BT.601 luma weights, for a single-channel guide.
 LUMA = (0.299, 0.587, 0.114)
@@ -15,16 +18,60 @@ def to_float(frame: jax.Array) -> jax.Array:
     return frame.astype(jnp.float32)
 
 
+@functools.lru_cache(maxsize=256)
+def _taps(in_size: int, out_size: int, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Source indices and weights (out_size, K) of a triangle (linear) kernel, half-pixel centres.
+
+    With ``antialias`` and shrinking, the kernel is widened by the scale (as ``jax.image.resize`` and PIL do);
+    taps outside the image are dropped and the rest renormalised.
+    """
+    scale = out_size / in_size
+    width = max(1.0 / scale, 1.0) if antialias else 1.0
+    centres = (np.arange(out_size) + 0.5) / scale - 0.5
+    k = int(np.ceil(2 * width)) + 1
+    first = np.floor(centres - width).astype(np.int64) + 1
+    idx = first[:, None] + np.arange(k)[None, :]
+    w = np.maximum(0.0, 1.0 - np.abs(idx - centres[:, None]) / width)
+    w = np.where((idx >= 0) & (idx < in_size), w, 0.0)
+    w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    return np.clip(idx, 0, in_size - 1).astype(np.int32), w.astype(np.float32)
+
+
+def _resize_rows(x: jax.Array, out_size: int, antialias: bool) -> jax.Array:
+    """Resize axis 0. Written as K whole-row gathers on a 2-D view (XLA's CPU gather is fast for those and
+    slow for gathers with several trailing axes)."""
+    n = x.shape[0]
+    if n == out_size:
+        return x
+    idx, w = _taps(n, out_size, antialias)
+    x2 = jax.lax.optimization_barrier(x.reshape(n, -1))
+    y = None
+    for k in range(idx.shape[1]):
+        term = jnp.take(x2, jnp.asarray(idx[:, k]), axis=0) * jnp.asarray(w[:, k], x.dtype)[:, None]
+        y = term if y is None else y + term
+    # The barriers keep XLA from fusing producers into the gathers and the gathers into consumers (it would
+    # recompute them per use: 10-100x slower inside the guided filter and the background blur on CPU).
+    return jax.lax.optimization_barrier(y.reshape((out_size,) + x.shape[1:]))
+
+
 def resize(x: jax.Array, size: tuple[int, int], antialias: bool = True) -> jax.Array:
     """Bilinear resize of the first two axes of (H, W) or (H, W, C) to ``size`` = (h, w).
 
     ``antialias`` low-pass filters when shrinking (as OpenCV's INTER_AREA does), which keeps thin structures
-    and avoids aliasing when a 1280x720 frame goes down to the model's 160x288.
+    and avoids aliasing when a 1280x720 frame goes down to the model's 160x288. Same result as
+    ``jax.image.resize(..., "linear", antialias)``, computed with a few row gathers instead of dense resampling
+    matrices (2-5x faster on CPU at video sizes).
     """
-    h, w = size
+    h, w = int(size[0]), int(size[1])
     if tuple(x.shape[:2]) == (h, w):
         return x
-    return jax.image.resize(x, (h, w) + tuple(x.shape[2:]), method="linear", antialias=antialias)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    y = _resize_rows(x, h, antialias)
+    if y.shape[1] == w:
+        return y
+    perm = (1, 0) + tuple(range(2, x.ndim))
+    return jnp.transpose(_resize_rows(jnp.transpose(y, perm), w, antialias), perm)
 
 
 def luma(rgb: jax.Array) -> jax.Array:
