@@ -32,8 +32,7 @@ def boundary_radius(height: int, width: int) -> int:
     return max(1, int(round(0.008 * (height ** 2 + width ** 2) ** 0.5)))
 
 
-def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
-                      smooth: float = 1.0) -> dict[str, jax.Array]:
+def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-batch sums for ``summarize``.
 
     Args:
@@ -42,11 +41,16 @@ def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | 
       valid: (N,) bool; padded examples are excluded.
     Returns: dict of float32 scalars.
     """
-    if logits.ndim == 4:
-        logits, targets = logits[..., 0], targets[..., 0]
-    n, h, w = logits.shape
+    return probability_sums(jax.nn.sigmoid(logits.astype(jnp.float32)), targets, valid)
+
+
+def probability_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
+    """Like ``segmentation_sums`` but for probabilities / soft alpha in [0, 1] (e.g. a Segmenter's output)."""
+    if probs.ndim == 4:
+        probs, targets = probs[..., 0], targets[..., 0]
+    n, h, w = probs.shape
     weight = jnp.ones((n,), jnp.float32) if valid is None else valid.astype(jnp.float32)
-    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
+    probs = probs.astype(jnp.float32)
     targets = targets.astype(jnp.float32)
     pred = (probs >= 0.5).astype(jnp.float32)
     true = (targets >= 0.5).astype(jnp.float32)
@@ -78,7 +82,6 @@ def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | 
         "boundary_matched_pred": matched_pred * weight,
         "boundary_matched_true": matched_true * weight,
     }
-    del smooth
     return {k: jnp.sum(v) for k, v in sums.items()}
 
 

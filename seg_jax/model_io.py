@@ -36,6 +36,7 @@ def model_options(model_config: Mapping[str, Any]) -> dict[str, Any]:
         options["dtype"] = jnp.dtype(options["dtype"])
     if name == "unet":
         options.pop("depthwise_impl", None)
+        options.pop("encoder_bn_momentum", None)
     if name != "convlstm":
         options.pop("gate_activation", None)
     return options

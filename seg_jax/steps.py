@@ -123,7 +123,7 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
         logits = logits.reshape((b * t,) + logits.shape[2:])
         targets = targets.reshape((b * t,) + targets.shape[2:])
         valid = None if valid is None else jnp.repeat(valid, t)
-    return segmentation_sums(logits, targets, valid, config.dice_smooth)
+    return segmentation_sums(logits, targets, valid)
 
 
 def make_train_step(model: nn.Module, model_name: str, config, **jit_kwargs) -> Callable:

@@ -83,9 +83,10 @@ class InvertedResidual(nn.Module):
     expand_only: bool = False
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
+    bn_momentum: float = MOBILENET_BN_MOMENTUM
 
     def _bn(self, name: str, train: bool) -> nn.BatchNorm:
-        return nn.BatchNorm(use_running_average=not train, momentum=MOBILENET_BN_MOMENTUM,
+        return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                             epsilon=MOBILENET_BN_EPSILON, dtype=self.dtype, name=name)
 
     @nn.compact
@@ -124,22 +125,26 @@ class MobileNetV3LargeEncoder(nn.Module):
     """MobileNetV3-Large up to ``expanded_conv_12`` expand + BN + hard-swish.
 
     Input (N, H, W, 3) float in [0, 1]; H and W multiples of 32. Returns ``EncoderFeatures``.
+    ``bn_momentum``: Keras uses 0.999, which leaves the running statistics far from the batch statistics for
+    the first few thousand steps of a short from-scratch run; 0.99 suits short schedules.
     """
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
+    bn_momentum: float = MOBILENET_BN_MOMENTUM
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool) -> EncoderFeatures:
         x = images.astype(self.dtype) * 2.0 - 1.0
         x = nn.Conv(16, (3, 3), strides=(2, 2), padding="SAME", use_bias=False, dtype=self.dtype, name="conv")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=MOBILENET_BN_MOMENTUM,
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                          epsilon=MOBILENET_BN_EPSILON, dtype=self.dtype, name="conv_BatchNormalization")(x)
         x = hard_swish(x)
         taps = {}
         for block_id, spec in enumerate(LARGE_BLOCKS[:13]):
             name = "expanded_conv" if block_id == 0 else f"expanded_conv_{block_id}"
             block = InvertedResidual(spec, has_expand=block_id > 0, expand_only=block_id == 12,
-                                     depthwise_impl=self.depthwise_impl, dtype=self.dtype, name=name)
+                                     depthwise_impl=self.depthwise_impl, dtype=self.dtype,
+                                     bn_momentum=self.bn_momentum, name=name)
             x, expand_act, depthwise_act = block(x, train=train)
             taps[block_id] = (expand_act, depthwise_act)
         return EncoderFeatures(expand_1=taps[1][0], expand_3=taps[3][0], depthwise_3=taps[3][1],

@@ -15,7 +15,7 @@ import flax.linen as nn
 from seg_jax.models.convlstm import ConvLSTMCell, LSTMState, ScannedConvLSTM
 from seg_jax.models.layers import (KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, DepthwiseConv2D, DepthwiseImpl,
                                    upsample2x_bilinear)
-from seg_jax.models.mobilenet_v3 import EncoderFeatures, MobileNetV3LargeEncoder
+from seg_jax.models.mobilenet_v3 import MOBILENET_BN_MOMENTUM, EncoderFeatures, MobileNetV3LargeEncoder
 
 # Decoder stage widths and the ConvLSTM widths that follow each merge (the paper's layout).
 DECODER_WIDTHS = (72, 72, 64, 16)
@@ -109,11 +109,13 @@ class UNetMobileNet(nn.Module):
     """
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
+    encoder_bn_momentum: float = MOBILENET_BN_MOMENTUM
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
         check_images(images, 4, 32, type(self).__name__)
-        feats = MobileNetV3LargeEncoder(self.depthwise_impl, self.dtype, name="encoder")(images, train=train)
+        feats = MobileNetV3LargeEncoder(self.depthwise_impl, self.dtype, self.encoder_bn_momentum,
+                                        name="encoder")(images, train=train)
         logits, _ = MobileNetUNetDecoder(False, depthwise_impl=self.depthwise_impl, dtype=self.dtype,
                                          name="decoder")(feats, None, 1, train=train)
         return logits
@@ -129,13 +131,14 @@ class UNetMobileNetConvLSTM(nn.Module):
     gate_activation: str = "hard_sigmoid"
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
+    encoder_bn_momentum: float = MOBILENET_BN_MOMENTUM
 
     @nn.compact
     def __call__(self, clips: jax.Array, state: Optional[RecurrentState] = None, *,
                  train: bool) -> tuple[jax.Array, RecurrentState]:
         check_images(clips, 5, 32, type(self).__name__)
         b, t, h, w, c = clips.shape
-        feats = MobileNetV3LargeEncoder(self.depthwise_impl, self.dtype, name="encoder")(
+        feats = MobileNetV3LargeEncoder(self.depthwise_impl, self.dtype, self.encoder_bn_momentum, name="encoder")(
             clips.reshape(b * t, h, w, c), train=train)
         logits, state = MobileNetUNetDecoder(True, self.gate_activation, self.depthwise_impl, self.dtype,
                                              name="decoder")(feats, state, t, train=train)

@@ -1,0 +1,277 @@
+"""Evaluate a model: the paper's Table 1 (and 2) per held-out source, plus IoU, boundary F and flicker.
+
+  python -m seg_jax.evaluate --model mobilenet                       # shipped weights, ../shared/data test split
+  python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval.json
+  python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
+
+Two protocols, reported side by side:
+- ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
+- ``full_res`` (the product): ``seg_jax.Segmenter`` on the original full-resolution images (guided-filter
+  upsampling included), DAVIS sequences streamed in order with the state carried; scores at full resolution,
+  plus flicker = mean |alpha_t - alpha_{t-1}| over pixels whose true label does not change.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from seg_jax import model_io
+from seg_jax.metrics import add_sums, probability_sums, summarize
+from seg_jax.models import is_temporal
+
+TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice")
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: ml_collections.ConfigDict | None,
+                data_path: str | None, image_size: Sequence[int]) -> ml_collections.ConfigDict:
+    """The config the resized protocol runs with: ``base`` (or defaults), the model, and the data path."""
+    from seg_jax.configs import get_default_config
+    config = ml_collections.ConfigDict(base.to_dict()) if base is not None else get_default_config()
+    if model_config:
+        config.model.update({k: v for k, v in dict(model_config).items() if k in config.model})
+    config.model.name = model_name
+    if data_path:
+        path = Path(data_path)
+        if not path.exists():
+            raise FileNotFoundError(f"data folder {path} does not exist; pass --data ../shared/data or an "
+                                    f"images/ + masks/ folder")
+        if (path / "images").is_dir() and (path / "masks").is_dir():
+            config.data.source, config.data.folder = "folder", str(path)
+        else:
+            config.data.source, config.data.root = "mixed", str(path)
+    config.data.image_size = tuple(int(v) for v in image_size)
+    config.data.augment = False
+    config.max_eval_examples = 0
+    return config
+
+
+def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_collections.ConfigDict,
+                     split: str, subset: str | None) -> dict[str, float]:
+    """The paper's protocol: metric sums over the whole (resized) split; temporal models see T=1 on stills."""
+    from seg_jax import data
+    from seg_jax.steps import make_eval_step, TrainState
+    config = ml_collections.ConfigDict(config.to_dict())
+    if is_temporal(model_name) and subset != "davis":
+        config.data.clip_length = 1  # still images: the paper's one-frame use of the ConvLSTM
+    model = model_io.build_model(config.model)
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                       batch_stats=variables.get("batch_stats", {}), opt_state=None,
+                       lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
+    step = make_eval_step(model, model_name, config)
+    total = None
+    for batch in data.build_eval_batches(config, split=split, subset=subset):
+        total = add_sums(total, step(state, batch))
+    if total is None:
+        raise ValueError(f"split {split!r} subset {subset!r} is empty; check --data")
+    return summarize(total, config.dice_smooth)
+
+
+def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]]) -> dict[str, float]:
+    """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res."""
+    from seg_jax.data.io import read_pair
+    from seg_jax.metrics_temporal import FlickerMeter
+    sums_fn = jax.jit(probability_sums)
+    total, flicker, previous_sequence, seconds = None, None, None, []
+    for entry in files:
+        pair = read_pair(entry["image_path"], entry["mask_path"])
+        sequence = entry.get("sequence") or ""
+        if not sequence or sequence != previous_sequence:
+            segmenter.reset()
+        if sequence and sequence != previous_sequence:
+            flicker = flicker or FlickerMeter()
+            flicker.reset()
+        previous_sequence = sequence
+        t0 = time.perf_counter()
+        alpha = segmenter.step(pair["image"])
+        seconds.append(time.perf_counter() - t0)
+        target = pair["mask"][..., 0].astype(np.float32) / 255.0
+        total = add_sums(total, sums_fn(alpha[None], target[None]))
+        if flicker is not None and sequence:
+            flicker.update(alpha, pair["mask"])
+    if total is None:
+        raise ValueError("no files to evaluate")
+    result = summarize(total)
+    if flicker is not None:
+        result["flicker"] = flicker.value()
+    result["seconds_per_frame_median"] = statistics.median(seconds[1:] or seconds)
+    return result
+
+
+def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
+                input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
+    """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
+    model = model_io.build_model(model_config)
+    h, w = input_size
+    if is_temporal(model_name):
+        from seg_jax.models import UNetMobileNetConvLSTM
+        fn = jax.jit(lambda v, s, x: model.apply(v, s, x, method=model.step))
+        state = UNetMobileNetConvLSTM.initial_state(1, h, w)
+        run = lambda x: fn(variables, state, x)[1]  # noqa: E731
+    else:
+        fn = jax.jit(lambda v, x: model.apply(v, x, train=False))
+        run = lambda x: fn(variables, x)  # noqa: E731
+    x = jnp.zeros((1, h, w, 3), jnp.float32)
+    t0 = time.perf_counter()
+    run(x).block_until_ready()
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        run(x).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"fps": 1.0 / median, "latency_ms_median": 1e3 * median, "compile_s": compile_s,
+            "input_size": [h, w], "iterations": iterations}
+
+
+def hardware() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind), "cpu": cpu,
+            "cpu_count": os.cpu_count(), "jax": jax.__version__, "load_average": os.getloadavg()[0]}
+
+
+def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path: str | None = DEFAULT_DATA_ROOT,
+                   base_config: ml_collections.ConfigDict | None = None, split: str = "test",
+                   subsets: Sequence[str] | None = None, image_size: Sequence[int] | None = None,
+                   full_res: bool = True, fps: bool = True) -> dict[str, Any]:
+    """All metrics for one model. ``subsets`` None: portraits, people, davis for real data, else the split."""
+    from seg_jax import data
+    variables, manifest = model_io.load_weights(model_name, checkpoint)
+    model_config = dict(manifest.get("model") or {"name": model_name})
+    size = tuple(image_size or manifest.get("input_size") or
+                 (base_config.data.image_size if base_config is not None else (256, 256)))
+    config = eval_config(model_name, model_config, base_config, data_path, size)
+    real = config.data.source == "mixed"
+    subsets = list(subsets) if subsets else (list(data.SUBSETS) if real else [None])
+    result: dict[str, Any] = {
+        "model": model_name, "checkpoint": str(checkpoint or model_io.shipped_weights_dir(model_name)),
+        "parameters": model_io.count_parameters(variables),
+        "size_mb": model_io.count_parameters(variables) * 4 / 1e6, "input_size": list(size), "split": split,
+        "hardware": hardware(), "resized": {}, "full_res": {},
+        "training": {k: manifest[k] for k in ("metrics", "training", "data") if k in manifest},
+    }
+    for subset in subsets:
+        result["resized"][subset or "all"] = evaluate_resized(model_name, variables, config, split, subset)
+    if full_res and real:
+        from seg_jax.segmenter import Segmenter
+        segmenter = Segmenter(model_name, variables=variables, model_config=model_config)
+        for subset in subsets:
+            files = data.heldout_files(config.data.root, split=split, subset=subset)
+            result["full_res"][subset] = evaluate_full_resolution(segmenter, files)
+    if fps:
+        result["speed"] = measure_fps(model_name, variables, model_config, size)
+    return result
+
+
+def temporal_comparison(results: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
+    """Flicker of the ConvLSTM model relative to the per-frame MobileNet model on the DAVIS test clips."""
+    by_name = {r["model"]: r for r in results}
+    try:
+        per_frame = by_name["mobilenet"]["full_res"]["davis"]["flicker"]
+        temporal = by_name["convlstm"]["full_res"]["davis"]["flicker"]
+    except KeyError:
+        return None
+    return {"flicker_mobilenet": per_frame, "flicker_convlstm": temporal, "ratio_convlstm_over_mobilenet":
+            temporal / max(per_frame, 1e-12)}
+
+
+def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, float] | None = None) -> str:
+    """Table 1 (per protocol and source), Table 2 (size/speed) and the flicker comparison."""
+    lines = []
+    for protocol, title in (("resized", "resized to the model input (the paper's protocol)"),
+                            ("full_res", "full resolution through seg_jax.Segmenter")):
+        rows = [(r["model"], s, m) for r in results for s, m in r.get(protocol, {}).items()]
+        if not rows:
+            continue
+        lines += [f"**Table 1: {title}** (split: {results[0]['split']})", "",
+                  "| Model | Source | Dice loss | Dice | MAD | MSE | IoU | Boundary F | mean image Dice |"
+                  + (" Flicker |" if protocol == "full_res" else ""),
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if protocol == "full_res" else "")]
+        for model, subset, m in rows:
+            cells = " | ".join(f"{m[c]:.4f}" for c in TABLE1_COLUMNS)
+            flicker = f" {m['flicker']:.5f} |" if "flicker" in m else (" - |" if protocol == "full_res" else "")
+            lines.append(f"| {model} | {subset} ({int(m['examples'])}) | {cells} |{flicker}")
+        lines.append("")
+    speed_rows = [r for r in results if "speed" in r]
+    if speed_rows:
+        hw = speed_rows[0]["hardware"]
+        lines += [f"**Table 2: size and speed** (batch 1, {hw['backend']}: {hw['cpu']}, {hw['cpu_count']} cores, "
+                  f"load {hw['load_average']:.1f})", "",
+                  "| Model | Parameters | Size MB (float32) | Input | FPS | Latency ms |", "|---|---|---|---|---|---|"]
+        for r in speed_rows:
+            s = r["speed"]
+            lines.append(f"| {r['model']} | {r['parameters']:,} | {r['size_mb']:.1f} | {s['input_size'][0]}x"
+                         f"{s['input_size'][1]} | {s['fps']:.1f} | {s['latency_ms_median']:.1f} |")
+        lines.append("")
+    if comparison:
+        lines += [f"**Temporal stability** (DAVIS test clips, pixels whose true label is unchanged): flicker "
+                  f"{comparison['flicker_convlstm']:.5f} (convlstm) vs {comparison['flicker_mobilenet']:.5f} "
+                  f"(mobilenet), ratio {comparison['ratio_convlstm_over_mobilenet']:.3f}", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "Optional training config (model + data settings).",
+                                    lock_config=False)
+    flags.DEFINE_list("model", None, "Model name(s): mobilenet, convlstm, unet (default: the config's model).")
+    flags.DEFINE_string("checkpoint", None, "Weights folder or training workdir (default: shipped weights).")
+    flags.DEFINE_string("data", None, f"Real data root (default {DEFAULT_DATA_ROOT}) or an images/+masks/ folder.")
+    flags.DEFINE_string("split", "test", "Split to evaluate: test | val.")
+    flags.DEFINE_list("subsets", None, "Subsets of the real data (default: portraits, people, davis).")
+    flags.DEFINE_list("image_size", None, "Model input size H,W for the resized protocol (default: manifest).")
+    flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")
+    flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")
+    flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
+
+    def run(_):
+        from absl import logging
+        logging.set_verbosity(logging.WARNING)
+        f = flags.FLAGS
+        config = f.config
+        models = f.model or ([config.model.name] if config is not None else ["mobilenet"])
+        data_path = f.data or (None if config is not None and config.data.source != "mixed" else DEFAULT_DATA_ROOT)
+        if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
+            data_path = config.data.root
+        if f.checkpoint and len(models) > 1:
+            raise SystemExit("seg_jax.evaluate: error: --checkpoint applies to one --model; evaluate one at a time")
+        try:
+            results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
+                                      subsets=f.subsets, image_size=f.image_size, full_res=f.full_res, fps=f.fps)
+                       for m in models]
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"seg_jax.evaluate: error: {e}") from None
+        comparison = temporal_comparison(results)
+        markdown = to_markdown(results, comparison)
+        print(markdown)
+        out = Path(f.out or f"results/eval-{'-'.join(models)}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"results": results, "temporal": comparison}, indent=2, default=float) + "\n")
+        out.with_suffix(".md").write_text(markdown + "\n")
+        print(f"wrote {out} and {out.with_suffix('.md')}")
+
+    app.run(run, argv=argv)
+
+
+if __name__ == "__main__":
+    main()
