@@ -1,0 +1,19 @@
+"""Ablation: the paper's augmentations on vs off (mobilenet).
+
+  python -m seg_jax.ablations --sweep configs/ablations/augment.py --out results/ablations/augment
+"""
+import os
+from pathlib import Path
+
+DATA = os.environ.get("SEG_JAX_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+
+
+def get_sweep(arg=None):
+    return {
+        "title": "augmentations on/off (mobilenet)",
+        "base": "configs/mobilenet.py",
+        "base_overrides": {"data.root": DATA, "num_steps": 4000, "eval_every": 500, "checkpoint_every": 500},
+        "runs": {"augment": {"data.augment": True}, "no_augment": {"data.augment": False}},
+        "eval_split": "val",
+        "eval_subsets": ["portraits", "people"],
+    }
