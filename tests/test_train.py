@@ -1,0 +1,126 @@
+"""The training loop end to end on the tiny configs: train, checkpoint, resume, evaluate; config errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seg_jax import checkpointing
+from seg_jax.metric_writer import read_metrics
+from seg_jax.steps import learning_rate_schedule
+from seg_jax.train import ConfigError, check_config, train_and_evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(name, arg="tiny"):
+    sys.path.insert(0, str(REPO))
+    import importlib
+    module = importlib.import_module(f"configs.{name}")
+    return module.get_config(arg)
+
+
+def _run(*args, check=True):
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def test_schedule_is_the_papers_piecewise_decay():
+    config = _config("mobilenet", None)
+    schedule = learning_rate_schedule(config)
+    b = config.lr_boundaries
+    assert float(schedule(0)) == pytest.approx(1e-4)
+    assert float(schedule(b[0])) == pytest.approx(1e-5)
+    assert float(schedule(b[1])) == pytest.approx(1e-6)
+    assert float(schedule(b[2] + 1)) == pytest.approx(1e-7)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("model.name", "mobilenetv4", "config.model.name='mobilenetv4' is unknown"),
+    ("loss", "focal", "config.loss='focal' is unknown"),
+    ("data.image_size", (100, 100), "multiples of 32"),
+    ("batch_size", 0, "config.batch_size=0 must be a positive integer"),
+])
+def test_bad_config_values_fail_fast_with_the_field(field, value, match):
+    config = _config("mobilenet")
+    with config.unlocked():
+        node = config
+        *parents, leaf = field.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    with pytest.raises(ConfigError, match=match):
+        check_config(config)
+
+
+def test_cli_rejects_a_config_typo_and_a_missing_data_folder(tmp_path):
+    proc = _run("-m", "seg_jax.train", "--config", "configs/mobilenet.py:tiny", "--workdir", str(tmp_path / "w"),
+                "--config.batch_sz=4", check=False)
+    assert proc.returncode != 0 and "batch_sz" in proc.stderr
+    proc = _run("-m", "seg_jax.train", "--config", "configs/mobilenet.py:tiny", "--workdir", str(tmp_path / "w"),
+                "--config.data.source=folder", f"--config.data.folder={tmp_path / 'nope'}", check=False)
+    assert proc.returncode != 0
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_repeated_batch_loss_halves(tmp_path):
+    """Overfitting two images must work: the loss falls by half within a few dozen steps."""
+    config = _config("mobilenet")
+    config.data.synthetic_size = 2
+    config.num_steps = 40
+    config.eval_every = 40
+    config.checkpoint_every = 40
+    train_and_evaluate(config, tmp_path, progress=False)
+    losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert len(losses) == 40
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
+
+
+@pytest.mark.parametrize("model", ["mobilenet", "convlstm"])
+def test_tiny_cli_trains_checkpoints_resumes_and_evaluates(model, tmp_path):
+    workdir = tmp_path / "run"
+    out = _run("-m", "seg_jax.train", "--config", f"configs/{model}.py:tiny", "--workdir", str(workdir),
+               "--noprogress")
+    assert "scratch" in out.stdout and "completed at step 4" in out.stdout
+    assert sorted(p.name for p in (workdir / "checkpoints" / "latest").iterdir()) == ["4"]
+    assert list((workdir / "checkpoints" / "best").iterdir())
+    assert (workdir / "metrics.jsonl").exists() and (workdir / "metrics_val.csv").exists()
+    assert list((workdir / "tensorboard").iterdir())
+
+    out = _run("-m", "seg_jax.train", "--config", f"configs/{model}.py:tiny", "--workdir", str(workdir),
+               "--config.num_steps=6", "--noprogress")
+    assert "resumed from step 4" in out.stdout and "completed at step 6" in out.stdout
+    steps = [r["step"] for r in read_metrics(workdir) if r["split"] == "train"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+    result = tmp_path / "eval.json"
+    out = _run("-m", "seg_jax.evaluate", "--config", f"configs/{model}.py:tiny", "--checkpoint", str(workdir),
+               "--out", str(result), "--nofps")
+    assert "| Dice loss | Dice | MAD | MSE | IoU | Boundary F |" in out.stdout
+    metrics = json.loads(result.read_text())["results"][0]["resized"]["all"]
+    assert 0.0 <= metrics["dice"] <= 1.0 and metrics["examples"] == 2
+
+
+def test_unet_tiny_trains_two_steps(tmp_path):
+    config = _config("unet")
+    config.num_steps = 2
+    summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 2 and np.isfinite(summary["best_val_loss"])
+    assert checkpointing.has_checkpoint(tmp_path)
+
+
+def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
+    config = _config("mobilenet")
+    config.num_steps = 2
+    train_and_evaluate(config, tmp_path, progress=False)
+    from seg_jax import model_io
+    with pytest.raises(ValueError, match="holds a 'mobilenet' model, not 'convlstm'"):
+        model_io.load_weights("convlstm", tmp_path)
+    variables, _ = model_io.load_weights("mobilenet", tmp_path)
+    assert model_io.count_parameters(variables) == 1_033_545
