@@ -1,0 +1,101 @@
+"""Turn a training workdir into shipped inference weights with a manifest, and record the run.
+
+  python -m seg_jax.ship --workdir runs/mobilenet_cpu --model mobilenet --input_size 224,224
+
+writes ``seg_jax/weights/<model>/{variables.msgpack,manifest.json}`` (loaded by default by ``seg_jax.live``,
+``seg_jax.Segmenter`` and ``seg_jax.evaluate``) and ``results/training/<model>.json`` (config, steps, wall
+time, hardware, final validation metrics, the commands that produced the run).
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+from seg_jax import checkpointing, model_io
+from seg_jax.metric_writer import read_metrics
+
+
+def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, Any]:
+    """Summary of a run from its workdir: config, steps, wall time, last/best validation metrics."""
+    rows = read_metrics(workdir)
+    train = [r for r in rows if r["split"] == "train"]
+    val = [r for r in rows if r["split"] == "val"]
+    if not train:
+        raise ValueError(f"{workdir}/metrics.jsonl has no training rows; is this a training workdir?")
+    # Wall time: sum of the gaps between consecutive logged steps, minus pauses between resumed sessions.
+    wall, gaps = 0.0, [b["time"] - a["time"] for a, b in zip(train, train[1:])]
+    typical = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
+    wall = sum(g for g in gaps if g < 20 * max(typical, 1e-3))
+    best = min(val, key=lambda r: r["dice_loss"]) if val else None
+    config = json.loads((workdir / "config.json").read_text())
+    return {
+        "workdir": str(workdir), "model": config["model"], "config": config,
+        "steps": train[-1]["step"], "examples_seen": train[-1]["step"] * config["batch_size"],
+        "wall_time_hours": wall / 3600, "hardware": {"machine": platform.machine(), "cpu": _cpu_name()},
+        "best_val": best, "last_val": val[-1] if val else None, "commands": list(commands),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,
+         results_dir: str | Path = "results/training", commands: Sequence[str] = ()) -> Path:
+    """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder."""
+    workdir = Path(workdir)
+    variables, info = checkpointing.load_inference_variables(workdir, model_name)
+    record = training_record(workdir, commands)
+    model_config = dict(info["model"])
+    model_config["depthwise_impl"] = "auto"  # the runtime picks the fastest form per backend
+    out = Path(out_dir) if out_dir else model_io.shipped_weights_dir(model_name)
+    extra = {
+        "input_size": [int(v) for v in input_size],
+        "input": "RGB float in [0, 1] (uint8 / 255), NHWC; the Segmenter does this for you",
+        "output": "logits (N, H, W, 1); sigmoid -> person probability",
+        "checkpoint": info["checkpoint"],
+        "data": {"root": record["config"]["data"].get("root"), "source": record["config"]["data"]["source"],
+                 "weights": record["config"]["data"].get("weights"),
+                 "image_size": record["config"]["data"]["image_size"]},
+        "training": {k: record[k] for k in ("steps", "examples_seen", "wall_time_hours", "hardware", "commands")},
+        "metrics": {"best_val": record["best_val"]},
+    }
+    model_io.save_weights(out, model_config, variables, extra)
+    results = Path(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{model_name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return out
+
+
+def main(argv=None) -> None:
+    from absl import app, flags
+    flags.DEFINE_string("workdir", None, "Training workdir (its best checkpoint is shipped).")
+    flags.DEFINE_string("model", None, "Model name of the run: mobilenet | convlstm | unet.")
+    flags.DEFINE_list("input_size", ["256", "256"], "Default inference size H,W written to the manifest.")
+    flags.DEFINE_string("out", None, "Weights folder (default seg_jax/weights/<model>).")
+    flags.DEFINE_multi_string("command", [], "Command(s) that produced the run, recorded in the manifest.")
+    flags.mark_flags_as_required(["workdir", "model"])
+
+    def run(_):
+        from absl import logging
+        logging.set_verbosity(logging.WARNING)
+        f = flags.FLAGS
+        try:
+            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, commands=f.command)
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"seg_jax.ship: error: {e}") from None
+        print(f"shipped {f.model} weights to {out}")
+
+    app.run(run, argv=argv)
+
+
+if __name__ == "__main__":
+    main()
