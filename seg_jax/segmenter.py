@@ -124,6 +124,9 @@ class Segmenter:
         manifest_size = parse_size(self.manifest.get("input_size"))
         self.base_size = manifest_size or DEFAULT_INPUT_SIZE
         self.fixed_size = parse_size(input_size)
+        if self.fixed_size is not None and (min(self.fixed_size) <= 0 or any(v % 32 for v in self.fixed_size)):
+            raise ValueError(f"input size must be multiples of 32 (e.g. 256x256, 160x288), got "
+                             f"{self.fixed_size[0]}x{self.fixed_size[1]}")
         self.keep_aspect = keep_aspect
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color))
         self.max_fused_sizes = max_fused_sizes

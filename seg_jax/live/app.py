@@ -180,7 +180,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                                       refine=opts.refine, guided_radius=opts.guided_radius,
                                       guided_eps=opts.guided_eps)
             except (FileNotFoundError, ValueError) as e:
-                raise LiveError(str(e)) from None
+                hint = " (or --checkpoint random for an untrained speed test)" if opts.checkpoint is None else ""
+                raise LiveError(f"{e}{hint}") from None
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
 
