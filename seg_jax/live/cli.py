@@ -81,8 +81,18 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         flicker=args.flicker)
 
 
+def _quiet_opencv() -> None:
+    """OpenCV's own warnings ("can't open camera by index") would follow our one-line message; keep errors."""
+    try:
+        import cv2
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_opencv()
     opts = options_from_args(args)
     try:
         stats = run(opts)
