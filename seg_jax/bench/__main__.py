@@ -56,9 +56,9 @@ def main(argv=None) -> int:
         throughput_iters=a.throughput_iters, train_batch=a.train_batch, train_size=a.train_size,
         train_iters=a.train_iters, train_models=a.train_models, peer_iters=a.peer_iters,
         peer_install=False if a.no_peer_install else None, bf16_latency=False if a.no_bf16_latency else None)
-    res = Runner(o).run()
-    res["options"]["quick"] = a.quick
     out = a.out or f"results/bench-{platform.node()}-{a.suite}.json"
+    res = Runner(o).run(partial_out=out)
+    res["options"]["quick"] = a.quick
     path = write_json(res, out)
     print(f"wrote {path}", file=sys.stderr)
     for r in res.get("ratios", []):

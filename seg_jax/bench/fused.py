@@ -14,6 +14,7 @@ also export cleanly (ONNX rejected the BatchNorm'd graph, see docs/gotchas.md). 
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 import jax
@@ -79,10 +80,14 @@ def fold_batchnorm(variables: Mapping[str, Any]) -> Folded:
     return out
 
 
-def _pointwise(x: jax.Array, w: Mapping[str, jax.Array], act: str) -> jax.Array:
-    """1x1 conv as a matrix product over the channel axis, + bias + activation."""
-    k = w["kernel"].reshape(w["kernel"].shape[-2:]).astype(x.dtype)
-    y = jax.lax.dot_general(x, k, (((x.ndim - 1,), (0,)), ((), ())))
+def _pointwise(x: jax.Array, w: Mapping[str, jax.Array], act: str, as_dot: bool = True) -> jax.Array:
+    """1x1 conv as a matrix product over the channel axis (or a convolution), + bias + activation."""
+    if as_dot:
+        k = w["kernel"].reshape(w["kernel"].shape[-2:]).astype(x.dtype)
+        y = jax.lax.dot_general(x, k, (((x.ndim - 1,), (0,)), ((), ())))
+    else:
+        y = jax.lax.conv_general_dilated(x, w["kernel"].astype(x.dtype), (1, 1), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     return _ACT[act](y + w["bias"].astype(x.dtype))
 
 
@@ -92,12 +97,19 @@ def _depthwise(x: jax.Array, w: Mapping[str, jax.Array], stride: int, act: str, 
 
 
 def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array, *,
-                depthwise_impl: str = "auto", dtype: Any = jnp.float32) -> jax.Array:
-    """``UNetMobileNet`` inference on folded weights: (N, H, W, 3) in [0, 1] -> logits (N, H, W, 1) float32."""
+                depthwise_impl: str = "auto", dtype: Any = jnp.float32, pointwise_as_dot: bool = True,
+                stem_shift_add: bool = True, head_before_upsample: bool = True) -> jax.Array:
+    """``UNetMobileNet`` inference on folded weights: (N, H, W, 3) in [0, 1] -> logits (N, H, W, 1) float32.
+
+    The keyword switches exist for the benchmark's ablation (each was measured; defaults are the fastest on
+    CPU): ``pointwise_as_dot`` (1x1 convs as dot vs convolution), ``stem_shift_add`` (first conv as
+    shift-and-add where the depthwise impl is shift-and-add), ``head_before_upsample``.
+    """
     impl = resolve_depthwise_impl(depthwise_impl)
     f = folded
+    _pw = functools.partial(_pointwise, as_dot=pointwise_as_dot)
     x = images.astype(dtype) * 2.0 - 1.0
-    x = hard_swish(stem_conv(x, f["encoder/conv"]["kernel"].astype(dtype), impl)
+    x = hard_swish(stem_conv(x, f["encoder/conv"]["kernel"].astype(dtype), impl if stem_shift_add else "grouped")
                    + f["encoder/conv"]["bias"].astype(dtype))
     taps = {}
     for block_id, spec in enumerate(LARGE_BLOCKS[:13]):
@@ -106,7 +118,7 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
         shortcut = x
         expand_act = None
         if block_id > 0:
-            x = expand_act = _pointwise(x, f[f"{name}/expand"], spec.activation)
+            x = expand_act = _pw(x, f[f"{name}/expand"], spec.activation)
             if block_id == 12:
                 taps[12] = (expand_act, None)
                 break
@@ -114,10 +126,10 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
         depthwise_act = x
         if spec.squeeze_excite:
             s = jnp.mean(x, axis=(1, 2), keepdims=True)
-            s = _pointwise(s, f[f"{name}/squeeze_excite_Conv"], "relu")
-            s = hard_sigmoid(_pointwise(s, f[f"{name}/squeeze_excite_Conv_1"], "none"))
+            s = _pw(s, f[f"{name}/squeeze_excite_Conv"], "relu")
+            s = hard_sigmoid(_pw(s, f[f"{name}/squeeze_excite_Conv_1"], "none"))
             x = x * s
-        x = _pointwise(x, f[f"{name}/project"], "none")
+        x = _pw(x, f[f"{name}/project"], "none")
         if spec.stride == 1 and in_filters == spec.filters:
             x = x + shortcut
         taps[block_id] = (expand_act, depthwise_act)
@@ -126,16 +138,18 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
     for level, skip in enumerate(skips):
         p = f"decoder/bottleneck_{level}"
         y = _depthwise(x, f[f"{p}/depthwise_0"], 1, "relu", impl)
-        y = _pointwise(y, f[f"{p}/pointwise_0"], "relu")
+        y = _pw(y, f[f"{p}/pointwise_0"], "relu")
         y = _depthwise(y, f[f"{p}/depthwise_1"], 1, "relu", impl)
-        y = _pointwise(y, f[f"{p}/pointwise_1"], "none")
-        x = jax.nn.relu(y + _pointwise(x, f[f"{p}/shortcut"], "none"))
-        if skip is None:
+        y = _pw(y, f[f"{p}/pointwise_1"], "none")
+        x = jax.nn.relu(y + _pw(x, f[f"{p}/shortcut"], "none"))
+        if skip is None and head_before_upsample:
             # head(upsample(x)) == upsample(head(x)): the 1x1 head is per-pixel linear and bilinear weights
             # sum to 1, so run the head at half resolution and upsample one channel instead of 16.
-            return upsample2x_bilinear(_pointwise(x, f["decoder/head"], "none")).astype(jnp.float32)
-        x = upsample2x_bilinear(x) + skip
-    raise AssertionError("unreachable")
+            return upsample2x_bilinear(_pw(x, f["decoder/head"], "none")).astype(jnp.float32)
+        x = upsample2x_bilinear(x)
+        if skip is not None:
+            x = x + skip
+    return _pw(x, f["decoder/head"], "none").astype(jnp.float32)
 
 
 def stem_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:

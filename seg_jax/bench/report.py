@@ -70,6 +70,14 @@ def render(res: dict[str, Any], name: str = "") -> str:
                         [[r["model"], r["input"], r["variant"], r["median_ms"], r["p95_ms"], r["items_per_s"],
                           r.get("cpu_median_ms"), r.get("compile_s"), r["iters"], r.get("load_avg_after", [None])[0]]
                          for r in lat])
+    abl = [r for r in _rows(res, "ablation") if "median_ms" in r]
+    if abl:
+        lines += ["**Optimisation steps** (mobilenet, batch 1, timed round-robin; each row adds one change)", ""]
+        lines += _table(["step", "input", "median ms", "p95 ms", "CPU ms/call", "x vs flax", "x vs previous",
+                         "max |diff| vs flax", "compile s"],
+                        [[r["step"], r["input"], r["median_ms"], r["p95_ms"], r.get("cpu_median_ms"),
+                          r["speedup_vs_flax"], r["speedup_vs_previous"], f"{r['max_abs_diff_vs_flax']:.1e}",
+                          r.get("compile_s")] for r in abl])
     e2e = [r for r in _rows(res, "e2e") if "median_ms" in r]
     if e2e:
         lines += ["**End-to-end** (frame -> resize -> model -> guided-filter upsample [-> composite])", ""]

@@ -29,7 +29,7 @@ class Options:
     frames: tuple[tuple[int, int], ...] = ((480, 640), (720, 1280))    # end-to-end frame sizes (H, W)
     e2e_input: tuple[int, int] = (256, 256)               # model input for the end-to-end step
     e2e_composite: bool = True                            # also time the alpha-composite variants
-    sections: tuple[str, ...] = ("latency", "e2e", "throughput", "train", "peers")
+    sections: tuple[str, ...] = ("latency", "ablation", "e2e", "throughput", "train", "peers")
     warmup: int = 10
     iters: int = 100
     e2e_iters: int = 50
@@ -272,6 +272,57 @@ class Runner:
                              f"load {s['load_avg_after'][:1]}")
         return rows
 
+    def ablation(self) -> list[dict]:
+        """Before/after of each kept optimisation, mobilenet batch 1 at the first input size, round-robin.
+
+        Steps: the Flax model -> BatchNorm folded (1x1 as convolution, XLA stem conv, head after the last
+        upsample) -> 1x1 convs as dot -> stem conv as shift-and-add -> head before the last upsample (= the
+        'fused-bn' path of the other sections).
+        """
+        import jax
+        import jax.numpy as jnp
+        from seg_jax.bench.fused import fused_apply
+        from seg_jax.bench.timing import interleaved
+        o = self.o
+        if "mobilenet" not in o.models:
+            return [{"skipped": "ablation runs on the mobilenet model only"}]
+        h, w = o.sizes[0]
+        frame = jnp.asarray(make_frames([(h, w)], o.seed)[f"{h}x{w}"][None])
+        v, folded = self.variables("mobilenet"), self.folded("mobilenet")
+        steps = [("1 flax (BatchNorm at run time)", None),
+                 ("2 + BN folded", dict(pointwise_as_dot=False, stem_shift_add=False, head_before_upsample=False)),
+                 ("3 + 1x1 convs as dot", dict(stem_shift_add=False, head_before_upsample=False)),
+                 ("4 + stem conv shift-and-add", dict(head_before_upsample=False)),
+                 ("5 + head before last upsample", dict())]
+        calls, info, ref = {}, {}, None
+        for key, kw in steps:
+            if kw is None:
+                fn, params = _probs_fn(self.model("mobilenet"), "mobilenet", "float32"), v
+            else:
+                def fn(p, frames, kw=kw):
+                    x = frames.astype(jnp.float32) * (1.0 / 255.0)
+                    return jax.nn.sigmoid(fused_apply(p, x, **kw)[..., 0])
+                params = folded
+            compiled, ci = compile_fn(fn, params, frame)
+            out = np.asarray(compiled(params, frame))
+            ref = out if ref is None else ref
+            ci["max_abs_diff_vs_flax"] = float(np.max(np.abs(out - ref)))
+            calls[key] = lambda compiled=compiled, params=params: compiled(params, frame).block_until_ready()
+            info[key] = ci
+        stats = interleaved(calls, warmup=o.warmup, iters=o.iters)
+        base = stats[steps[0][0]]["median_ms"]
+        rows = []
+        prev = None
+        for key, _ in steps:
+            s = stats[key]
+            rows.append({"model": "mobilenet", "step": key, "input": [h, w], "batch": 1, **info[key], **s,
+                         "speedup_vs_flax": base / s["median_ms"],
+                         "speedup_vs_previous": (prev / s["median_ms"]) if prev else 1.0})
+            prev = s["median_ms"]
+            self.log(f"ablation {key:34s} median {s['median_ms']:7.2f} ms cpu {s.get('cpu_median_ms', 0):6.2f} ms "
+                     f"x{rows[-1]['speedup_vs_flax']:.2f} vs flax")
+        return rows
+
     def e2e(self) -> list[dict]:
         """Frame (H, W, 3) uint8 -> resize -> model -> upsample (guided) -> [composite] at frame resolution."""
         import jax
@@ -470,7 +521,9 @@ class Runner:
                 self.log(f"peer    mediapipe {r['model']:18s} frame {r['frame']:9s} median {r['median_ms']:6.2f} ms")
         return {"mediapipe": res}
 
-    def run(self) -> dict[str, Any]:
+    def run(self, partial_out: Optional[str | os.PathLike] = None) -> dict[str, Any]:
+        """Run the selected sections; with ``partial_out`` the JSON is rewritten after every section, so an
+        interrupted run keeps what it measured."""
         import jax
         from seg_jax.bench.timing import hardware, load_average
         o = self.o
@@ -486,7 +539,7 @@ class Runner:
                                    "variants timed round-robin; MediaPipe: SelfieSegmentation.process on the same "
                                    "frames in its own virtualenv (subprocess)",
                                ]}
-        for section in ("latency", "e2e", "throughput", "train", "peers"):
+        for section in ("latency", "ablation", "e2e", "throughput", "train", "peers"):
             if section not in o.sections:
                 continue
             s0 = time.perf_counter()
@@ -497,6 +550,8 @@ class Runner:
                 traceback.print_exc()
                 res[section] = {"error": f"{type(e).__name__}: {e}"}
             res.setdefault("section_seconds", {})[section] = round(time.perf_counter() - s0, 1)
+            if partial_out is not None:
+                write_json({**res, "partial": True}, partial_out)
         res["variables"] = {k: v[1] for k, v in self._vars.items()}
         res["peak_device_memory"] = peak_device_memory()
         res["ratios"] = ratios(res)
