@@ -108,7 +108,7 @@ def test_cli_backgrounds(tmp_path, weights, clip, mode):
         mode = f"video:{write_video(tmp_path / 'bg.mp4', make_frames(2, 30, 30))}"  # shorter: loops
     out = tmp_path / "out.avi"
     assert main(["--source", str(clip), "--mode", mode, "--output", str(out), "--checkpoint", weights,
-                 "--threshold", "0.5", "-q"]) == 0
+                 "--threshold", "0.5", "--refine", "guided-gray", "-q"]) == 0
     assert count_frames(out) == 5
 
 

@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "adapted to the frame's aspect ratio)")
     m.add_argument("--no-keep-aspect", dest="keep_aspect", action="store_false",
                    help="always use the weights' inference size, whatever the frame's aspect ratio")
-    m.add_argument("--refine", default="guided", choices=("guided", "bilinear"),
-                   help="alpha upsampling to full resolution (default: guided filter)")
+    m.add_argument("--refine", default="guided", choices=("guided", "guided-gray", "bilinear"),
+                   help="alpha upsampling to full resolution: guided filter on the RGB frame (default, best "
+                        "edges), on its luma (guided-gray: ~10 ms/frame cheaper on a 2-core CPU at 640x360), "
+                        "or bilinear (cheapest)")
     m.add_argument("--guided-radius", type=int, default=1, help="guided filter radius (inference pixels)")
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
     return p
