@@ -4,12 +4,16 @@ Layout: ``<workdir>/checkpoints/latest/<step>/`` and ``<workdir>/checkpoints/bes
 ``state`` (TrainState pytree), ``loop`` (host loop state as JSON: plateau/early-stopping counters, best loss,
 metrics) and ``data`` (the data iterator state as JSON), so a run resumes on exactly the next batch.
 Orbax writes each step to a temporary folder and renames it when complete, so a partially written checkpoint
-is never listed or restored.
+is never listed or restored. A finalized step that was damaged later (truncated copy, disk error) fails to
+restore: ``restore`` then warns, moves it to ``checkpoints/corrupt/`` and falls back to the next older step;
+if no step restores it raises ``CheckpointError`` and moves nothing.
 """
 from __future__ import annotations
 
 import base64
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,24 @@ import jax
 import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
+CORRUPT_DIR = "corrupt"
+
+
+class CheckpointError(ValueError):
+    """No checkpoint of a workdir could be restored (the message names the folder and the cause)."""
+
+
+def sync_processes(name: str, timeout_s: int = 1800) -> None:
+    """Wait until every process of a multi-process run reaches ``name`` (no-op with one process).
+
+    Uses the distributed runtime's barrier (long timeout), not a device collective: JAX's CPU (gloo)
+    collectives give up when peers arrive more than ~30 s apart, e.g. while one host is still compiling.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed  # the same client Orbax uses for its own barriers
+    sync_processes.count = getattr(sync_processes, "count", 0) + 1
+    distributed.global_state.client.wait_at_barrier(f"seg_jax_{name}_{sync_processes.count}", timeout_s * 1000)
 
 
 def _manager(path: Path, max_to_keep: int, read_only: bool = False) -> ocp.CheckpointManager:
@@ -61,15 +83,56 @@ class TrainingCheckpoints:
         return self.latest.latest_step()
 
     def restore(self, abstract_state, *, which: str = "latest", step: int | None = None):
-        """Returns (state, loop dict, data iterator state) of the newest complete checkpoint."""
+        """Returns (state, loop dict, data iterator state) of the newest checkpoint that restores.
+
+        With ``step=None``, steps that fail to restore while an older one succeeds are moved to
+        ``checkpoints/corrupt/`` with a warning (so later saves of those step numbers work); if none restores,
+        raises ``CheckpointError`` and leaves every folder in place (e.g. a config that no longer matches).
+        """
         manager = self.latest if which == "latest" else self.best
-        step = manager.latest_step() if step is None else step
-        if step is None:
+        if step is not None:
+            return self._restore(manager, step, abstract_state)
+        steps = sorted(manager.all_steps(), reverse=True)
+        if not steps:
             raise FileNotFoundError(f"no {which} checkpoint in {manager.directory}")
+        failed = []
+        for candidate in steps:
+            try:
+                restored = self._restore(manager, candidate, abstract_state)
+            except Exception as e:  # noqa: BLE001 - any damage (missing/truncated files, bad JSON) means unusable
+                failed.append((candidate, e))
+                continue
+            if failed:
+                self._quarantine(manager, which, failed, candidate)
+            return restored
+        first_step, first_error = failed[0]
+        raise CheckpointError(
+            f"no checkpoint in {manager.directory} can be restored (steps {steps}); step {first_step} failed with "
+            f"{type(first_error).__name__}: {str(first_error)[:500]}. If the model or config changed, use a new "
+            f"--workdir; if the files are damaged, delete them to start over") from first_error
+
+    @staticmethod
+    def _restore(manager: ocp.CheckpointManager, step: int, abstract_state):
         restored = manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), loop=ocp.args.JsonRestore(),
             data=ocp.args.JsonRestore()))
         return restored["state"], dict(restored["loop"]), decode_data_state(restored["data"]["state"])
+
+    @staticmethod
+    def _quarantine(manager: ocp.CheckpointManager, which: str, failed: list, restored_step: int) -> None:
+        corrupt = Path(manager.directory).parent / CORRUPT_DIR
+        for step, error in failed:
+            target = corrupt / f"{which}-{step}"
+            if jax.process_index() == 0:
+                print(f"seg_jax.checkpointing: WARNING: checkpoint step {step} in {manager.directory} cannot be "
+                      f"restored ({type(error).__name__}: {str(error)[:300]}); moved it to {target} and resumed "
+                      f"from step {restored_step}", file=sys.stderr, flush=True)
+                corrupt.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.move(str(Path(manager.directory) / str(step)), target)
+        sync_processes(f"quarantined_{which}")
+        manager.reload()
 
     def close(self) -> None:
         self.latest.close()

@@ -69,7 +69,7 @@ def check_workdir(workdir: Path) -> None:
     """Fail before training if the workdir cannot be written or the disk is nearly full."""
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / ".write_probe"
+        probe = workdir / f".write_probe.{jax.process_index()}"  # one per process: hosts may share the workdir
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
@@ -78,6 +78,20 @@ def check_workdir(workdir: Path) -> None:
     if free < MIN_FREE_DISK_BYTES:
         raise OSError(f"only {free / 2**20:.0f} MiB free on the disk of {workdir}; free space or choose another "
                       f"--workdir (need >= {MIN_FREE_DISK_BYTES / 2**20:.0f} MiB for checkpoints)")
+
+
+class _CompileThenRun:
+    """A jitted step compiled ahead of its first call, then run; multi-process runs meet at a barrier
+    between compiling and the first run so no host enters a cross-process collective while another compiles."""
+
+    def __init__(self, jitted: Callable, name: str):
+        self._jitted, self._name, self._compiled = jitted, name, None
+
+    def __call__(self, *args):
+        if self._compiled is None:
+            self._compiled = self._jitted.lower(*args).compile()
+            checkpointing.sync_processes(f"compiled_{self._name}")
+        return self._compiled(*args)
 
 
 def make_mesh() -> Mesh:
@@ -141,8 +155,23 @@ class _PreemptionFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
 def _is_finite_tree(tree) -> bool:
-    return bool(jax.jit(lambda t: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(t)])))(tree))
+    return bool(_all_finite(tree))
+
+
+def _orbax_uses_distributed_barriers() -> None:
+    """Orbax syncs hosts with device collectives by default; on CPU (gloo) those time out after ~30 s of skew.
+    Its distributed-runtime barriers wait as long as needed (absl flag, read when Orbax syncs)."""
+    from absl import flags
+    try:
+        flags.FLAGS.experimental_orbax_use_distributed_barrier = True
+    except (AttributeError, flags.Error):  # flag renamed in another Orbax version / flags not parsed
+        pass
 
 
 def _update_loop_after_eval(loop: dict, val_loss: float, config) -> tuple[bool, bool]:
@@ -173,6 +202,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     workdir = Path(workdir).absolute()
     check_workdir(workdir)
     is_main = jax.process_index() == 0
+    if jax.process_count() > 1:
+        _orbax_uses_distributed_barriers()
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
 
@@ -204,10 +235,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         start = f"initialised from {config.init_from}"
     state = jax.device_put(state, replicated)
 
-    train_step = make_train_step(model, config.model.name, config, in_shardings=(replicated, data_sharding),
-                                 out_shardings=(replicated, replicated))
-    eval_step = make_eval_step(model, config.model.name, config, in_shardings=(replicated, data_sharding),
-                               out_shardings=replicated)
+    train_step = _CompileThenRun(make_train_step(model, config.model.name, config,
+                                                 in_shardings=(replicated, data_sharding),
+                                                 out_shardings=(replicated, replicated)), "train_step")
+    eval_step = _CompileThenRun(make_eval_step(model, config.model.name, config,
+                                               in_shardings=(replicated, data_sharding), out_shardings=replicated),
+                                "eval_step")
     writer = MetricWriter(workdir, enabled=is_main)
     first_step = int(jax.device_get(state.step))
     if is_main:
@@ -254,7 +287,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                                        config.max_eval_examples, config.dice_smooth)
                 improved, stop = _update_loop_after_eval(loop, val["dice_loss"], config)
                 loop["last_val"] = val
-                state = state.replace(lr_scale=jax.device_put(jnp.float32(loop["lr_scale"]), replicated))
+                # From host data on every process: device_put of a one-device jax array onto a sharding that spans
+                # other processes builds an array that Orbax cannot save.
+                lr_scale = np.float32(loop["lr_scale"])
+                state = state.replace(lr_scale=jax.make_array_from_callback((), replicated, lambda _: lr_scale))
                 writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
                 if is_main:
                     msg = (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} "
