@@ -74,7 +74,7 @@ def render(res: dict[str, Any], name: str = "") -> str:
     if abl:
         lines += ["**Optimisation steps** (mobilenet, batch 1, timed round-robin; each row adds one change)", ""]
         lines += _table(["step", "input", "median ms", "p95 ms", "CPU ms/call", "x vs flax", "x vs previous",
-                         "max |diff| vs flax", "compile s"],
+                         "max abs diff vs flax", "compile s"],
                         [[r["step"], r["input"], r["median_ms"], r["p95_ms"], r.get("cpu_median_ms"),
                           r["speedup_vs_flax"], r["speedup_vs_previous"], f"{r['max_abs_diff_vs_flax']:.1e}",
                           r.get("compile_s")] for r in abl])
