@@ -271,8 +271,9 @@ def plot_results(sweep: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=20, ha="right")
         ax.set_title(m + (" (lower better)" if m in LOWER_IS_BETTER else ""))
+        ax.margins(y=0.25)
         if len(subsets) > 1:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="upper center", ncol=len(subsets), frameon=False)
     ax = axes[-1]
     for r in results:
         if r.get("val_curve"):
@@ -302,7 +303,8 @@ def write_results(sweep: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
         "tiny": tiny,
         "notes": None if tiny else sweep.get("notes"),
         "hardware": {"backend": backend, "machine": platform.machine(), "processor": platform.processor()},
-        "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),
+        "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),   # this invocation
+        "run_seconds": round(sum(r["train_seconds"] + r["eval_seconds"] for r in results), 1),  # all runs, when run
         "runs": [{k: v for k, v in r.items() if k != "config"} for r in results],
     }
     (out / "results.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
@@ -335,4 +337,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     print((Path(args.out) / "results.md").read_text())
     print(f"seg_jax.ablations: wrote {args.out}/results.json, results.md, results.png "
-          f"({len(doc['runs'])} runs, {doc['wall_seconds']} s)")
+          f"({len(doc['runs'])} runs, {doc['run_seconds']} s of training + evaluation)")
