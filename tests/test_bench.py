@@ -102,9 +102,16 @@ def test_fold_batchnorm_removes_bn_and_leaves_input_untouched(mobilenet_vars):
     assert all(set(v) == {"kernel", "bias"} for v in folded.values())
     assert folded["encoder/expanded_conv_1/expand"]["kernel"].shape == (1, 1, 16, 64)
     jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.array, mobilenet_vars))
-    # the ConvLSTM model shares encoder and decoder names: folding its variables works too
-    folded_lstm = fused.fold_batchnorm(random_variables("convlstm"))
-    assert set(folded_lstm) == set(folded)
+    # the ConvLSTM model shares encoder and decoder names: folding its variables works too, and its four
+    # cells' parameters are carried unchanged
+    lstm_vars = random_variables("convlstm")
+    folded_lstm = fused.fold_batchnorm(lstm_vars)
+    cells = {f"decoder/convlstm_{i}" for i in range(4)}
+    assert set(folded_lstm) == set(folded) | cells
+    for k in cells:
+        cell = lstm_vars["params"]["decoder"][k.split("/")[1]]
+        assert set(folded_lstm[k]) == set(cell)
+        np.testing.assert_array_equal(folded_lstm[k]["kernel"], np.asarray(cell["kernel"]))
 
 
 # ---------------------------------------------------------------------------- harness

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from seg_jax.ops.filters import box_mean
-from seg_jax.ops.resize import luma, resize
+from seg_jax.ops.resize import luma, resize, to_float
 
 
 def _gray_coefficients(p: jax.Array, guide: jax.Array, r: int, eps: float) -> tuple[jax.Array, jax.Array]:
@@ -70,18 +70,24 @@ def fast_guided_upsample(p_low: jax.Array, guide_low: jax.Array, guide_high: jax
                          eps: float = 1e-3, color: bool = True) -> jax.Array:
     """Upsample ``p_low`` (h, w) to the size of ``guide_high`` (H, W, 3) following its edges.
 
+    ``guide_high`` is the full-resolution frame, float in [0, 1] or uint8 (converted on the fly).
     ``guide_low`` (h, w, 3) is the frame at the low resolution (what the network saw); ``radius`` is in
     low-resolution pixels; ``eps`` regularises (larger = closer to plain bilinear upsampling). Returns
     (H, W) float32 clipped to [0, 1].
     """
-    size = guide_high.shape[:2]
+    size = tuple(guide_high.shape[:2])
     p_low = p_low.astype(jnp.float32)
+    # ``guide_high`` may be the uint8 frame itself: it is read once, converted inside the final fused loop
+    # (no full-resolution float copy of the frame is materialised).
+    high = to_float(guide_high)
     if color:
         a, b = _color_coefficients(p_low, guide_low.astype(jnp.float32), radius, eps)
-        a_up = resize(a, size, antialias=False)
-        b_up = resize(b, size, antialias=False)
-        q = jnp.sum(a_up * guide_high.astype(jnp.float32), axis=-1) + b_up
+        # one resize of the four coefficient planes (a_r, a_g, a_b, b) instead of two: the same per-channel
+        # arithmetic, half the gathers and transposes at full resolution.
+        coef = resize(jnp.concatenate([a, b[..., None]], axis=-1), size, antialias=False)
+        q = jnp.sum(coef[..., :3] * high, axis=-1) + coef[..., 3]
     else:
         a, b = _gray_coefficients(p_low, luma(guide_low.astype(jnp.float32)), radius, eps)
-        q = resize(a, size, antialias=False) * luma(guide_high.astype(jnp.float32)) + resize(b, size, antialias=False)
+        coef = resize(jnp.stack([a, b], axis=-1), size, antialias=False)
+        q = coef[..., 0] * luma(high) + coef[..., 1]
     return jnp.clip(q, 0.0, 1.0)

@@ -1,0 +1,74 @@
+"""The fast (BatchNorm-folded) streaming path equals the plain Flax path; the postprocess is unchanged."""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+
+from seg_jax import streaming
+from seg_jax.bench.run import random_variables as bench_random_variables  # BN not the identity
+
+
+def _frames(n, h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for t in range(n):
+        base = np.stack([128 + 100 * np.sin((xx + 3 * t) / 7.0), 128 + 100 * np.cos(yy / 5.0),
+                         128 + 60 * np.sin((xx + yy) / 9.0)], -1)
+        out.append(np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "convlstm"])
+def test_fast_path_equals_plain(name):
+    v = bench_random_variables(name)
+    plain = streaming.make_streaming_step(name, v, input_size=(64, 64), fast=False)
+    fast = streaming.make_streaming_step(name, v, input_size=(64, 64), fast=True)
+    assert fast.fast and not plain.fast
+    sp, sf = plain.init_state(), fast.init_state()
+    for frame in _frames(3, 72, 96):
+        sp, ap = plain(sp, frame)
+        sf, af = fast(sf, frame)
+        assert ap.shape == (72, 96)
+        np.testing.assert_allclose(np.asarray(af), np.asarray(ap), atol=1e-4)
+    for (hp, cp), (hf, cf) in zip(sp, sf):
+        np.testing.assert_allclose(np.asarray(hf), np.asarray(hp), atol=1e-4)
+        np.testing.assert_allclose(np.asarray(cf), np.asarray(cp), atol=1e-4)
+
+
+def test_unet_falls_back_to_plain():
+    from seg_jax.segmenter import random_variables
+    step = streaming.make_streaming_step("unet", random_variables("unet"), input_size=(32, 32), fast=True)
+    assert not step.fast
+
+
+def test_pieces_equal_single_jit_and_float_guide():
+    v = bench_random_variables("mobilenet")
+    step = streaming.make_streaming_step("mobilenet", v, input_size=(64, 96))
+    frame = _frames(1, 90, 130)[0]
+    _, a = step((), frame)
+    _, b = step.single_jit_step((), frame)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    # the postprocess gives the same alpha from the uint8 frame or its float copy
+    small = streaming.preprocess(jnp.asarray(frame), (64, 96))[1]
+    prob = jnp.asarray(np.random.default_rng(1).random((64, 96)), jnp.float32)
+    for refine in (streaming.Refine(), streaming.Refine(color=False), streaming.Refine("bilinear")):
+        u = streaming.postprocess(prob, small, jnp.asarray(frame), refine)
+        f = streaming.postprocess(prob, small, jnp.asarray(frame, jnp.float32) / 255.0, refine)
+        np.testing.assert_allclose(np.asarray(u), np.asarray(f), atol=1e-6)
+
+
+def test_fast_guided_upsample_matches_reference():
+    """The 4-plane coefficient resize equals resizing a and b separately (the previous implementation)."""
+    from seg_jax.ops.guided_filter import _color_coefficients, _gray_coefficients, fast_guided_upsample
+    from seg_jax.ops.resize import luma, resize
+    rng = np.random.default_rng(0)
+    p = jnp.asarray(rng.random((24, 40)), jnp.float32)
+    gl = jnp.asarray(rng.random((24, 40, 3)), jnp.float32)
+    gh = jnp.asarray(rng.random((70, 110, 3)), jnp.float32)
+    a, b = _color_coefficients(p, gl, 1, 1e-3)
+    ref = jnp.clip(jnp.sum(resize(a, (70, 110), False) * gh, -1) + resize(b, (70, 110), False), 0, 1)
+    np.testing.assert_allclose(np.asarray(fast_guided_upsample(p, gl, gh, 1, 1e-3, True)), np.asarray(ref), atol=1e-6)
+    a, b = _gray_coefficients(p, luma(gl), 1, 1e-3)
+    ref = jnp.clip(resize(a, (70, 110), False) * luma(gh) + resize(b, (70, 110), False), 0, 1)
+    np.testing.assert_allclose(np.asarray(fast_guided_upsample(p, gl, gh, 1, 1e-3, False)), np.asarray(ref), atol=1e-6)
