@@ -85,7 +85,9 @@ def fast_guided_upsample(p_low: jax.Array, guide_low: jax.Array, guide_high: jax
         # one resize of the four coefficient planes (a_r, a_g, a_b, b) instead of two: the same per-channel
         # arithmetic, half the gathers and transposes at full resolution.
         coef = resize(jnp.concatenate([a, b[..., None]], axis=-1), size, antialias=False)
-        q = jnp.sum(coef[..., :3] * high, axis=-1) + coef[..., 3]
+        # written out, not jnp.sum(..., axis=-1): a channel reduction becomes a separate reduce fusion on CPU
+        # that re-gathers the coefficients (~6x slower at 1280x720)
+        q = coef[..., 0] * high[..., 0] + coef[..., 1] * high[..., 1] + coef[..., 2] * high[..., 2] + coef[..., 3]
     else:
         a, b = _gray_coefficients(p_low, luma(guide_low.astype(jnp.float32)), radius, eps)
         coef = resize(jnp.stack([a, b], axis=-1), size, antialias=False)
