@@ -80,10 +80,13 @@ def render(res: dict[str, Any], name: str = "") -> str:
                           r.get("compile_s")] for r in abl])
     e2e = [r for r in _rows(res, "e2e") if "median_ms" in r]
     if e2e:
-        lines += ["**End-to-end** (frame -> resize -> model -> guided-filter upsample [-> composite])", ""]
-        lines += _table(["model", "frame", "model input", "variant", "median ms", "p95 ms", "frames/s", "compile s"],
+        lines += ["**End-to-end** (uint8 frame -> resize -> model -> guided-filter upsample [-> composite]; "
+                  "'+decode': JPEG decode + step + alpha to host)", ""]
+        lines += _table(["model", "frame", "model input", "variant", "median ms", "p95 ms", "frames/s",
+                         "compile / first call s", "load"],
                         [[r["model"], r["frame"], r["input"], r["variant"], r["median_ms"], r["p95_ms"],
-                          r["items_per_s"], r.get("compile_s")] for r in e2e])
+                          r["items_per_s"], r.get("compile_s"),
+                          (r.get("load_avg_after") or [None])[0]] for r in e2e])
     thr = [r for r in _rows(res, "throughput") if "median_ms" in r]
     if thr:
         lines += ["**Throughput, large batch**", ""]

@@ -324,19 +324,37 @@ class Runner:
         return rows
 
     def e2e(self) -> list[dict]:
-        """Frame (H, W, 3) uint8 -> resize -> model -> upsample (guided) -> [composite] at frame resolution."""
+        """Frame (H, W, 3) uint8 -> resize -> model -> guided-filter upsample [-> composite] at frame resolution.
+
+        The product path: :class:`seg_jax.streaming.StreamingStep` (three jitted pieces), with the Flax network
+        ('streaming-*', ``fast=False``) and the BatchNorm-folded one ('fused-bn-*', the default). Variants:
+        '-alpha' (alpha on device), '+composite' (uint8 composite over a background, one more jit),
+        '+decode' (decode included: a JPEG of the frame, as a webcam's MJPEG stream delivers it, decoded with
+        OpenCV, BGR -> RGB, the step, and the alpha copied to a NumPy array), '-onejit' (the whole step as one
+        jit, the previous implementation's form, slower on CPU).
+        """
         import jax
         import jax.numpy as jnp
-        from seg_jax.models import is_temporal
         from seg_jax.bench.timing import interleaved
         o, rows = self.o, []
         try:
             from seg_jax import streaming
         except Exception as e:  # noqa: BLE001
             return [{"skipped": f"seg_jax.streaming not importable ({type(e).__name__}: {e})"}]
+        try:
+            import cv2
+        except Exception:  # noqa: BLE001 - the decode variant needs OpenCV
+            cv2 = None
         frames = make_frames(o.frames, o.seed)
         refine = streaming.Refine()
         size = tuple(o.e2e_input)
+
+        @jax.jit
+        def composite(frame, alpha, background):
+            a = alpha[..., None]
+            out = frame.astype(jnp.float32) * a + background.astype(jnp.float32) * (1.0 - a)
+            return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
         for name in o.models:
             if name == "unet" and o.suite == "cpu":
                 rows.append({"model": name, "skipped": "U-Net end-to-end skipped on CPU (seconds per frame; "
@@ -344,54 +362,51 @@ class Runner:
                 continue
             v = self.variables(name)
             model = self.model(name)
+            steps = {"streaming": streaming.StreamingStep(model, name, v, size, refine, fast=False)}
+            fast = streaming.StreamingStep(model, name, v, size, refine, fast=True)
+            if fast.fast:
+                steps["fused-bn"] = fast
             for (fh, fw) in o.frames:
-                frame = jnp.asarray(frames[f"{fh}x{fw}"])
+                frame_np = frames[f"{fh}x{fw}"]
+                frame = jnp.asarray(frame_np)
                 background = jnp.zeros_like(frame)
+                jpeg = cv2.imencode(".jpg", frame_np[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1] if cv2 else None
+                variants = []
+                for prefix, st in steps.items():
+                    variants += [(f"{prefix}-alpha", st, "alpha"), (f"{prefix}+composite", st, "composite")]
+                    if prefix == "fused-bn" or len(steps) == 1:
+                        if jpeg is not None:
+                            variants.append((f"{prefix}-alpha+decode", st, "decode"))
+                        variants.append((f"{prefix}-alpha-onejit", st, "onejit"))
+                variants = [x for x in variants if self.want(x[0]) and (o.e2e_composite or x[2] != "composite")]
                 calls, info = {}, {}
+                for key, st, kind in variants:
+                    box = {"state": st.init_state()}
 
-                def alpha_fn(variables, state, frame, net=None):
-                    full, small = streaming.preprocess(frame, size)
-                    if net is None:
-                        state, prob = streaming.network(model, name, variables, state, small)
-                    else:
-                        prob = net(variables, small)
-                    return state, streaming.postprocess(prob, small, full, refine)
-
-                def composite_fn(variables, state, frame, background, net=None):
-                    full = frame.astype(jnp.float32)
-                    state, alpha = alpha_fn(variables, state, frame, net)
-                    a = alpha[..., None]
-                    out = full * a + background.astype(jnp.float32) * (1.0 - a)
-                    return state, jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
-
-                def fused_net(folded, small):
-                    from seg_jax.bench.fused import fused_apply
-                    return jax.nn.sigmoid(fused_apply(folded, small)[0, ..., 0])
-
-                variants = [("streaming-alpha", alpha_fn, (v,), None),
-                            ("streaming+composite", composite_fn, (v,), None)]
-                if name == "mobilenet":
-                    variants += [("fused-bn-alpha", alpha_fn, (self.folded(name),), fused_net),
-                                 ("fused-bn+composite", composite_fn, (self.folded(name),), fused_net)]
-                variants = [x for x in variants if self.want(x[0]) and (o.e2e_composite or "composite" not in x[0])]
-                for key, fn, (params,), net in variants:
-                    def bound(variables, state, frame, *rest, fn=fn, net=net):
-                        return fn(variables, state, frame, *rest, net=net)
-                    extra = (background,) if "composite" in key else ()
-                    state0 = streaming.initial_state(name, size)
-                    compiled, ci = compile_fn(bound, params, state0, frame, *extra, donate_argnums=(1,))
-                    box = {"state": streaming.initial_state(name, size)}
-
-                    def call(compiled=compiled, params=params, box=box, extra=extra):
-                        box["state"], out = compiled(params, box["state"], frame, *extra)
+                    def call(st=st, box=box, kind=kind):
+                        if kind == "decode":
+                            rgb = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1]
+                            box["state"], alpha = st(box["state"], np.ascontiguousarray(rgb))
+                            np.asarray(alpha)
+                            return
+                        if kind == "onejit":
+                            box["state"], alpha = st.single_jit_step(box["state"], frame)
+                        else:
+                            box["state"], alpha = st(box["state"], frame)
+                        out = composite(frame, alpha, background) if kind == "composite" else alpha
                         out.block_until_ready()
-                    calls[key], info[key] = call, ci
+                    t0 = time.perf_counter()
+                    call()  # compiles every piece for this frame size (first call excluded from timing)
+                    calls[key] = call
+                    # compile_s: the first call (compiles every jitted piece for this frame size, runs once)
+                    info[key] = {"compile_s": round(time.perf_counter() - t0, 3), "fast": st.fast,
+                                 "form": "one jit" if kind == "onejit" else "3 jitted pieces"}
                 stats = interleaved(calls, warmup=o.warmup, iters=o.e2e_iters)
                 for key, s in stats.items():
                     rows.append({"model": name, "variant": key, "frame": [fh, fw], "input": list(size),
                                  "refine": dataclasses.asdict(refine), **info[key], **s})
-                    self.log(f"e2e     {name:9s} {fh}x{fw} {key:20s} median {s['median_ms']:7.2f} ms "
-                             f"p95 {s['p95_ms']:7.2f} ({s['items_per_s']:6.1f} fps)")
+                    self.log(f"e2e     {name:9s} {fh}x{fw} {key:24s} median {s['median_ms']:7.2f} ms "
+                             f"p95 {s['p95_ms']:7.2f} ({s['items_per_s']:6.1f} fps) load {s['load_avg_after'][:1]}")
         return rows
 
     def throughput(self) -> list[dict]:
