@@ -117,34 +117,16 @@ def build_run_config(sweep: Mapping[str, Any], run_name: str, *, tiny: bool = Fa
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: str,
                      subsets: Sequence[str | None]) -> dict[str, dict[str, float]]:
     """The best checkpoint of ``workdir`` on ``split`` with the paper's resized protocol, per subset."""
-    import jax.numpy as jnp
-    from seg_jax import data, model_io
     from seg_jax.checkpointing import load_inference_variables
-    from seg_jax.metrics import add_sums, summarize
-    from seg_jax.models import is_temporal
-    from seg_jax.steps import TrainState, make_eval_step
+    from seg_jax.evaluate import evaluate_resized
 
-    name = config.model.name
-    variables, _ = load_inference_variables(workdir, name)
-    model = model_io.build_model(config.model)
-    state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                       batch_stats=variables.get("batch_stats", {}), opt_state=None,
-                       lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
-    out = {}
-    for subset in subsets:
-        cfg = ml_collections.ConfigDict(config.to_dict())
-        cfg.data.augment = False
-        cfg.max_eval_examples = 0
-        if is_temporal(name) and subset != "davis":
-            cfg.data.clip_length = 1  # still images: the paper's one-frame use of the ConvLSTM
-        step = make_eval_step(model, name, cfg)
-        total = None
-        for batch in data.build_eval_batches(cfg, split=split, subset=subset):
-            total = add_sums(total, step(state, batch))
-        if total is None:
-            raise ValueError(f"split {split!r} subset {subset!r} is empty")
-        out[subset or "all"] = {k: float(v) for k, v in summarize(total, cfg.dice_smooth).items()}
-    return out
+    variables, _ = load_inference_variables(workdir, config.model.name)
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    cfg.data.augment = False
+    cfg.max_eval_examples = 0
+    return {subset or "all": {k: float(v) for k, v in
+                              evaluate_resized(config.model.name, variables, cfg, split, subset).items()}
+            for subset in subsets}
 
 
 def _val_curve(workdir: Path) -> list[tuple[int, float]]:
