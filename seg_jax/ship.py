@@ -32,7 +32,7 @@ def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, An
     config = json.loads((workdir / "config.json").read_text())
     return {
         "workdir": str(workdir), "model": config["model"], "config": config,
-        "steps": train[-1]["step"], "examples_seen": train[-1]["step"] * config["batch_size"],
+        "steps": max(r["step"] for r in train), "examples_seen": max(r["step"] for r in train) * config["batch_size"],
         "wall_time_hours": wall / 3600, "hardware": {"machine": platform.machine(), "cpu": _cpu_name()},
         "best_val": best, "last_val": val[-1] if val else None, "commands": list(commands),
     }
