@@ -103,7 +103,7 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]]) -> d
         raise ValueError("no files to evaluate")
     result = summarize(total)
     if flicker is not None:
-        result["flicker"] = flicker.value()
+        result["flicker"] = flicker.value
     result["seconds_per_frame_median"] = statistics.median(seconds[1:] or seconds)
     return result
 
