@@ -90,7 +90,8 @@ class Segmenter:
       model: 'mobilenet' (default), 'convlstm' (temporal, least flicker) or 'unet'.
       checkpoint: None (shipped weights), a weights folder, a training workdir, or 'random' (untrained).
       input_size: None (auto, see module docstring), an int, 'HxW' or (h, w).
-      keep_aspect: adapt the automatic inference size to the frame's aspect ratio.
+      keep_aspect: adapt the automatic inference size to the frame's aspect ratio (None: the weights'
+        manifest decides, default True; weights trained on squashed square crops set it False).
       refine: 'guided' (edge-aware upsampling guided by the full-resolution RGB frame), 'guided-gray' (guided
         by its luma: cheaper) or 'bilinear'.
       guided_radius, guided_eps, guided_color: guided filter settings (radius in inference pixels).
@@ -102,7 +103,7 @@ class Segmenter:
     """
 
     def __init__(self, model: str = "mobilenet", checkpoint: Union[None, str, os.PathLike] = None,
-                 input_size: SizeLike = None, *, keep_aspect: bool = True, refine: str = "guided",
+                 input_size: SizeLike = None, *, keep_aspect: Optional[bool] = None, refine: str = "guided",
                  guided_radius: int = 1, guided_eps: float = 1e-3, guided_color: bool = True,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  max_fused_sizes: int = 2, fast: bool = True):
@@ -130,7 +131,7 @@ class Segmenter:
         if self.fixed_size is not None and (min(self.fixed_size) <= 0 or any(v % 32 for v in self.fixed_size)):
             raise ValueError(f"input size must be multiples of 32 (e.g. 256x256, 160x288), got "
                              f"{self.fixed_size[0]}x{self.fixed_size[1]}")
-        self.keep_aspect = keep_aspect
+        self.keep_aspect = bool(self.manifest.get("keep_aspect", True)) if keep_aspect is None else keep_aspect
         if refine == "guided-gray":  # luma guide: ~3x cheaper on CPU, slightly less exact edges
             refine, guided_color = "guided", False
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color))

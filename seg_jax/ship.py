@@ -49,7 +49,7 @@ def _cpu_name() -> str:
 
 
 def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,
-         results_dir: str | Path = "results/training", commands: Sequence[str] = ()) -> Path:
+         results_dir: str | Path = "results/training", commands: Sequence[str] = (), keep_aspect: bool = True) -> Path:
     """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder."""
     workdir = Path(workdir)
     variables, info = checkpointing.load_inference_variables(workdir, model_name)
@@ -59,6 +59,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     out = Path(out_dir) if out_dir else model_io.shipped_weights_dir(model_name)
     extra = {
         "input_size": [int(v) for v in input_size],
+        "keep_aspect": bool(keep_aspect),
         "input": "RGB float in [0, 1] (uint8 / 255), NHWC; the Segmenter does this for you",
         "output": "logits (N, H, W, 1); sigmoid -> person probability",
         "checkpoint": info["checkpoint"],
@@ -81,6 +82,8 @@ def main(argv=None) -> None:
     flags.DEFINE_string("model", None, "Model name of the run: mobilenet | convlstm | unet.")
     flags.DEFINE_list("input_size", ["256", "256"], "Default inference size H,W written to the manifest.")
     flags.DEFINE_string("out", None, "Weights folder (default seg_jax/weights/<model>).")
+    flags.DEFINE_bool("keep_aspect", True, "Whether the Segmenter adapts the input size to the frame's aspect "
+                      "(False for models trained on squashed square crops).")
     flags.DEFINE_multi_string("command", [], "Command(s) that produced the run, recorded in the manifest.")
     flags.mark_flags_as_required(["workdir", "model"])
 
@@ -89,7 +92,8 @@ def main(argv=None) -> None:
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:
-            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, commands=f.command)
+            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, commands=f.command,
+                       keep_aspect=f.keep_aspect)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.ship: error: {e}") from None
         print(f"shipped {f.model} weights to {out}")

@@ -70,7 +70,7 @@ class LiveOptions:
     model: str = "mobilenet"
     checkpoint: Optional[str] = None      # None: shipped weights; 'random': untrained (demo/benchmark)
     input_size: Optional[str] = None      # None/'auto' or 'HxW'
-    keep_aspect: bool = True
+    keep_aspect: Optional[bool] = None  # None: as the weights' manifest says
     refine: str = "guided"
     guided_radius: int = 1
     guided_eps: float = 1e-3

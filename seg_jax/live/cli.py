@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "'random' = untrained, for speed tests)")
     m.add_argument("--input-size", help="inference size HxW, e.g. 160x288 (default: from the weights, "
                                         "adapted to the frame's aspect ratio)")
-    m.add_argument("--no-keep-aspect", dest="keep_aspect", action="store_false",
+    m.add_argument("--no-keep-aspect", dest="keep_aspect", action="store_false", default=None,
                    help="always use the weights' inference size, whatever the frame's aspect ratio")
     m.add_argument("--refine", default="guided", choices=("guided", "guided-gray", "bilinear"),
                    help="alpha upsampling to full resolution: guided filter on the RGB frame (default, best "
