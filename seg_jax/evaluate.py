@@ -172,7 +172,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
         result["resized"][subset or "all"] = evaluate_resized(model_name, variables, config, split, subset)
     if full_res and real:
         from seg_jax.segmenter import Segmenter
-        segmenter = Segmenter(model_name, variables=variables, model_config=model_config)
+        segmenter = Segmenter(model_name, checkpoint)  # the manifest sets input size and aspect handling
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
             result["full_res"][subset] = evaluate_full_resolution(segmenter, files)
