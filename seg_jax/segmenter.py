@@ -40,11 +40,13 @@ def parse_size(size: SizeLike) -> Optional[tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=None)
-def random_variables(model_name: str, seed: int = 0) -> dict:
+def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) -> dict:
     """Untrained variables for demos, tests and benchmarks before weights exist (cached; instant).
 
-    Shapes come from ``jax.eval_shape`` (no slow init); kernels are N(0, 1/fan_in), biases 0, BatchNorm
-    identity (scale 1, mean 0, var 1). Not a training initialisation, just finite, well-scaled numbers.
+    Shapes come from ``jax.eval_shape`` (no slow init); kernels are N(0, 1/fan_in). BatchNorm is the identity
+    (scale/var 1, mean/bias 0) unless ``bn_jitter``: then scale/var ~ U(0.8, 1.2) and mean/bias ~ N(0, 0.05),
+    so that folding BatchNorm into the convolutions is not the identity (benchmarks, folding tests).
+    Not a training initialisation, just finite, well-scaled numbers.
     """
     import jax
     import jax.numpy as jnp
@@ -56,9 +58,11 @@ def random_variables(model_name: str, seed: int = 0) -> dict:
     def fill(path, leaf):
         name = str(getattr(path[-1], "key", path[-1]))
         if name in ("var", "scale"):
-            return jnp.ones(leaf.shape, leaf.dtype)
+            return (jnp.asarray(rng.uniform(0.8, 1.2, leaf.shape), leaf.dtype) if bn_jitter
+                    else jnp.ones(leaf.shape, leaf.dtype))
         if name in ("mean", "bias") or len(leaf.shape) < 2:
-            return jnp.zeros(leaf.shape, leaf.dtype)
+            return (jnp.asarray(rng.normal(0.0, 0.05, leaf.shape), leaf.dtype) if bn_jitter
+                    else jnp.zeros(leaf.shape, leaf.dtype))
         fan_in = int(np.prod(leaf.shape[:-1])) if len(leaf.shape) != 4 or leaf.shape[2] != 1 else int(np.prod(leaf.shape[:2]))
         return jnp.asarray(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), leaf.shape), leaf.dtype)
 

@@ -69,29 +69,10 @@ class Options:
 # ----------------------------------------------------------------------------------------------- variables
 
 def random_variables(model_name: str, seed: int = 0) -> dict:
-    """Well-scaled untrained variables from ``jax.eval_shape`` (no slow init; speed does not depend on values).
-
-    Kernels N(0, 1/fan_in), biases 0; BatchNorm scale/var around 1, mean/bias small (so BN folding is
-    not the identity).
-    """
-    import jax
-    import jax.numpy as jnp
-    from seg_jax.model_io import build_model, dummy_input
-    model = build_model({"name": model_name})
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name = str(getattr(path[-1], "key", path[-1]))
-        if name in ("var", "scale"):
-            return jnp.asarray(rng.uniform(0.8, 1.2, leaf.shape), leaf.dtype)
-        if name in ("mean", "bias") or len(leaf.shape) < 2:
-            return jnp.asarray(rng.normal(0.0, 0.05, leaf.shape), leaf.dtype)
-        fan_in = int(np.prod(leaf.shape[:2])) if len(leaf.shape) == 4 and leaf.shape[2] == 1 else \
-            int(np.prod(leaf.shape[:-1]))
-        return jnp.asarray(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), leaf.shape), leaf.dtype)
-
-    return dict(jax.tree_util.tree_map_with_path(fill, dict(shapes)))
+    """Well-scaled untrained variables (speed does not depend on values), with non-identity BatchNorm so that
+    BN folding is really exercised: ``seg_jax.segmenter.random_variables(..., bn_jitter=True)``."""
+    from seg_jax.segmenter import random_variables as segmenter_random_variables
+    return segmenter_random_variables(model_name, seed, bn_jitter=True)
 
 
 def model_variables(model_name: str, seed: int = 0) -> tuple[dict, str]:
