@@ -82,6 +82,7 @@ def main(argv=None) -> None:
     flags.DEFINE_string("model", None, "Model name of the run: mobilenet | convlstm | unet.")
     flags.DEFINE_list("input_size", ["256", "256"], "Default inference size H,W written to the manifest.")
     flags.DEFINE_string("out", None, "Weights folder (default seg_jax/weights/<model>).")
+    flags.DEFINE_string("results_dir", "results/training", "Where the training record <model>.json is written.")
     flags.DEFINE_bool("keep_aspect", True, "Whether the Segmenter adapts the input size to the frame's aspect "
                       "(False for models trained on squashed square crops).")
     flags.DEFINE_multi_string("command", [], "Command(s) that produced the run, recorded in the manifest.")
@@ -92,8 +93,8 @@ def main(argv=None) -> None:
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:
-            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, commands=f.command,
-                       keep_aspect=f.keep_aspect)
+            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, results_dir=f.results_dir,
+                       commands=f.command, keep_aspect=f.keep_aspect)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.ship: error: {e}") from None
         print(f"shipped {f.model} weights to {out}")

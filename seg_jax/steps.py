@@ -43,7 +43,13 @@ def learning_rate_schedule(config) -> optax.Schedule:
                          f"length")
     if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
         raise ValueError(f"config.lr_boundaries must increase, got {boundaries}")
-    return optax.piecewise_constant_schedule(config.learning_rate, dict(zip(boundaries, scales)))
+    piecewise = optax.piecewise_constant_schedule(config.learning_rate, dict(zip(boundaries, scales)))
+    warmup = int(config.get("warmup_steps", 0) or 0)
+    if warmup <= 0:
+        return piecewise
+    # Linear warm-up over the first steps: Adam's first updates have full size whatever the gradient scale,
+    # which wrecks finely balanced starts (e.g. the ConvLSTM warm start).
+    return lambda step: piecewise(step) * jnp.minimum(1.0, (step + 1) / warmup)
 
 
 def make_optimizer(config) -> optax.GradientTransformation:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from seg_jax import checkpointing, model_io
@@ -61,6 +62,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.batch_size % n or config.eval_batch_size % n:
         raise ConfigError(f"config.batch_size={config.batch_size} and config.eval_batch_size="
                           f"{config.eval_batch_size} must be divisible by the {n} devices")
+    if int(config.get("warmup_steps", 0) or 0) < 0:
+        raise ConfigError(f"config.warmup_steps={config.warmup_steps} must be >= 0 (0 = no warm-up)")
+    if float(config.get("max_train_seconds", 0) or 0) < 0:
+        raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
 
@@ -129,8 +134,18 @@ def _initial_variables(config, model, rng) -> dict:
 
 
 def _apply_init_from(config, variables: dict) -> dict:
+    """Load ``config.init_from``; ConvLSTM cells it does not provide start as near pass-throughs (see
+    :mod:`seg_jax.convert.convlstm_warm_start`) unless ``config.convlstm_warm_start`` is 0."""
     from seg_jax import convert
-    return convert.load_init_variables(config.init_from, variables)
+    loaded = convert.load_init_variables(config.init_from, variables)
+    scale = float(config.get("convlstm_warm_start", 0.0) or 0.0)
+    if config.model.name == "convlstm" and scale > 0:
+        key = ("decoder", "convlstm_0", "kernel")
+        fresh = traverse_util.flatten_dict(variables["params"])[key]
+        if np.array_equal(np.asarray(traverse_util.flatten_dict(loaded["params"])[key]), np.asarray(fresh)):
+            from seg_jax.convert.convlstm_warm_start import warm_start_convlstm
+            loaded = warm_start_convlstm(loaded, scale=scale, gate_activation=config.model.gate_activation)
+    return loaded
 
 
 class _PreemptionFlag:
@@ -172,6 +187,18 @@ def _orbax_uses_distributed_barriers() -> None:
         flags.FLAGS.experimental_orbax_use_distributed_barrier = True
     except (AttributeError, flags.Error):  # flag renamed in another Orbax version / flags not parsed
         pass
+
+
+def _time_budget_spent(started: float, budget_s: float) -> bool:
+    """True once ``budget_s`` seconds of this session's training have passed (0 = no budget). Every process
+    takes process 0's answer, so all hosts stop at the same step."""
+    if budget_s <= 0:
+        return False
+    spent = time.time() - started >= budget_s
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        spent = bool(multihost_utils.broadcast_one_to_all(np.asarray(spent)))
+    return spent
 
 
 def _update_loop_after_eval(loop: dict, val_loss: float, config) -> tuple[bool, bool]:
@@ -261,7 +288,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
     step = first_step
     status = "completed"
-    t0 = time.time()
+    t0 = session_start = time.time()
+    budget_s = float(config.get("max_train_seconds", 0) or 0)
+    out_of_time = False
     with _PreemptionFlag() as preemption:
         while step < config.num_steps:
             batch = global_batch_from_local(next(train_iter), data_sharding)
@@ -282,7 +311,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             if bar is not None:
                 bar.update(1)
             improved = False
-            if step % config.eval_every == 0 or step == config.num_steps:
+            if step % config.log_every == 0 and _time_budget_spent(session_start, budget_s):
+                out_of_time = True
+            if step % config.eval_every == 0 or step == config.num_steps or out_of_time:
                 val = evaluate_batches(eval_step, state, data.build_eval_batches(config, split="val"), data_sharding,
                                        config.max_eval_examples, config.dice_smooth)
                 improved, stop = _update_loop_after_eval(loop, val["dice_loss"], config)
@@ -300,12 +331,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                     loop["stopped_early"] = True
                     status = f"early stopping after {config.early_stopping_patience} evaluations without improvement"
             if (improved or step % config.checkpoint_every == 0 or step == config.num_steps or preemption.requested
-                    or loop["stopped_early"]):
+                    or loop["stopped_early"] or out_of_time):
                 save(best=improved)
             if preemption.requested:
                 status = f"preempted (SIGTERM): checkpoint saved at step {step}; rerun the same command to resume"
                 break
             if loop["stopped_early"]:
+                break
+            if out_of_time:
+                status = (f"stopped by the time budget of {budget_s:.0f} s (config.max_train_seconds; rerun the same "
+                          f"command to continue)")
                 break
     if bar is not None:
         bar.close()

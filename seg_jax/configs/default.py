@@ -56,13 +56,18 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.lr_boundaries = (8_000, 12_000, 16_000)   # steps at which the rate is multiplied by lr_scales
     c.lr_scales = (0.1, 0.1, 0.1)               # 1e-4 -> 1e-5 -> 1e-6 -> 1e-7
     c.min_learning_rate = 1e-7
+    c.warmup_steps = 0                  # linear learning-rate warm-up from 0 over this many steps (0 = off)
     c.plateau_patience = 4              # evals without val-loss improvement before lr x plateau_factor (0 = off)
     c.plateau_factor = 0.1
     c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
     c.weight_decay = 0.0
     c.grad_clip_norm = 0.0              # 0 = off
 
+    c.max_train_seconds = 0.0           # stop (evaluate + checkpoint) after this many seconds of a session; 0 = off
     c.init_from = ""                    # weights dir/checkpoint to start from when the workdir is empty
+    # convlstm initialised from a mobilenet: its cells start as near pass-throughs with this candidate-gate gain
+    # (seg_jax/convert/convlstm_warm_start.py); 0 = random cells
+    c.convlstm_warm_start = 0.1
     c.keep_checkpoints = 1              # latest checkpoints kept besides the best
     return c
 
@@ -72,6 +77,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
 
     ``tiny``: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
     ``cpu``: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU.
+    ``gpu``: the one-GPU fine-tuning schedule of ``launch/gpu_train_ship.sh`` (256x256, batch 32 / 8 clips).
     """
     if not arg:
         return config
@@ -107,4 +113,23 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         config.plateau_patience = 4
         config.early_stopping_patience = 10
         return config
-    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu'")
+    if arg == "gpu":
+        # One GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
+        # warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session.
+        temporal = config.model.name == "convlstm"
+        config.loss = "bce_dice"
+        config.model.encoder_bn_momentum = 0.99
+        config.learning_rate = 2e-4 if temporal else 5e-4
+        config.warmup_steps = 300
+        config.data.image_size = (256, 256)
+        config.data.num_workers = 12
+        config.batch_size = 8 if temporal else 32
+        config.eval_batch_size = 16 if temporal else 32
+        config.num_steps = 3000 if temporal else 6000
+        config.lr_boundaries = (2000, 2600) if temporal else (4000, 5200)
+        config.lr_scales = (0.1, 0.1)
+        config.eval_every = 500
+        config.checkpoint_every = 1000
+        config.log_every = 50
+        return config
+    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu'")
