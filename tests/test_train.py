@@ -124,3 +124,17 @@ def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
         model_io.load_weights("convlstm", tmp_path)
     variables, _ = model_io.load_weights("mobilenet", tmp_path)
     assert model_io.count_parameters(variables) == 1_033_545
+
+
+def test_time_budget_stops_with_a_checkpoint_and_a_rerun_continues(tmp_path):
+    config = _config("mobilenet")
+    config.num_steps = 3
+    config.max_train_seconds = 1e-6  # spent at the first logged step
+    summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 1 and "time budget" in summary["status"]
+    assert checkpointing.has_checkpoint(tmp_path)
+    config.max_train_seconds = 0.0
+    summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 3 and summary["status"] == "completed"
+    steps = [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert steps == [1, 2, 3]

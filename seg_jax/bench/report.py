@@ -49,7 +49,13 @@ def render(res: dict[str, Any], name: str = "") -> str:
                  f"flax {hw.get('flax', '-')}, python {hw.get('python')}; created {res.get('created')}; "
                  f"load average at start {hw.get('load_avg')} / end {res.get('load_avg_end')} "
                  f"(1, 5, 15 min); XLA_FLAGS='{hw.get('xla_flags', '')}'. Weights: "
-                 + "; ".join(f"{k}: {v}" for k, v in (res.get("variables") or {}).items()) + ".")
+                 + ("; ".join(f"{k}: {v}" for k, v in (res.get("variables") or {}).items()) or "not recorded") + ".")
+    if res.get("partial"):
+        done = ", ".join(f"{k} ({v:.0f} s)" for k, v in (res.get("section_seconds") or {}).items())
+        lines.append("")
+        lines.append(f"**Partial run**: stopped by its time limit after the sections {done}; the other sections "
+                     f"({', '.join(s for s in res.get('options', {}).get('sections', []) if s not in (res.get('section_seconds') or {}))})"
+                     f" were not measured.")
     lines.append("")
     for note in res.get("notes", []):
         lines.append(f"- {note}")

@@ -75,3 +75,67 @@ def warm_start_convlstm(variables: Mapping[str, Any], *, scale: float = 0.25, op
     out = dict(variables)
     out["params"] = traverse_util.unflatten_dict(params)
     return jax.tree_util.tree_map(jnp.asarray, out)
+
+
+def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: float = 0.1,
+                            forget_bias: float = -2.0, commands: tuple[str, ...] = ()) -> str:
+    """Write a ConvLSTM weights folder: a trained mobilenet weights folder + warm-started cells (no training).
+
+    The manifest keeps the mobilenet's input size and aspect handling and records where the weights came from.
+    """
+    import json
+    from pathlib import Path
+
+    import ml_collections
+
+    from seg_jax import model_io
+    from seg_jax.convert.init_from import load_init_variables
+
+    src = Path(mobilenet_weights)
+    if not (src / model_io.MANIFEST_FILE).exists():
+        raise FileNotFoundError(f"{src} is not a weights folder (no {model_io.MANIFEST_FILE}); pass the mobilenet "
+                                f"weights, e.g. seg_jax/weights/mobilenet")
+    manifest = json.loads((src / model_io.MANIFEST_FILE).read_text())
+    if manifest.get("model", {}).get("name") != "mobilenet":
+        raise ValueError(f"{src} holds {manifest.get('model', {}).get('name')!r} weights; the warm start needs a "
+                         f"'mobilenet' weights folder")
+    model_config = ml_collections.ConfigDict(dict(manifest["model"]))
+    model_config.name = "convlstm"
+    model = model_io.build_model(model_config)
+    fresh = model_io.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
+    variables = warm_start_convlstm(load_init_variables(src, fresh), scale=scale, forget_bias=forget_bias,
+                                    gate_activation=model_config.gate_activation)
+    extra = {k: manifest[k] for k in ("input_size", "keep_aspect", "input", "output") if k in manifest}
+    extra["warm_start"] = {"from": str(src), "from_sha256": manifest.get("sha256"), "scale": scale,
+                           "forget_bias": forget_bias, "open_bias": 2.0, "recurrent_init_scale": 0.1,
+                           "trained_on_clips": False, "commands": list(commands)}
+    extra["metrics"] = {"mobilenet_best_val": manifest.get("metrics", {}).get("best_val")}
+    model_io.save_weights(out_dir, dict(model_config), variables, extra)
+    return out_dir
+
+
+def main(argv=None) -> None:
+    """``python -m seg_jax.convert.convlstm_warm_start --mobilenet DIR --out DIR``."""
+    import sys
+
+    from absl import app, flags
+    flags.DEFINE_string("mobilenet", "seg_jax/weights/mobilenet", "Trained U-Net MobileNet weights folder.")
+    flags.DEFINE_string("out", "seg_jax/weights/convlstm", "ConvLSTM weights folder to write.")
+    flags.DEFINE_float("scale", 0.1, "Candidate-gate gain of the pass-through.")
+    flags.DEFINE_float("forget_bias", -2.0, "Forget-gate bias (-2: hard_sigmoid 0.1, a short memory).")
+
+    def run(_):
+        f = flags.FLAGS
+        try:
+            out = warm_start_from_weights(f.mobilenet, f.out, scale=f.scale, forget_bias=f.forget_bias,
+                                          commands=("python -m seg_jax.convert.convlstm_warm_start "
+                                                    + " ".join(sys.argv[1:]),))
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"seg_jax.convert.convlstm_warm_start: error: {e}") from None
+        print(f"wrote warm-started convlstm weights to {out}")
+
+    app.run(run, argv=argv)
+
+
+if __name__ == "__main__":
+    main()
