@@ -72,7 +72,7 @@ class LiveOptions:
     input_size: Optional[str] = None      # None/'auto' or 'HxW'
     keep_aspect: Optional[bool] = None  # None: as the weights' manifest says
     refine: str = "guided"
-    guided_radius: int = 1
+    guided_radius: Optional[int] = None  # None: seg_jax.streaming.DEFAULT_GUIDED_RADIUS
     guided_eps: float = 1e-3
     blur: float = 12.0
     threshold: Optional[float] = None     # None: soft alpha

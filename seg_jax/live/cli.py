@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alpha upsampling to full resolution: guided filter on the RGB frame (default, best "
                         "edges), on its luma (guided-gray: ~10 ms/frame cheaper on a 2-core CPU at 640x360), "
                         "or bilinear (cheapest)")
-    m.add_argument("--guided-radius", type=int, default=1, help="guided filter radius (inference pixels)")
+    m.add_argument("--guided-radius", type=int, default=None,
+                   help="guided filter radius in inference pixels (default 6; larger follows edges further)")
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
     return p
 
