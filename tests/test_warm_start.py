@@ -1,4 +1,6 @@
 """ConvLSTM warm start from a trained U-Net MobileNet, and the learning-rate warm-up that protects it."""
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -87,3 +89,20 @@ def test_learning_rate_warm_up_is_linear_then_the_schedule():
     assert float(schedule(4)) == pytest.approx(5e-4)
     assert float(schedule(9)) == pytest.approx(1e-3)
     assert float(schedule(60)) == pytest.approx(1e-4)
+
+
+def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
+    """The shipped ConvLSTM weights are reproducible with the documented command (up to float rounding)."""
+    from flax import serialization, traverse_util
+    from seg_jax.convert.convlstm_warm_start import warm_start_from_weights
+
+    out = warm_start_from_weights(SHIPPED, str(tmp_path / "convlstm"))
+    shipped_dir = model_io.shipped_weights_dir("convlstm")
+
+    def flat(folder):
+        raw = (Path(folder) / model_io.WEIGHTS_FILE).read_bytes()
+        return traverse_util.flatten_dict(serialization.msgpack_restore(raw))
+    made, shipped = flat(out), flat(shipped_dir)
+    assert made.keys() == shipped.keys()
+    for key in made:
+        np.testing.assert_allclose(made[key], shipped[key], atol=1e-5, rtol=1e-5, err_msg=str(key))
