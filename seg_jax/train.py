@@ -291,11 +291,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     t0 = session_start = time.time()
     budget_s = float(config.get("max_train_seconds", 0) or 0)
     out_of_time = False
+    previous_metrics = None
     with _PreemptionFlag() as preemption:
         while step < config.num_steps:
             batch = global_batch_from_local(next(train_iter), data_sharding)
             state, metrics = train_step(state, batch)
             step += 1
+            # Keep at most one step in flight: without this, asynchronous dispatch lets the host run many steps
+            # ahead of the device, and SIGTERM or the time budget would be honoured only that many steps late.
+            if previous_metrics is not None:
+                jax.block_until_ready(previous_metrics)
+            previous_metrics = metrics
             if step % config.log_every == 0 or step == config.num_steps:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not math.isfinite(metrics["loss"]):
