@@ -56,6 +56,11 @@ class MetricWriter:
 
 
 def read_metrics(workdir: str | Path) -> list[dict]:
-    """All rows of ``metrics.jsonl`` (for plots and tests)."""
-    path = Path(workdir) / "metrics.jsonl"
+    """All rows of ``<workdir>/metrics.jsonl`` (for plots and tests); [] if there is none."""
+    return read_metrics_file(Path(workdir) / "metrics.jsonl")
+
+
+def read_metrics_file(path: str | Path) -> list[dict]:
+    """All rows of a metrics JSONL file (e.g. one copied beside a training record); [] if it does not exist."""
+    path = Path(path)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

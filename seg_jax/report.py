@@ -37,12 +37,9 @@ def training_table(records: Sequence[dict]) -> str:
 def training_metrics(record_path: Path) -> list[dict] | None:
     """Metric rows of a training record: ``<record>.metrics.jsonl`` beside it (runs made on another machine),
     else the run's workdir if it is here; None when neither exists."""
-    from seg_jax.metric_writer import read_metrics
-    beside = record_path.with_suffix(".metrics.jsonl")
-    if beside.exists():
-        return [json.loads(line) for line in beside.read_text().splitlines() if line.strip()]
-    workdir = Path(json.loads(record_path.read_text())["workdir"])
-    return read_metrics(workdir) if (workdir / "metrics.jsonl").exists() else None
+    from seg_jax.metric_writer import read_metrics, read_metrics_file
+    rows = read_metrics_file(record_path.with_suffix(".metrics.jsonl"))
+    return rows or read_metrics(json.loads(record_path.read_text())["workdir"]) or None
 
 
 def plot_training_curves(records: Sequence[tuple[dict, list[dict]]], out_png: Path) -> None:

@@ -49,7 +49,7 @@ def warm_start_convlstm(variables: Mapping[str, Any], *, scale: float = 0.25, op
     """
     params = traverse_util.flatten_dict(variables["params"])
     gate = GATE_ACTIVATIONS[gate_activation]
-    g_open, g_forget = float(gate(jnp.float32(open_bias))), float(gate(jnp.float32(forget_bias)))
+    g_open = float(gate(jnp.float32(open_bias)))
     gain = g_open * g_open * scale
     for level, width in enumerate(DECODER_WIDTHS):
         cell = ("decoder", f"convlstm_{level}")
@@ -83,30 +83,21 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
 
     The manifest keeps the mobilenet's input size and aspect handling and records where the weights came from.
     """
-    import json
-    from pathlib import Path
-
     import ml_collections
 
     from seg_jax import model_io
     from seg_jax.convert.init_from import load_init_variables
 
-    src = Path(mobilenet_weights)
-    if not (src / model_io.MANIFEST_FILE).exists():
-        raise FileNotFoundError(f"{src} is not a weights folder (no {model_io.MANIFEST_FILE}); pass the mobilenet "
-                                f"weights, e.g. seg_jax/weights/mobilenet")
-    manifest = json.loads((src / model_io.MANIFEST_FILE).read_text())
-    if manifest.get("model", {}).get("name") != "mobilenet":
-        raise ValueError(f"{src} holds {manifest.get('model', {}).get('name')!r} weights; the warm start needs a "
-                         f"'mobilenet' weights folder")
+    # Validates the folder (exists, is a mobilenet, file intact) with the project's usual one-line errors.
+    _, manifest = model_io.load_weights("mobilenet", mobilenet_weights)
     model_config = ml_collections.ConfigDict(dict(manifest["model"]))
     model_config.name = "convlstm"
     model = model_io.build_model(model_config)
     fresh = model_io.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
-    variables = warm_start_convlstm(load_init_variables(src, fresh), scale=scale, forget_bias=forget_bias,
+    variables = warm_start_convlstm(load_init_variables(mobilenet_weights, fresh), scale=scale, forget_bias=forget_bias,
                                     gate_activation=model_config.gate_activation)
     extra = {k: manifest[k] for k in ("input_size", "keep_aspect", "input", "output") if k in manifest}
-    extra["warm_start"] = {"from": str(src), "from_sha256": manifest.get("sha256"), "scale": scale,
+    extra["warm_start"] = {"from": str(mobilenet_weights), "from_sha256": manifest.get("sha256"), "scale": scale,
                            "forget_bias": forget_bias, "open_bias": 2.0, "recurrent_init_scale": 0.1,
                            "trained_on_clips": False, "commands": list(commands)}
     extra["metrics"] = {"mobilenet_best_val": manifest.get("metrics", {}).get("best_val")}
