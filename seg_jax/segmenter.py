@@ -105,13 +105,16 @@ class Segmenter:
         frame size recompiles only the cheap pre/post pieces.
       fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.
+      dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
+        bfloat16 dot instructions, 14% faster there with Dice unchanged to 1e-4; float32 elsewhere),
+        'float32' or 'bfloat16'.
     """
 
     def __init__(self, model: str = "mobilenet", checkpoint: Union[None, str, os.PathLike] = None,
                  input_size: SizeLike = None, *, keep_aspect: Optional[bool] = None, refine: str = "guided",
                  guided_radius: Optional[int] = None, guided_eps: float = 1e-3, guided_color: bool = True,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
-                 max_fused_sizes: int = 2, fast: bool = True):
+                 max_fused_sizes: int = 2, fast: bool = True, dot_dtype: str = "auto"):
         from seg_jax.model_io import build_model, load_weights
         from seg_jax.models import MODELS
         from seg_jax.streaming import DEFAULT_INPUT_SIZE, Refine
@@ -145,6 +148,8 @@ class Segmenter:
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color))
         self.max_fused_sizes = max_fused_sizes
         self.fast = bool(fast)
+        from seg_jax.fused import resolve_dot_dtype
+        self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
         self._state = None
@@ -165,7 +170,7 @@ class Segmenter:
         if key not in self._steps:
             if self.fast and self._folded is None:
                 from seg_jax.streaming import fast_params
-                self._folded = fast_params(self.model, self.model_name, self.variables) or False
+                self._folded = fast_params(self.model, self.model_name, self.variables, self.dot_dtype) or False
             self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine,
                                              fast=bool(self.fast and self._folded), folded=self._folded or None)
         return self._steps[key]

@@ -138,18 +138,21 @@ def network(model: nn.Module, model_name: str, variables: Mapping[str, Any], sta
     return state, jax.nn.sigmoid(logits[0, ..., 0].astype(jnp.float32))
 
 
-def fast_params(model: nn.Module, model_name: str, variables: Mapping[str, Any]):
+def fast_params(model: nn.Module, model_name: str, variables: Mapping[str, Any], dot_dtype: Any = "auto"):
     """BatchNorm-folded device weights for the fast network path, or None where it does not apply
-    (U-Net, non-float32 compute)."""
+    (U-Net, non-float32 compute). ``dot_dtype`` ('auto', 'float32', 'bfloat16'): the dtype the 1x1 kernels
+    are stored in, which is the operand dtype of those products in :func:`network_fast` ('auto':
+    bfloat16 on CPUs with native bfloat16 dots, see :mod:`seg_jax.fused`)."""
     if model_name not in ("mobilenet", "convlstm") or jnp.dtype(getattr(model, "dtype", jnp.float32)) != jnp.float32:
         return None
     from seg_jax.fused import fold_batchnorm, folded_to_device
-    return folded_to_device(fold_batchnorm(variables))
+    return folded_to_device(fold_batchnorm(variables), dot_dtype)
 
 
 def network_fast(model: nn.Module, model_name: str, folded: Mapping[str, Any], state: State,
                  x: jax.Array) -> tuple[State, jax.Array]:
-    """:func:`network` on BatchNorm-folded weights (:func:`fast_params`); same result to ~1e-6."""
+    """:func:`network` on BatchNorm-folded weights (:func:`fast_params`); same result to ~1e-6 with float32
+    products (bfloat16 1x1 products where the weights store them so: probabilities within ~0.05)."""
     from seg_jax.fused import fused_apply
     impl = getattr(model, "depthwise_impl", "auto")
     if is_temporal(model_name):
@@ -203,11 +206,14 @@ class StreamingStep:
       input_size: (h, w) the network runs at (multiples of 32).
       refine: the upsampling of the alpha (:class:`Refine`).
       fast: whether the BatchNorm-folded network runs (False where it does not apply).
+      dot_dtype: operand dtype of the fast path's 1x1 products ('auto', 'float32', 'bfloat16'; see
+        :func:`fast_params`); ignored when ``folded`` is given (its stored kernels decide).
     """
 
     def __init__(self, model: nn.Module, model_name: str, variables: Mapping[str, Any],
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
-                 state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None):
+                 state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
+                 dot_dtype: Any = "auto"):
         h, w = int(input_size[0]), int(input_size[1])
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:
             raise ValueError(f"input size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
@@ -216,7 +222,8 @@ class StreamingStep:
         self.refine = refine
         self.state_dtype = state_dtype
         # ``folded``: precomputed fast_params(...) (a Segmenter folds once for all its inference sizes)
-        self.params = (folded if folded is not None else fast_params(model, model_name, variables)) if fast else None
+        self.params = ((folded if folded is not None else fast_params(model, model_name, variables, dot_dtype))
+                       if fast else None)
         self.fast = self.params is not None
         if not self.fast:
             self.params = variables
@@ -255,7 +262,7 @@ class StreamingStep:
 def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model: Optional[nn.Module] = None,
                         model_config: Optional[Mapping[str, Any]] = None,
                         input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
-                        fast: bool = True) -> StreamingStep:
+                        fast: bool = True, dot_dtype: Any = "auto") -> StreamingStep:
     """Build the streaming step for ``model_name`` with ``variables`` ({"params", "batch_stats"}).
 
     ``model`` (a Flax module) or ``model_config`` (a ``config.model`` dict, e.g. a weights manifest's
@@ -266,7 +273,7 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
         config = dict(model_config or {"name": model_name})
         config["name"] = model_name
         model = build_model(config)
-    return StreamingStep(model, model_name, variables, input_size, refine, fast=fast)
+    return StreamingStep(model, model_name, variables, input_size, refine, fast=fast, dot_dtype=dot_dtype)
 
 
 __all__ = ["DEFAULT_INPUT_SIZE", "Refine", "StreamingStep", "choose_input_size", "fast_params", "initial_state",

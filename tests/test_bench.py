@@ -133,7 +133,7 @@ def test_harness_writes_well_formed_json(tiny_result):
     for key in ("cpu_model", "cpu_count", "jax", "backend", "load_avg"):
         assert key in hw
     lat = r["latency"]
-    assert {row["variant"] for row in lat} == {"fused-bn-float32"}
+    assert {row["variant"] for row in lat} == {"fused-bn-float32", "fused-bn-bf16dot"}
     for row in lat + r["e2e"] + r["throughput"]:
         assert row["iters"] == 2
         for key in ("median_ms", "p95_ms", "items_per_s", "compile_s"):
@@ -143,6 +143,8 @@ def test_harness_writes_well_formed_json(tiny_result):
     assert {"fused-bn-alpha", "fused-bn-alpha-onejit"} <= e2e_variants
     assert e2e_variants <= {"fused-bn-alpha", "fused-bn-alpha-onejit", "fused-bn-alpha+decode"}
     assert all(row["fast"] for row in r["e2e"])
+    from seg_jax.fused import default_dot_dtype
+    assert {row["dot_dtype"] for row in r["e2e"]} == {default_dot_dtype()}  # the streaming default
     assert r["throughput"][0]["batch"] == 2
     assert "train" not in r and "peers" not in r
 

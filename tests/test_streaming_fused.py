@@ -23,7 +23,7 @@ def _frames(n, h, w, seed=0):
 def test_fast_path_equals_plain(name):
     v = bench_random_variables(name)
     plain = streaming.make_streaming_step(name, v, input_size=(64, 64), fast=False)
-    fast = streaming.make_streaming_step(name, v, input_size=(64, 64), fast=True)
+    fast = streaming.make_streaming_step(name, v, input_size=(64, 64), fast=True, dot_dtype="float32")
     assert fast.fast and not plain.fast
     sp, sf = plain.init_state(), fast.init_state()
     for frame in _frames(3, 72, 96):
@@ -34,6 +34,35 @@ def test_fast_path_equals_plain(name):
     for (hp, cp), (hf, cf) in zip(sp, sf):
         np.testing.assert_allclose(np.asarray(hf), np.asarray(hp), atol=1e-4)
         np.testing.assert_allclose(np.asarray(cf), np.asarray(cp), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "convlstm"])
+def test_bfloat16_products_stay_close_to_float32(name):
+    """bfloat16 1x1 products (the CPU default where bf16 dots are native) move probabilities by < 5e-3."""
+    v = bench_random_variables(name)
+    ref = streaming.make_streaming_step(name, v, input_size=(64, 64), dot_dtype="float32")
+    bf = streaming.make_streaming_step(name, v, input_size=(64, 64), dot_dtype="bfloat16")
+    assert bf.params["decoder/head"]["kernel"].dtype == jnp.bfloat16
+    assert bf.params["encoder/conv"]["kernel"].dtype == jnp.float32  # only 1x1 kernels change
+    sr, sb = ref.init_state(), bf.init_state()
+    for frame in _frames(2, 64, 64):
+        sr, ar = ref(sr, frame)
+        sb, ab = bf(sb, frame)
+        diff = np.abs(np.asarray(ab) - np.asarray(ar))
+        assert 0 < diff.max() < 5e-3, diff.max()
+
+
+def test_dot_dtype_auto_and_bad_value():
+    from seg_jax import fused
+    expected = "bfloat16" if fused.cpu_has_native_bf16() else "float32"
+    assert fused.default_dot_dtype("cpu") == expected
+    assert fused.default_dot_dtype("gpu") == "float32"
+    assert fused.resolve_dot_dtype("auto") == jnp.dtype(fused.default_dot_dtype())
+    with pytest.raises(ValueError, match="dot dtype must be 'auto', 'float32' or 'bfloat16', got 'float16'"):
+        fused.resolve_dot_dtype("float16")
+    with pytest.raises(ValueError, match="dot dtype"):
+        from seg_jax import Segmenter
+        Segmenter("mobilenet", checkpoint="random", dot_dtype="int8")
 
 
 def test_unet_falls_back_to_plain():

@@ -187,11 +187,12 @@ class Runner:
             self._vars[name] = model_variables(name, self.o.seed)
         return self._vars[name][0]
 
-    def folded(self, name: str):
-        if name not in self._folded:
+    def folded(self, name: str, dot_dtype: str = "float32"):
+        """Folded weights; ``dot_dtype`` is the dtype the 1x1 kernels are stored (and multiplied) in."""
+        if (name, dot_dtype) not in self._folded:
             from seg_jax.bench.fused import fold_batchnorm, folded_to_device
-            self._folded[name] = folded_to_device(fold_batchnorm(self.variables(name)))
-        return self._folded[name]
+            self._folded[name, dot_dtype] = folded_to_device(fold_batchnorm(self.variables(name)), dot_dtype)
+        return self._folded[name, dot_dtype]
 
     def model(self, name: str, dtype: str = "float32"):
         from seg_jax.model_io import build_model
@@ -235,11 +236,13 @@ class Runner:
                             compiled(v, frame).block_until_ready()
                     key = f"flax-{dtype_name}"
                     calls[key], info[key] = call, ci
-                if name == "mobilenet" and self.want("fused-bn-float32"):
-                    folded = self.folded(name)
+                for key, dot_dtype in (("fused-bn-float32", "float32"), ("fused-bn-bf16dot", "bfloat16")):
+                    if name != "mobilenet" or not self.want(key):
+                        continue
+                    folded = self.folded(name, dot_dtype)
                     compiled, ci = compile_fn(_fused_probs_fn(jnp.float32), folded, frame)
-                    calls["fused-bn-float32"] = lambda compiled=compiled: compiled(folded, frame).block_until_ready()
-                    info["fused-bn-float32"] = ci
+                    calls[key] = lambda compiled=compiled, folded=folded: compiled(folded, frame).block_until_ready()
+                    info[key] = ci
                 if name == "unet":
                     stats = {k: time_calls(c, warmup=1, iters=max(3, o.iters // 20),
                                            max_seconds=o.unet_max_seconds) for k, c in calls.items()}
@@ -258,7 +261,8 @@ class Runner:
 
         Steps: the Flax model -> BatchNorm folded (1x1 as convolution, XLA stem conv, head after the last
         upsample) -> 1x1 convs as dot -> stem conv as shift-and-add -> head before the last upsample (= the
-        'fused-bn' path of the other sections).
+        'fused-bn-float32' path of the other sections) -> 1x1 products with bfloat16 operands and float32
+        accumulation ('fused-bn-bf16dot'; the streaming default on CPUs with native bfloat16 dots).
         """
         import jax
         import jax.numpy as jnp
@@ -274,7 +278,8 @@ class Runner:
                  ("2 + BN folded", dict(pointwise_as_dot=False, stem_shift_add=False, head_before_upsample=False)),
                  ("3 + 1x1 convs as dot", dict(stem_shift_add=False, head_before_upsample=False)),
                  ("4 + stem conv shift-and-add", dict(head_before_upsample=False)),
-                 ("5 + head before last upsample", dict())]
+                 ("5 + head before last upsample", dict(dot_dtype="float32")),
+                 ("6 + 1x1 products in bfloat16", dict(dot_dtype="bfloat16"))]
         calls, info, ref = {}, {}, None
         for key, kw in steps:
             if kw is None:
@@ -381,7 +386,9 @@ class Runner:
                     calls[key] = call
                     # compile_s: the first call (compiles every jitted piece for this frame size, runs once)
                     info[key] = {"compile_s": round(time.perf_counter() - t0, 3), "fast": st.fast,
-                                 "form": "one jit" if kind == "onejit" else "3 jitted pieces"}
+                                 "form": "one jit" if kind == "onejit" else "3 jitted pieces",
+                                 "dot_dtype": (str(st.params["decoder/head"]["kernel"].dtype) if st.fast
+                                               else "float32")}
                 stats = interleaved(calls, warmup=o.warmup, iters=o.e2e_iters)
                 for key, s in stats.items():
                     rows.append({"model": name, "variant": key, "frame": [fh, fw], "input": list(size),
@@ -410,10 +417,10 @@ class Runner:
                 continue
             variants = [(f"flax-{d}", d) for d in o.throughput_dtypes]
             if name == "mobilenet":
-                variants.append(("fused-bn-float32", None))
+                variants += [("fused-bn-float32", None), ("fused-bn-bf16dot", None)]
             for key, dtype_name in [v for v in variants if self.want(v[0])]:
                 if dtype_name is None:
-                    folded = self.folded(name)
+                    folded = self.folded(name, "bfloat16" if key.endswith("bf16dot") else "float32")
                     compiled, ci = compile_fn(_fused_probs_fn(jnp.float32), folded, frames)
                     params = folded
                 else:
