@@ -4,6 +4,8 @@ Fast on 2 CPU cores: 64x64 inputs, 2 iterations, one shared harness run (module 
 """
 import json
 import math
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -167,3 +169,53 @@ def test_mediapipe_peer_skips_with_a_reason(tmp_path):
     res = peers.run_mediapipe({"8x8": np.zeros((8, 8, 3), np.uint8)}, warmup=0, iters=1,
                               venv=tmp_path / "no-venv", install=False)
     assert res["status"] == "skipped" and "no-venv" in res["reason"]
+
+
+FAKE_PEER = """
+import json, sys, time
+print("some library banner")
+print(json.dumps({"ready": True, "mediapipe_version": "fake"}), flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    if req["model"] not in ("general_256x256", "landscape_144x256"):
+        print(json.dumps({"error": "unknown model " + req["model"]}), flush=True)
+        continue
+    ms = 2.0 if req["model"] == "general_256x256" else 1.0
+    print(json.dumps({"times_ms": [ms] * req["iters"]}), flush=True)
+"""
+
+
+def test_mediapipe_session_protocol_and_errors(tmp_path):
+    script = tmp_path / "fake_peer.py"
+    script.write_text(FAKE_PEER)
+    frames = {"8x8": np.zeros((8, 8, 3), np.uint8)}
+    with peers.MediaPipeSession(frames, warmup=0, python=Path(sys.executable), script=script) as s:
+        assert s.info["mediapipe_version"] == "fake"
+        assert s.time("general_256x256", "8x8", 3) == [2.0, 2.0, 2.0]
+        with pytest.raises(RuntimeError, match="unknown model nope"):
+            s.time("nope", "8x8", 1)
+    dead = tmp_path / "dead_peer.py"
+    dead.write_text("import sys; sys.stderr.write('no mediapipe here'); sys.exit(3)")
+    with pytest.raises(RuntimeError, match=r"exited \(rc 3\): no mediapipe here"):
+        peers.MediaPipeSession(frames, warmup=0, python=Path(sys.executable), script=dead)
+
+
+def test_paired_rounds_alternate_and_lead_the_ratios(tmp_path, monkeypatch):
+    script = tmp_path / "fake_peer.py"
+    script.write_text(FAKE_PEER)
+    real_session = peers.MediaPipeSession
+    monkeypatch.setattr(peers, "MediaPipeSession", lambda frames, **kw: real_session(
+        frames, warmup=0, python=Path(sys.executable), script=script))
+    o = Options(suite="cpu", models=("mobilenet",), sizes=((64, 64),), frames=((64, 96),), e2e_input=(64, 64),
+                sections=("paired",), warmup=1, paired_rounds=3, paired_block=2)
+    res = Runner(o, log=lambda s: None).run()
+    rows = res["paired"]
+    assert isinstance(rows, list) and all("ratio" in r for r in rows), rows
+    # 64x64 is not one of MediaPipe's pairings: only the end-to-end rows, against both peer models
+    assert [r["peer"] for r in rows] == ["mediapipe general_256x256", "mediapipe landscape_144x256"]
+    for r in rows:
+        assert r["rounds"] == 3 and r["block"] == 2 and r["frame"] == [64, 96]
+        assert r["ratio"] == pytest.approx(r["ours_ms"] / r["peer_ms"]) and r["ours_ms"] > 0
+        assert r["round_ratio_min"] <= r["round_ratio_median"] <= r["round_ratio_max"]
+    assert rows[0]["peer_ms"] == 2.0 and rows[1]["peer_ms"] == 1.0
+    assert res["ratios"][0]["kind"] == "end-to-end (alpha at frame size), paired rounds"

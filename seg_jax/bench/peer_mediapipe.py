@@ -3,11 +3,18 @@
 Stand-alone on purpose: it must not import seg_jax (different numpy / jax). Usage:
 
     python peer_mediapipe.py FRAMES_DIR RESULT_JSON --warmup 10 --iters 100
+    python peer_mediapipe.py FRAMES_DIR - --serve --warmup 10
+
 
 FRAMES_DIR holds ``<name>.npy`` uint8 RGB frames (H, W, 3). For every frame and each of the two models
 (general 256x256 = model_selection 0, landscape 144x256 = model_selection 1) it times
 ``SelfieSegmentation.process`` (resize to the model input, TFLite inference, mask upsampled back to the
 frame size) and writes per-iteration latencies in ms to RESULT_JSON.
+
+``--serve`` keeps both models open and times blocks on request, for rounds that alternate with seg_jax's own
+blocks: one JSON request per stdin line, ``{"model": "general_256x256", "frame": "256x256", "iters": 10}``,
+answered by one line ``{"times_ms": [...]}`` on stdout (``{"error": ...}`` for a bad request); EOF ends it.
+A first line ``{"ready": true, "mediapipe_version": ...}`` says the warm-up is done.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--composite", action="store_true", help="also alpha-blend onto a background with numpy")
+    p.add_argument("--serve", action="store_true", help="time blocks on request (stdin/stdout JSON lines)")
     args = p.parse_args()
 
     import numpy as np
@@ -33,6 +41,9 @@ def main() -> None:
 
     frames = {os.path.splitext(os.path.basename(f))[0]: np.load(f) for f in sorted(glob.glob(
         os.path.join(args.frames_dir, "*.npy")))}
+    if args.serve:
+        serve(mp, {k: np.ascontiguousarray(v) for k, v in frames.items()}, args.warmup)
+        return
     out = {"mediapipe_version": mp.__version__, "python": platform.python_version(), "results": []}
     for selection, model in ((0, "general_256x256"), (1, "landscape_144x256")):
         with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=selection) as seg:
@@ -53,6 +64,36 @@ def main() -> None:
                                        "mask_shape": list(mask.shape), "times_ms": times})
     with open(args.out, "w") as f:
         json.dump(out, f)
+
+
+def serve(mp, frames, warmup: int) -> None:
+    import sys
+    models = {"general_256x256": 0, "landscape_144x256": 1}
+    segs = {name: mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=sel)
+            for name, sel in models.items()}
+    for seg in segs.values():
+        for frame in frames.values():
+            for _ in range(warmup):
+                seg.process(frame)
+    print(json.dumps({"ready": True, "mediapipe_version": mp.__version__, "python": platform.python_version()}),
+          flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            seg, frame, iters = segs[req["model"]], frames[req["frame"]], int(req["iters"])
+        except (ValueError, KeyError, TypeError) as e:
+            print(json.dumps({"error": f"bad request {line.strip()!r}: {type(e).__name__}: {e}"}), flush=True)
+            continue
+        times = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            seg.process(frame)
+            times.append((time.perf_counter() - t0) * 1e3)
+        print(json.dumps({"times_ms": times}), flush=True)
+    for seg in segs.values():
+        seg.close()
 
 
 if __name__ == "__main__":

@@ -105,6 +105,94 @@ def run_mediapipe(frames: Mapping[str, np.ndarray], *, warmup: int, iters: int, 
             "results": results}
 
 
+class MediaPipeSession:
+    """The MediaPipe peer kept running in its virtualenv, timing blocks of calls on request.
+
+    For paired measurements: seg_jax and the peer alternate blocks of calls on the same frames, so a machine
+    whose speed drifts (a shared VM) slows both alike. Use as a context manager::
+
+        with MediaPipeSession(frames, warmup=10) as mp:
+            times_ms = mp.time("general_256x256", "256x256", iters=10)
+
+    Raises ``RuntimeError`` (one line, with the reason) when the peer cannot be started.
+    """
+
+    def __init__(self, frames: Mapping[str, np.ndarray], *, warmup: int, venv: Path = DEFAULT_PEER_VENV,
+                 install: bool = True, start_timeout_s: float = 300, python: Path | None = None,
+                 script: Path = PEER_SCRIPT):
+        # ``python``/``script``: another interpreter and server speaking the same protocol (tests)
+        py, msg = (python, f"given {python}") if python is not None else ensure_mediapipe_venv(venv, install=install)
+        if py is None:
+            raise RuntimeError(msg)
+        self.venv_message = msg
+        self._tmp = tempfile.TemporaryDirectory(prefix="seg_jax_bench_")
+        folder = Path(self._tmp.name) / "frames"
+        write_frames(frames, folder)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        # stderr to a file: a chatty library must not fill a pipe nobody reads and stall the peer
+        self._stderr_path = Path(self._tmp.name) / "peer.stderr"
+        with open(self._stderr_path, "w") as err:
+            self._proc = subprocess.Popen([str(py), str(script), str(folder), "-", "--serve", "--warmup",
+                                           str(warmup)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=err, text=True, env=env)
+        import queue
+        import threading
+        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        self.info = self._read(start_timeout_s)
+        if not self.info.get("ready"):
+            self.close()
+            raise RuntimeError(f"MediaPipe peer did not start: {self.info}")
+
+    def _pump_stdout(self) -> None:
+        # A thread hands stdout lines over a queue: select() on the pipe would miss lines already buffered.
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read(self, timeout_s: float) -> dict[str, Any]:
+        import queue
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"MediaPipe peer did not answer within {timeout_s:.0f} s") from None
+            if line is None:  # stdout closed: the peer is exiting
+                try:
+                    self._proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                err = self._stderr_path.read_text(errors="replace")
+                raise RuntimeError(f"MediaPipe peer exited (rc {self._proc.returncode}): {err.strip()[-400:]}")
+            if line.lstrip().startswith("{"):  # skip anything else a library printed
+                return json.loads(line)
+
+    def time(self, model: str, frame: str, iters: int, timeout_s: float = 120) -> list[float]:
+        """Per-call wall times in ms of ``iters`` back-to-back ``SelfieSegmentation.process`` calls."""
+        self._proc.stdin.write(json.dumps({"model": model, "frame": frame, "iters": int(iters)}) + "\n")
+        self._proc.stdin.flush()
+        reply = self._read(timeout_s)
+        if "times_ms" not in reply:
+            raise RuntimeError(f"MediaPipe peer: {reply.get('error', reply)}")
+        return reply["times_ms"]
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+                self._proc.wait(timeout=30)
+            except (OSError, subprocess.SubprocessError):
+                self._proc.kill()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "MediaPipeSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run_torchvision_lraspp(*, sizes: list[tuple[int, int]], batch_sizes: list[int], warmup: int, iters: int,
                            compile_modes: tuple[str, ...] = ("eager", "compile")) -> dict[str, Any]:
     """torchvision LR-ASPP MobileNetV3-Large on GPU (random weights), eager and torch.compile.

@@ -68,6 +68,15 @@ def render(res: dict[str, Any], name: str = "") -> str:
         lines += _table(["what", "model", "variant", "input/frame", "peer", "seg_jax ms", "peer ms", "ratio"],
                         ratio_rows)
 
+    paired = [r for r in _rows(res, "paired") if "ratio" in r]
+    if paired:
+        lines += ["**Paired rounds vs MediaPipe** (alternating blocks of seg_jax and peer calls on the same frames; "
+                  "ratio of the medians, and the range of the per-round ratios)", ""]
+        lines += _table(["what", "input/frame", "seg_jax variant", "peer", "rounds x calls", "seg_jax ms", "peer ms",
+                         "ratio", "per-round ratios"],
+                        [[r["kind"], r.get("input") or r.get("frame"), r["variant"], r["peer"],
+                          f"{r['rounds']} x {r['block']}", r["ours_ms"], r["peer_ms"], r["ratio"],
+                          f"{r['round_ratio_min']:.2f}-{r['round_ratio_max']:.2f}"] for r in paired])
     lat = [r for r in _rows(res, "latency") if "median_ms" in r]
     if lat:
         lines += ["**Streaming latency, batch 1** (uint8 frame at the model input -> probabilities)", ""]

@@ -29,7 +29,7 @@ class Options:
     frames: tuple[tuple[int, int], ...] = ((480, 640), (720, 1280))    # end-to-end frame sizes (H, W)
     e2e_input: tuple[int, int] = (256, 256)               # model input for the end-to-end step
     e2e_composite: bool = True                            # also time the alpha-composite variants
-    sections: tuple[str, ...] = ("latency", "ablation", "e2e", "throughput", "train", "peers")
+    sections: tuple[str, ...] = ("latency", "ablation", "e2e", "throughput", "train", "peers", "paired")
     warmup: int = 10
     iters: int = 100
     e2e_iters: int = 50
@@ -44,6 +44,8 @@ class Options:
     unet_max_seconds: float = 20.0                        # time budget per U-Net latency measurement
     peer_iters: int = 100
     peer_install: bool = True
+    paired_rounds: int = 12                               # paired section: alternating blocks of seg_jax / peer
+    paired_block: int = 10                                # calls per block
     bf16_latency: bool = True                             # also time bfloat16 compute at batch 1
     variants: Optional[tuple[str, ...]] = None            # only variants whose name contains one of these
     seed: int = 0
@@ -57,8 +59,9 @@ class Options:
         if quick:
             o.models = ("mobilenet",)
             o.frames = ((480, 640),)
-            o.sections = ("latency", "e2e", "throughput", "peers")
+            o.sections = ("latency", "e2e", "throughput", "peers", "paired")
             o.warmup, o.iters, o.e2e_iters, o.throughput_batch, o.throughput_iters = 3, 30, 15, 4, 3
+            o.paired_rounds, o.paired_block = 8, 8
             o.peer_iters, o.bf16_latency, o.e2e_composite = 30, False, False
         for k, v in overrides.items():
             if v is not None:
@@ -524,6 +527,87 @@ class Runner:
                 self.log(f"peer    mediapipe {r['model']:18s} frame {r['frame']:9s} median {r['median_ms']:6.2f} ms")
         return {"mediapipe": res}
 
+    def paired(self) -> list[dict]:
+        """seg_jax's default path and MediaPipe timed in alternating blocks on the same frames (CPU suite).
+
+        Each round times ``paired_block`` seg_jax calls, then ``paired_block`` peer calls (the order flips every
+        round); the ratio is median(seg_jax) / median(peer) over all rounds, with the spread of the per-round
+        ratios. A shared machine whose speed drifts between sections moves both sides alike here, unlike the
+        ratio of the separate 'latency' and 'peers' sections. seg_jax runs what ``Segmenter`` runs by default
+        (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
+        """
+        import jax.numpy as jnp
+        from seg_jax import streaming
+        from seg_jax.bench import peers
+        from seg_jax.fused import default_dot_dtype
+        o = self.o
+        if o.suite != "cpu":
+            return [{"skipped": "paired rounds are against MediaPipe, on the CPU suite"}]
+        if "mobilenet" not in o.models:
+            return [{"skipped": "paired rounds use the mobilenet model"}]
+        dot = default_dot_dtype()
+        variant = "fused-bn-" + ("bf16dot" if dot == "bfloat16" else "float32")
+        pairs = []  # (kind, our input or frame, our call, peer model, peer frame)
+        net_sizes = [(256, 256, "general_256x256", "256x256"), (160, 256, "landscape_144x256", "144x256")]
+        frame_sizes = [tuple(f) for f in o.frames[:1]]
+        frames = make_frames({(h, w) for h, w, _, _ in net_sizes} | {(144, 256)} | set(frame_sizes), o.seed)
+        folded = self.folded("mobilenet", dot)
+        for h, w, peer_model, peer_frame in net_sizes:
+            if (h, w) not in {tuple(x) for x in o.sizes}:
+                continue
+            frame = jnp.asarray(frames[f"{h}x{w}"][None])
+            compiled, _ = compile_fn(_fused_probs_fn(jnp.float32), folded, frame)
+            pairs.append(("latency", [h, w], lambda c=compiled, f=frame: c(folded, f).block_until_ready(),
+                          peer_model, peer_frame))
+        size = tuple(o.e2e_input)
+        step = streaming.StreamingStep(self.model("mobilenet"), "mobilenet", self.variables("mobilenet"), size,
+                                       streaming.Refine(), fast=True, folded=folded)
+        for fh, fw in frame_sizes:
+            frame = jnp.asarray(frames[f"{fh}x{fw}"])
+
+            def call(frame=frame):
+                step((), frame)[1].block_until_ready()
+            for peer_model in ("general_256x256", "landscape_144x256"):
+                pairs.append(("end-to-end (alpha at frame size)", [fh, fw], call, peer_model, f"{fh}x{fw}"))
+        try:
+            session = peers.MediaPipeSession(frames, warmup=o.warmup, install=o.peer_install)
+        except RuntimeError as e:
+            self.log(f"[bench] paired rounds skipped: {e}")
+            return [{"skipped": f"MediaPipe peer unavailable: {e}"}]
+        rows = []
+        with session:
+            for kind, where, call, peer_model, peer_frame in pairs:
+                for _ in range(o.warmup):
+                    call()
+                ours, theirs, round_ratios = [], [], []
+                for r in range(o.paired_rounds):
+                    block = []
+                    if r % 2:
+                        peer_block = session.time(peer_model, peer_frame, o.paired_block)
+                    for _ in range(o.paired_block):
+                        t0 = time.perf_counter()
+                        call()
+                        block.append((time.perf_counter() - t0) * 1e3)
+                    if not r % 2:
+                        peer_block = session.time(peer_model, peer_frame, o.paired_block)
+                    ours += block
+                    theirs += peer_block
+                    round_ratios.append(float(np.median(block) / np.median(peer_block)))
+                row = {"kind": kind, "model": "mobilenet", "variant": variant, "dot_dtype": dot,
+                       ("input" if kind == "latency" else "frame"): where,
+                       "peer": f"mediapipe {peer_model}", "peer_frame": peer_frame,
+                       "rounds": o.paired_rounds, "block": o.paired_block,
+                       "ours_ms": float(np.median(ours)), "peer_ms": float(np.median(theirs)),
+                       "ours_p95_ms": float(np.percentile(ours, 95)), "peer_p95_ms": float(np.percentile(theirs, 95)),
+                       "round_ratio_min": min(round_ratios), "round_ratio_max": max(round_ratios),
+                       "round_ratio_median": float(np.median(round_ratios))}
+                row["ratio"] = row["ours_ms"] / row["peer_ms"]
+                rows.append(row)
+                self.log(f"paired  {kind[:10]:10s} {'x'.join(map(str, where)):9s} {variant} {row['ours_ms']:6.2f} ms vs "
+                         f"{peer_model} {row['peer_ms']:5.2f} ms = {row['ratio']:.2f}x (rounds "
+                         f"{row['round_ratio_min']:.2f}-{row['round_ratio_max']:.2f})")
+        return rows
+
     def run(self, partial_out: Optional[str | os.PathLike] = None) -> dict[str, Any]:
         """Run the selected sections; with ``partial_out`` the JSON is rewritten after every section, so an
         interrupted run keeps what it measured."""
@@ -542,7 +626,7 @@ class Runner:
                                    "variants timed round-robin; MediaPipe: SelfieSegmentation.process on the same "
                                    "frames in its own virtualenv (subprocess)",
                                ]}
-        for section in ("latency", "ablation", "e2e", "throughput", "train", "peers"):
+        for section in ("latency", "ablation", "e2e", "throughput", "train", "peers", "paired"):
             if section not in o.sections:
                 continue
             s0 = time.perf_counter()
@@ -572,8 +656,10 @@ def _best(rows, **match) -> Optional[dict]:
 
 
 def ratios(res: dict[str, Any]) -> list[dict[str, Any]]:
-    """seg_jax / peer latency ratios (< 1 means seg_jax is faster), best seg_jax variant per row."""
-    out = []
+    """seg_jax / peer latency ratios (< 1 means seg_jax is faster): the paired rounds first (the robust
+    figure), then the separate sections' best seg_jax variant per row."""
+    out = [dict(r, kind=f"{r['kind']}, paired rounds") for r in (res.get("paired") or [])
+           if isinstance(r, dict) and "ratio" in r]
     mp = (res.get("peers") or {}).get("mediapipe") or {}
     mp_rows = mp.get("results", []) if mp.get("status") == "ok" else []
     lat = res.get("latency") if isinstance(res.get("latency"), list) else []

@@ -78,6 +78,8 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
     ``tiny``: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
     ``cpu``: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU.
     ``gpu``: the one-GPU fine-tuning schedule of ``launch/gpu_train_ship.sh`` (256x256, batch 32 / 8 clips).
+    ``cpu-short``: about one hour on a 2-core CPU for a model too big for ``cpu`` (the 31M-parameter baseline
+    U-Net takes ~6 s per batch-4 step at 128x128 there): 650 steps, bounded by ``max_train_seconds``.
     """
     if not arg:
         return config
@@ -132,4 +134,22 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         config.checkpoint_every = 1000
         config.log_every = 50
         return config
-    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu'")
+    if arg == "cpu-short":
+        config.loss = "bce_dice"
+        config.learning_rate = 5e-4
+        config.warmup_steps = 30
+        config.data.image_size = (128, 128)
+        config.batch_size = 4
+        config.eval_batch_size = 8
+        config.num_steps = 650
+        config.lr_boundaries = (480, 580)
+        config.lr_scales = (0.1, 0.1)
+        config.eval_every = 200
+        config.checkpoint_every = 200
+        config.max_eval_examples = 48
+        config.log_every = 10
+        config.plateau_patience = 0
+        config.early_stopping_patience = 0
+        config.max_train_seconds = 3900.0
+        return config
+    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu', 'cpu-short'")
