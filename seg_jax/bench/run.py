@@ -531,7 +531,7 @@ class Runner:
         """seg_jax's default path and MediaPipe timed in alternating blocks on the same frames (CPU suite).
 
         Each round times ``paired_block`` seg_jax calls, then ``paired_block`` peer calls (the order flips every
-        round); the ratio is median(seg_jax) / median(peer) over all rounds, with the spread of the per-round
+        round; each block starts with one untimed call on its side); the ratio is median(seg_jax) / median(peer) over all rounds, with the spread of the per-round
         ratios. A shared machine whose speed drifts between sections moves both sides alike here, unlike the
         ratio of the separate 'latency' and 'peers' sections. seg_jax runs what ``Segmenter`` runs by default
         (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
@@ -582,14 +582,17 @@ class Runner:
                 ours, theirs, round_ratios = [], [], []
                 for r in range(o.paired_rounds):
                     block = []
+                    # one untimed call opens each block on both sides: the first call after the other
+                    # process ran pays for waking threads and refilling caches
                     if r % 2:
-                        peer_block = session.time(peer_model, peer_frame, o.paired_block)
+                        peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
+                    call()
                     for _ in range(o.paired_block):
                         t0 = time.perf_counter()
                         call()
                         block.append((time.perf_counter() - t0) * 1e3)
                     if not r % 2:
-                        peer_block = session.time(peer_model, peer_frame, o.paired_block)
+                        peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
                     ours += block
                     theirs += peer_block
                     round_ratios.append(float(np.median(block) / np.median(peer_block)))
