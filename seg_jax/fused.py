@@ -12,11 +12,12 @@ Why: on CPU every BatchNorm costs an extra pass over the activation (and extra l
 also export cleanly (ONNX rejected the BatchNorm'd graph, see docs/gotchas.md). The layer layout below mirrors
 ``seg_jax.models.mobilenet_v3`` / ``unet_mobilenet``; ``tests/test_streaming_fused.py`` pins the equality.
 
-Matrix products in bfloat16 (``dot_dtype``): the 1x1 convolutions (two thirds of the time on CPU) can take
+Matrix products in bfloat16 (``dot_dtype``): the 1x1 convolutions (over half the time on CPU) can take
 bfloat16 operands with float32 accumulation while every other op stays float32. On a CPU with native bfloat16
-dot instructions (AVX512-BF16 / AMX) that was 14% faster at 256x256 batch 1 (2-core AMD EPYC, round-robin in
-one process: 13.94 -> 11.95 ms) with the real validation Dice unchanged to 1e-4 (portraits 0.97695 -> 0.97687,
-people 0.93462 -> 0.93468); a fully bfloat16 network was 2x slower there (elementwise bf16 is emulated).
+dot instructions (AVX512-BF16 / AMX) that was 14-20% faster at 256x256 batch 1 on the 2-core AMD EPYC
+(round-robin in one process 13.94 -> 11.95 ms; the bench ablation's step 6 13.21 -> 10.62 ms), with the real
+validation Dice unchanged to 1e-4 (portraits 0.97695 -> 0.97687, people 0.93462 -> 0.93468); a fully bfloat16
+network was 2x slower there (elementwise bf16 is emulated).
 :func:`default_dot_dtype` picks bfloat16 only on such CPUs.
 
 For ``UNetMobileNetConvLSTM`` the folded dict also carries the four cells' parameters unchanged
