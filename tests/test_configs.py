@@ -1,0 +1,27 @@
+"""The named config variants are consistent schedules; an unknown variant names the known ones."""
+import pytest
+
+from seg_jax.configs import default
+
+
+@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short"])
+@pytest.mark.parametrize("model", ["unet", "mobilenet", "convlstm"])
+def test_variants_are_consistent_schedules(variant, model):
+    c = default.get_default_config()
+    c.model.name = model
+    c = default.apply_variant(c, variant)
+    assert all(v % 32 == 0 and v > 0 for v in c.data.image_size)
+    assert list(c.lr_boundaries) == sorted(c.lr_boundaries) and len(c.lr_boundaries) == len(c.lr_scales)
+    assert c.batch_size > 0 and c.num_steps > 0 and 0 <= c.warmup_steps < c.num_steps
+    assert 0 < c.eval_every <= max(c.num_steps, 2)
+
+
+def test_cpu_short_is_bounded_in_time():
+    c = default.apply_variant(default.get_default_config(), "cpu-short")
+    assert 0 < c.max_train_seconds <= 3 * 3600
+    assert c.lr_boundaries[-1] < c.num_steps
+
+
+def test_unknown_variant_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown config variant 'fast'.*'cpu-short'"):
+        default.apply_variant(default.get_default_config(), "fast")
