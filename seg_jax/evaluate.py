@@ -136,14 +136,8 @@ def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Map
 
 
 def hardware() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from seg_jax.cpuinfo import cpu_model
+    cpu = cpu_model() or platform.processor() or platform.machine()
     return {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind), "cpu": cpu,
             "cpu_count": os.cpu_count(), "jax": jax.__version__, "load_average": os.getloadavg()[0]}
 

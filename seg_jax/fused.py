@@ -27,13 +27,13 @@ model's own ``ConvLSTMCell``). The streaming path (:mod:`seg_jax.streaming`) use
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seg_jax.cpuinfo import cpu_flags
 from seg_jax.models.layers import (KERAS_BN_EPSILON, depthwise_conv, hard_sigmoid, hard_swish,
                                    resolve_depthwise_impl, same_padding, upsample2x_bilinear)
 from seg_jax.models.mobilenet_v3 import LARGE_BLOCKS, MOBILENET_BN_EPSILON
@@ -99,11 +99,7 @@ def fold_batchnorm(variables: Mapping[str, Any]) -> Folded:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this machine's CPU has bfloat16 dot instructions (x86 AVX512-BF16 or AMX-BF16; Linux only)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

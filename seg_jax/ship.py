@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
-from seg_jax import checkpointing, model_io
+from seg_jax import checkpointing, cpuinfo, model_io
 from seg_jax.metric_writer import read_metrics
 
 
@@ -39,13 +39,7 @@ def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, An
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return cpuinfo.cpu_model() or platform.processor()
 
 
 def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,

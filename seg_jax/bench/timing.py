@@ -10,6 +10,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from seg_jax import cpuinfo
+
 
 def load_average() -> list[float]:
     try:
@@ -80,26 +82,12 @@ def interleaved(calls: dict[str, Callable[[], Any]], *, warmup: int, iters: int,
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo.cpu_model() or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
-                    return sorted(f for f in flags if f.startswith(("avx", "fma", "amx", "sse4")))
-    except OSError:
-        pass
-    return []
+    """The vector / matrix instruction-set flags (what decides speed here)."""
+    return sorted(f for f in cpuinfo.cpu_flags() if f.startswith(("avx", "fma", "amx", "sse4")))
 
 
 def hardware() -> dict[str, Any]:
