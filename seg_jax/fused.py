@@ -163,7 +163,7 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
     impl = resolve_depthwise_impl(depthwise_impl)
     f = folded
     if dot_dtype is None:
-        stored = jnp.dtype(f["decoder/head"]["kernel"].dtype)
+        stored = stored_dot_dtype(f)
         dot_dtype = stored if stored == jnp.dtype(jnp.bfloat16) else jnp.dtype(dtype)
     else:
         dot_dtype = resolve_dot_dtype(dot_dtype)
@@ -241,6 +241,11 @@ def stem_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
                 term = win[..., ci:ci + 1] * kernel[i, j, ci]
                 out = term if out is None else out + term
     return out
+
+
+def stored_dot_dtype(folded: Mapping[str, Mapping[str, Any]]) -> Any:
+    """The dtype the folded 1x1 kernels are stored in (the ``dot_dtype`` given to :func:`folded_to_device`)."""
+    return jnp.dtype(folded["decoder/head"]["kernel"].dtype)
 
 
 def folded_to_device(folded: Folded, dot_dtype: Any = jnp.float32) -> dict[str, dict[str, jax.Array]]:

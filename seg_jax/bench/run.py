@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 MODEL_NAMES = ("mobilenet", "convlstm", "unet")
+# The BatchNorm-folded variants, by the dtype their 1x1 products take (seg_jax.fused's dot_dtype)
+FUSED_VARIANTS = {"float32": "fused-bn-float32", "bfloat16": "fused-bn-bf16dot"}
 
 
 @dataclasses.dataclass
@@ -239,7 +241,7 @@ class Runner:
                             compiled(v, frame).block_until_ready()
                     key = f"flax-{dtype_name}"
                     calls[key], info[key] = call, ci
-                for key, dot_dtype in (("fused-bn-float32", "float32"), ("fused-bn-bf16dot", "bfloat16")):
+                for dot_dtype, key in FUSED_VARIANTS.items():
                     if name != "mobilenet" or not self.want(key):
                         continue
                     folded = self.folded(name, dot_dtype)
@@ -328,6 +330,7 @@ class Runner:
         o, rows = self.o, []
         try:
             from seg_jax import streaming
+            from seg_jax.fused import stored_dot_dtype
         except Exception as e:  # noqa: BLE001
             return [{"skipped": f"seg_jax.streaming not importable ({type(e).__name__}: {e})"}]
         try:
@@ -390,8 +393,7 @@ class Runner:
                     # compile_s: the first call (compiles every jitted piece for this frame size, runs once)
                     info[key] = {"compile_s": round(time.perf_counter() - t0, 3), "fast": st.fast,
                                  "form": "one jit" if kind == "onejit" else "3 jitted pieces",
-                                 "dot_dtype": (str(st.params["decoder/head"]["kernel"].dtype) if st.fast
-                                               else "float32")}
+                                 "dot_dtype": str(stored_dot_dtype(st.params)) if st.fast else "float32"}
                 stats = interleaved(calls, warmup=o.warmup, iters=o.e2e_iters)
                 for key, s in stats.items():
                     rows.append({"model": name, "variant": key, "frame": [fh, fw], "input": list(size),
@@ -418,12 +420,12 @@ class Runner:
             if name == "unet" and o.suite == "cpu":
                 rows.append({"model": name, "skipped": "U-Net large-batch throughput skipped on CPU (too slow)"})
                 continue
-            variants = [(f"flax-{d}", d) for d in o.throughput_dtypes]
+            variants = [(f"flax-{d}", d, None) for d in o.throughput_dtypes]
             if name == "mobilenet":
-                variants += [("fused-bn-float32", None), ("fused-bn-bf16dot", None)]
-            for key, dtype_name in [v for v in variants if self.want(v[0])]:
+                variants += [(key, None, dot_dtype) for dot_dtype, key in FUSED_VARIANTS.items()]
+            for key, dtype_name, dot_dtype in [v for v in variants if self.want(v[0])]:
                 if dtype_name is None:
-                    folded = self.folded(name, "bfloat16" if key.endswith("bf16dot") else "float32")
+                    folded = self.folded(name, dot_dtype)
                     compiled, ci = compile_fn(_fused_probs_fn(jnp.float32), folded, frames)
                     params = folded
                 else:
@@ -531,8 +533,8 @@ class Runner:
         """seg_jax's default path and MediaPipe timed in alternating blocks on the same frames (CPU suite).
 
         Each round times ``paired_block`` seg_jax calls, then ``paired_block`` peer calls (the order flips every
-        round; each block starts with one untimed call on its side); the ratio is median(seg_jax) / median(peer) over all rounds, with the spread of the per-round
-        ratios. A shared machine whose speed drifts between sections moves both sides alike here, unlike the
+        round; each block starts with one untimed call on its side); the ratio is median(seg_jax) /
+        median(peer) over all rounds, with the spread of the per-round ratios. A shared machine whose speed drifts between sections moves both sides alike here, unlike the
         ratio of the separate 'latency' and 'peers' sections. seg_jax runs what ``Segmenter`` runs by default
         (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
         """
@@ -546,7 +548,7 @@ class Runner:
         if "mobilenet" not in o.models:
             return [{"skipped": "paired rounds use the mobilenet model"}]
         dot = default_dot_dtype()
-        variant = "fused-bn-" + ("bf16dot" if dot == "bfloat16" else "float32")
+        variant = FUSED_VARIANTS[dot]
         pairs = []  # (kind, our input or frame, our call, peer model, peer frame)
         net_sizes = [(256, 256, "general_256x256", "256x256"), (160, 256, "landscape_144x256", "144x256")]
         frame_sizes = [tuple(f) for f in o.frames[:1]]
