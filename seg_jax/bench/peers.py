@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -135,8 +137,6 @@ class MediaPipeSession:
             self._proc = subprocess.Popen([str(py), str(script), str(folder), "-", "--serve", "--warmup",
                                            str(warmup)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=err, text=True, env=env)
-        import queue
-        import threading
         self._lines: "queue.Queue[str | None]" = queue.Queue()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         self.info = self._read(start_timeout_s)
@@ -151,7 +151,6 @@ class MediaPipeSession:
         self._lines.put(None)
 
     def _read(self, timeout_s: float) -> dict[str, Any]:
-        import queue
         deadline = time.monotonic() + timeout_s
         while True:
             try:
