@@ -106,7 +106,7 @@ class Segmenter:
       fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
-        bfloat16 dot instructions, 14% faster there with Dice unchanged to 1e-4; float32 elsewhere),
+        bfloat16 dot instructions, 14-20% faster there with Dice unchanged to 1e-4; float32 elsewhere),
         'float32' or 'bfloat16'.
     """
 
