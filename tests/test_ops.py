@@ -18,10 +18,16 @@ def naive_box_mean(x, r):
     return out
 
 
-@pytest.mark.parametrize("r", [1, 3])
+@pytest.mark.parametrize("r", [1, 2, 3, 6, 7, 12, 13])  # every doubling pattern of 2r+1, and cumsum past 12
 def test_box_mean_matches_naive(r):
-    x = np.random.default_rng(0).random((9, 11, 2)).astype(np.float32)
+    x = np.random.default_rng(0).random((30, 33, 2)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(box_mean(jnp.asarray(x), r)), naive_box_mean(x, r), atol=1e-5)
+
+
+def test_box_mean_over_other_axes():
+    x = np.random.default_rng(2).random((3, 14, 17)).astype(np.float32)
+    planes = np.asarray(box_mean(jnp.asarray(x), 4, axes=(1, 2)))
+    np.testing.assert_allclose(planes, np.moveaxis(naive_box_mean(np.moveaxis(x, 0, -1), 4), -1, 0), atol=1e-5)
 
 
 def test_blur_keeps_constants_and_mean():

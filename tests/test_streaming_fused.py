@@ -87,17 +87,54 @@ def test_pieces_equal_single_jit_and_float_guide():
         np.testing.assert_allclose(np.asarray(u), np.asarray(f), atol=1e-6)
 
 
-def test_fast_guided_upsample_matches_reference():
-    """The 4-plane coefficient resize equals resizing a and b separately (the previous implementation)."""
-    from seg_jax.ops.guided_filter import _color_coefficients, _gray_coefficients, fast_guided_upsample
-    from seg_jax.ops.resize import luma, resize
+def _naive_guided_upsample(p, guide_low, guide_high, r, eps, color):
+    """He & Sun's fast guided upsample written per pixel in numpy (float64): the reference."""
+    from seg_jax.ops.resize import LUMA
+    def box(x):
+        h, w = x.shape[:2]
+        out = np.zeros_like(x)
+        for i in range(h):
+            for j in range(w):
+                out[i, j] = x[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean(axis=(0, 1))
+        return out
+    p, gl, gh = (np.asarray(v, np.float64) for v in (p, guide_low, guide_high))
+    if not color:
+        gl, gh = gl @ np.asarray(LUMA), gh @ np.asarray(LUMA)
+        gl, gh = gl[..., None], gh[..., None]
+    k = gl.shape[-1]
+    mean_i, mean_p = box(gl), box(p)
+    cov_ip = box(gl * p[..., None]) - mean_i * mean_p[..., None]
+    sigma = box(gl[..., :, None] * gl[..., None, :]) - mean_i[..., :, None] * mean_i[..., None, :] + eps * np.eye(k)
+    a = np.linalg.solve(sigma, cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    coef = np.concatenate([box(a), box(b)[..., None]], -1)
+    size = gh.shape[:2]
+    up = np.asarray(jax.image.resize(jnp.asarray(coef), size + (k + 1,), "linear", antialias=False), np.float64)
+    return np.clip((up[..., :k] * gh).sum(-1) + up[..., k], 0, 1)
+
+
+@pytest.mark.parametrize("color", [True, False])
+def test_fast_guided_upsample_matches_naive_reference(color):
+    from seg_jax.ops.guided_filter import fast_guided_upsample
     rng = np.random.default_rng(0)
-    p = jnp.asarray(rng.random((24, 40)), jnp.float32)
-    gl = jnp.asarray(rng.random((24, 40, 3)), jnp.float32)
-    gh = jnp.asarray(rng.random((70, 110, 3)), jnp.float32)
-    a, b = _color_coefficients(p, gl, 1, 1e-3)
-    ref = jnp.clip(jnp.sum(resize(a, (70, 110), False) * gh, -1) + resize(b, (70, 110), False), 0, 1)
-    np.testing.assert_allclose(np.asarray(fast_guided_upsample(p, gl, gh, 1, 1e-3, True)), np.asarray(ref), atol=1e-6)
-    a, b = _gray_coefficients(p, luma(gl), 1, 1e-3)
-    ref = jnp.clip(resize(a, (70, 110), False) * luma(gh) + resize(b, (70, 110), False), 0, 1)
-    np.testing.assert_allclose(np.asarray(fast_guided_upsample(p, gl, gh, 1, 1e-3, False)), np.asarray(ref), atol=1e-6)
+    p = rng.random((24, 40)).astype(np.float32)
+    gl = rng.random((24, 40, 3)).astype(np.float32)
+    gh = rng.random((70, 110, 3)).astype(np.float32)
+    ref = _naive_guided_upsample(p, gl, gh, 2, 1e-2, color)
+    got = fast_guided_upsample(jnp.asarray(p), jnp.asarray(gl), jnp.asarray(gh), 2, 1e-2, color)
+    np.testing.assert_allclose(np.asarray(got), ref, atol=2e-4)
+
+
+def test_streaming_post_stages_equal_one_function():
+    """The streaming step's separately jitted guided-filter stages give fast_guided_upsample's alpha."""
+    from seg_jax.ops.guided_filter import fast_guided_upsample
+    rng = np.random.default_rng(3)
+    prob = jnp.asarray(rng.random((32, 64)), jnp.float32)
+    small = jnp.asarray(rng.random((1, 32, 64, 3)), jnp.float32)
+    frame = jnp.asarray(rng.integers(0, 256, (50, 130, 3)), jnp.uint8)
+    for refine in (streaming.Refine(radius=3), streaming.Refine(radius=3, color=False)):
+        got = streaming._post_pieces(refine)(prob, small, frame)
+        want = fast_guided_upsample(prob, small[0], frame, 3, refine.eps, refine.color)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+    same_size = streaming._post_pieces(streaming.Refine())(prob, small, frame[:32, :64])
+    assert same_size.shape == (32, 64)

@@ -15,16 +15,30 @@ import numpy as np
 def _box_sum_axis(x: jax.Array, r: int, axis: int) -> jax.Array:
     """Sum over the window [i - r, i + r] along ``axis`` with zero padding outside the array.
 
-    Small radii: one ``reduce_window`` (shifted slices get duplicated by XLA's fusion when chained, and
-    cumsum is slow on CPU); large radii: cumsum.
+    Small radii: window sums by doubling (sums over 2, 4, 8, ... neighbours, each from the previous one, then
+    the window as a few of them end to end: ~log2(2r+1) passes instead of 2r); each doubling is kept as its
+    own buffer, since XLA's fusion would otherwise recompute the whole chain per output element. 1.5-2.5x
+    faster than ``reduce_window`` on CPU at r = 3..12, same sums up to float rounding. Large radii: cumsum.
     """
     n = x.shape[axis]
     pad = [(0, 0)] * x.ndim
+    window = 2 * r + 1
     if r <= 12:
-        window = [1] * x.ndim
-        window[axis] = 2 * r + 1
         pad[axis] = (r, r)
-        return jax.lax.reduce_window(x, jnp.zeros((), x.dtype), jax.lax.add, tuple(window), (1,) * x.ndim, pad)
+        # power_sums[k][i] = x[i] + ... + x[i + 2**k - 1] over the padded input
+        power_sums = [jnp.pad(x, pad)]
+        while 2 ** len(power_sums) <= window:
+            prev, half = power_sums[-1], 2 ** (len(power_sums) - 1)
+            m = prev.shape[axis] - half
+            power_sums.append(jax.lax.optimization_barrier(
+                jax.lax.slice_in_dim(prev, 0, m, axis=axis) + jax.lax.slice_in_dim(prev, half, half + m, axis=axis)))
+        out, offset = None, 0
+        for k in reversed(range(len(power_sums))):
+            if window & (1 << k):
+                term = jax.lax.slice_in_dim(power_sums[k], offset, offset + n, axis=axis)
+                out = term if out is None else out + term
+                offset += 1 << k
+        return out
     pad[axis] = (r + 1, r)
     c = jnp.cumsum(jnp.pad(x, pad), axis=axis)
     hi = jax.lax.slice_in_dim(c, 2 * r + 1, 2 * r + 1 + n, axis=axis)
@@ -32,11 +46,11 @@ def _box_sum_axis(x: jax.Array, r: int, axis: int) -> jax.Array:
     return hi - lo
 
 
-def box_sum(x: jax.Array, r: int) -> jax.Array:
-    """(2r+1) x (2r+1) window sum over the first two axes (zero padded)."""
+def box_sum(x: jax.Array, r: int, axes: tuple[int, int] = (0, 1)) -> jax.Array:
+    """(2r+1) x (2r+1) window sum over two axes (default the first two; zero padded)."""
     if r <= 0:
         return x
-    return _box_sum_axis(_box_sum_axis(x, r, 0), r, 1)
+    return _box_sum_axis(_box_sum_axis(x, r, axes[0]), r, axes[1])
 
 
 def _window_counts(n: int, r: int) -> np.ndarray:
@@ -44,13 +58,17 @@ def _window_counts(n: int, r: int) -> np.ndarray:
     return (np.minimum(i + r, n - 1) - np.maximum(i - r, 0) + 1).astype(np.float64)
 
 
-def box_mean(x: jax.Array, r: int) -> jax.Array:
-    """(2r+1) x (2r+1) window mean over the first two axes; borders average only the pixels inside."""
+def box_mean(x: jax.Array, r: int, axes: tuple[int, int] = (0, 1)) -> jax.Array:
+    """(2r+1) x (2r+1) window mean over two axes (default the first two, e.g. (H, W, C); ``(1, 2)`` for
+    (C, H, W) planes); borders average only the pixels inside."""
     if r <= 0:
         return x
-    h, w = x.shape[:2]
+    axes = tuple(a % x.ndim for a in axes)
+    h, w = x.shape[axes[0]], x.shape[axes[1]]
     inv = 1.0 / np.outer(_window_counts(h, r), _window_counts(w, r))  # a constant, not folded by XLA
-    return box_sum(x, r) * jnp.asarray(inv.reshape((h, w) + (1,) * (x.ndim - 2)), x.dtype)
+    shape = [1] * x.ndim
+    shape[axes[0]], shape[axes[1]] = h, w
+    return box_sum(x, r, axes) * jnp.asarray(inv.reshape(shape), x.dtype)
 
 
 def box_radius_for_sigma(sigma: float, passes: int = 3) -> int:
