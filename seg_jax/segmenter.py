@@ -101,7 +101,7 @@ class Segmenter:
       guided_radius, guided_eps, guided_color: guided filter settings (radius in inference pixels; None: the
         default of :class:`seg_jax.streaming.Refine`).
       variables, model_config: use these in-memory variables (and model options) instead of a checkpoint.
-      max_fused_sizes: unused (kept for compatibility): every step now runs as three jitted pieces, so a new
+      max_fused_sizes: unused (kept for compatibility): every step now runs as separately jitted pieces, so a new
         frame size recompiles only the cheap pre/post pieces.
       fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.

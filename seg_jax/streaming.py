@@ -256,7 +256,7 @@ class StreamingStep:
         return initial_state(self.model_name, self.input_size, self.state_dtype)
 
     def __call__(self, state: State, frame) -> tuple[State, jax.Array]:
-        """One step (three jitted pieces, all on device). ``frame`` (H, W, 3) uint8 RGB; ``state`` is donated
+        """One step (separately jitted pieces, all on device). ``frame`` (H, W, 3) uint8 RGB; ``state`` is donated
         (do not reuse it)."""
         frame = jnp.asarray(frame)
         small = self._pre(frame)

@@ -109,6 +109,28 @@ def test_blur_background_does_not_bleed_person_colour():
     assert out[:, 36:].max() < 40             # background next to the person stays dark
 
 
+def test_downscale_mean_blocks_and_edges():
+    from seg_jax.ops.composite import downscale_mean
+    x = np.random.default_rng(4).random((10, 7, 3)).astype(np.float32)
+    got = np.asarray(downscale_mean(jnp.asarray(x), 4))
+    padded = np.pad(x, ((0, 2), (0, 1), (0, 0)), mode="edge")
+    want = padded.reshape(3, 4, 2, 4, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("hw", [(64, 96), (50, 70)])
+def test_render_blur_stages_equal_one_composite(hw):
+    """render's separately jitted blur stages compute composite()'s blur-mode output."""
+    rng = np.random.default_rng(5)
+    frame = jnp.asarray(rng.integers(0, 256, hw + (3,)), jnp.uint8)
+    alpha = jnp.asarray(rng.random(hw), jnp.float32)
+    options = CompositeOptions("blur", 12.0)
+    staged, _ = render(frame, alpha, None, None, jnp.float32(0.0), AlphaOptions(), options)
+    whole = jax.jit(lambda f, a: composite(f, a, options))(frame, alpha)
+    assert staged.shape == hw + (3,)
+    assert np.abs(np.asarray(staged, np.int32) - np.asarray(whole, np.int32)).max() <= 1
+
+
 def test_render_smoothing_and_cli_options():
     frame = jnp.zeros((16, 16, 3), jnp.uint8)
     a1, a0 = jnp.ones((16, 16)), jnp.zeros((16, 16))

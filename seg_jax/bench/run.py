@@ -317,9 +317,10 @@ class Runner:
     def e2e(self) -> list[dict]:
         """Frame (H, W, 3) uint8 -> resize -> model -> guided-filter upsample [-> composite] at frame resolution.
 
-        The product path: :class:`seg_jax.streaming.StreamingStep` (three jitted pieces), with the Flax network
+        The product path: :class:`seg_jax.streaming.StreamingStep` (separately jitted pieces), with the Flax network
         ('streaming-*', ``fast=False``) and the BatchNorm-folded one ('fused-bn-*', the default). Variants:
-        '-alpha' (alpha on device), '+composite' (uint8 composite over a background, one more jit),
+        '-alpha' (alpha on device), '+composite' (uint8 composite over a background, one more jit), '+blur'
+        (the live tool's default: :func:`seg_jax.ops.composite.render` in mode 'blur', background blurred),
         '+decode' (decode included: a JPEG of the frame, as a webcam's MJPEG stream delivers it, decoded with
         OpenCV, BGR -> RGB, the step, and the alpha copied to a NumPy array), '-onejit' (the whole step as one
         jit, the previous implementation's form, slower on CPU).
@@ -337,9 +338,11 @@ class Runner:
             import cv2
         except Exception:  # noqa: BLE001 - the decode variant needs OpenCV
             cv2 = None
+        from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
         frames = make_frames(o.frames, o.seed)
         refine = streaming.Refine()
         size = tuple(o.e2e_input)
+        blur_options = CompositeOptions("blur")
 
         @jax.jit
         def composite(frame, alpha, background):
@@ -370,7 +373,9 @@ class Runner:
                         if jpeg is not None:
                             variants.append((f"{prefix}-alpha+decode", st, "decode"))
                         variants.append((f"{prefix}-alpha-onejit", st, "onejit"))
-                variants = [x for x in variants if self.want(x[0]) and (o.e2e_composite or x[2] != "composite")]
+                        variants.append((f"{prefix}+blur", st, "blur"))
+                variants = [x for x in variants
+                            if self.want(x[0]) and (o.e2e_composite or x[2] not in ("composite", "blur"))]
                 calls, info = {}, {}
                 for key, st, kind in variants:
                     box = {"state": st.init_state()}
@@ -385,14 +390,19 @@ class Runner:
                             box["state"], alpha = st.single_jit_step(box["state"], frame)
                         else:
                             box["state"], alpha = st(box["state"], frame)
-                        out = composite(frame, alpha, background) if kind == "composite" else alpha
+                        if kind == "composite":
+                            out = composite(frame, alpha, background)
+                        elif kind == "blur":
+                            out = render(frame, alpha, None, None, 0.0, AlphaOptions(), blur_options)[0]
+                        else:
+                            out = alpha
                         out.block_until_ready()
                     t0 = time.perf_counter()
                     call()  # compiles every piece for this frame size (first call excluded from timing)
                     calls[key] = call
                     # compile_s: the first call (compiles every jitted piece for this frame size, runs once)
                     info[key] = {"compile_s": round(time.perf_counter() - t0, 3), "fast": st.fast,
-                                 "form": "one jit" if kind == "onejit" else "3 jitted pieces",
+                                 "form": "one jit" if kind == "onejit" else "separately jitted pieces",
                                  "dot_dtype": str(stored_dot_dtype(st.params)) if st.fast else "float32"}
                 stats = interleaved(calls, warmup=o.warmup, iters=o.e2e_iters)
                 for key, s in stats.items():

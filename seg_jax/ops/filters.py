@@ -16,9 +16,9 @@ def _box_sum_axis(x: jax.Array, r: int, axis: int) -> jax.Array:
     """Sum over the window [i - r, i + r] along ``axis`` with zero padding outside the array.
 
     Small radii: window sums by doubling (sums over 2, 4, 8, ... neighbours, each from the previous one, then
-    the window as a few of them end to end: ~log2(2r+1) passes instead of 2r); each doubling is kept as its
-    own buffer, since XLA's fusion would otherwise recompute the whole chain per output element. 1.5-2.5x
-    faster than ``reduce_window`` on CPU at r = 3..12, same sums up to float rounding. Large radii: cumsum.
+    the window as a few of them end to end). The barriers ask XLA to keep each doubling as a buffer; XLA's
+    CPU compiler drops them and fuses the chain, which still measured 1.5-2.5x faster than ``reduce_window``
+    for 13 planes at 256x256 and r = 3..12 (same sums up to float rounding). Large radii: cumsum.
     """
     n = x.shape[axis]
     pad = [(0, 0)] * x.ndim

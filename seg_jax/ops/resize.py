@@ -56,8 +56,10 @@ def _resize_rows(x: jax.Array, out_size: int, antialias: bool) -> jax.Array:
     for k in range(idx.shape[1]):
         term = jnp.take(x2, jnp.asarray(idx[:, k]), axis=0) * jnp.asarray(w[:, k], x.dtype)[:, None]
         y = term if y is None else y + term
-    # The barriers keep XLA from fusing producers into the gathers and the gathers into consumers (it would
-    # recompute them per use: 10-100x slower inside the guided filter and the background blur on CPU).
+    # The barriers ask XLA not to fuse producers into the gathers and the gathers into consumers (it recomputes
+    # them per use: 10-100x slower inside the guided filter and the background blur on CPU). XLA's CPU compiler
+    # in jax 0.10 drops them, so the CPU hot paths jit such stages separately (seg_jax.streaming's guided
+    # upsample, seg_jax.ops.composite.render's blur).
     return jax.lax.optimization_barrier(y.reshape((out_size,) + x.shape[1:]))
 
 
