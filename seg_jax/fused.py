@@ -168,9 +168,6 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
     else:
         dot_dtype = resolve_dot_dtype(dot_dtype)
     _pw = functools.partial(_pointwise, as_dot=pointwise_as_dot, dot_dtype=dot_dtype)
-    # Squeeze-excite products act on one pooled pixel: XLA runs them as matrix-vector products in float32
-    # whatever the operand dtype, so bfloat16 kernels there would only be converted back on every call.
-    _se_pw = functools.partial(_pointwise, as_dot=pointwise_as_dot, dot_dtype=jnp.dtype(dtype))
     x = images.astype(dtype) * 2.0 - 1.0
     x = hard_swish(stem_conv(x, f["encoder/conv"]["kernel"].astype(dtype), impl if stem_shift_add else "grouped")
                    + f["encoder/conv"]["bias"].astype(dtype))
@@ -189,8 +186,8 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
         depthwise_act = x
         if spec.squeeze_excite:
             s = jnp.mean(x, axis=(1, 2), keepdims=True)
-            s = _se_pw(s, f[f"{name}/squeeze_excite_Conv"], "relu")
-            s = hard_sigmoid(_se_pw(s, f[f"{name}/squeeze_excite_Conv_1"], "none"))
+            s = _pw(s, f[f"{name}/squeeze_excite_Conv"], "relu")
+            s = hard_sigmoid(_pw(s, f[f"{name}/squeeze_excite_Conv_1"], "none"))
             x = x * s
         x = _pw(x, f[f"{name}/project"], "none")
         if spec.stride == 1 and in_filters == spec.filters:
@@ -258,6 +255,5 @@ def folded_to_device(folded: Folded, dot_dtype: Any = jnp.float32) -> dict[str, 
 
     def put(path, value):
         is_1x1_kernel = path[-1].key == "kernel" and value.ndim == 4 and value.shape[:2] == (1, 1)
-        is_squeeze_excite = "squeeze_excite" in path[0].key
-        return jnp.asarray(value, dot_dtype if is_1x1_kernel and not is_squeeze_excite else None)
+        return jnp.asarray(value, dot_dtype if is_1x1_kernel else None)
     return jax.tree_util.tree_map_with_path(put, folded)
