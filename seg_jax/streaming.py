@@ -15,8 +15,8 @@ once per frame resolution. A step is dispatched as separately jitted pieces (pre
 guided upsample's three stages: fit at low resolution, column pass, row pass + combine): measured on a 2-core
 CPU at 1280x720, one jit over the whole step was ~3x slower (XLA's CPU fusion merged the antialiased
 downsample's gathers with the guided filter's products and recomputed them per use; the
-``optimization_barrier`` in ``ops.resize`` does not survive on CPU), and splitting the guided upsample into its
-stages took it from 3.5 to 2.8 ms at 640x480 and from 4.8 to 2.7 ms at 1280x720; a frame of a new size
+``optimization_barrier`` in ``ops.resize`` does not survive on CPU), and jitting the guided upsample's stages apart took
+the step from 12.7 to 11.2 ms at 640x480 and from 14.6 to 11.6 ms at 1280x720 (``seg_jax.bench`` e2e); a frame of a new size
 recompiles only the cheap pre/post pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
 
     step = make_streaming_step("convlstm", variables, input_size=(160, 288))

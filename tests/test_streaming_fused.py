@@ -90,13 +90,12 @@ def test_pieces_equal_single_jit_and_float_guide():
 def _naive_guided_upsample(p, guide_low, guide_high, r, eps, color):
     """He & Sun's fast guided upsample written per pixel in numpy (float64): the reference."""
     from seg_jax.ops.resize import LUMA
-    def box(x):
-        h, w = x.shape[:2]
-        out = np.zeros_like(x)
-        for i in range(h):
-            for j in range(w):
-                out[i, j] = x[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean(axis=(0, 1))
-        return out
+    def box(x):  # window mean over the pixels inside the image: zero-padded window sums / window counts
+        window = (2 * r + 1, 2 * r + 1)
+        pad = ((r, r), (r, r)) + ((0, 0),) * (x.ndim - 2)
+        sums = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad), window, axis=(0, 1)).sum(axis=(-2, -1))
+        counts = np.lib.stride_tricks.sliding_window_view(np.pad(np.ones(x.shape[:2]), r), window).sum(axis=(-2, -1))
+        return sums / counts.reshape(counts.shape + (1,) * (x.ndim - 2))
     p, gl, gh = (np.asarray(v, np.float64) for v in (p, guide_low, guide_high))
     if not color:
         gl, gh = gl @ np.asarray(LUMA), gh @ np.asarray(LUMA)

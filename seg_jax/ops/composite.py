@@ -91,11 +91,12 @@ def _blur_factor(sigma: float) -> int:
 
 
 def background_rows(frame: jax.Array, alpha: jax.Array, sigma: float) -> jax.Array:
-    """The blurred background at 1/4 of the frame's rows and its full width: (ceil(H / 4), W, 3) float.
+    """The blurred background at 1/f of the frame's rows and its full width: (ceil(H / f), W, 3) float, with
+    f = 4 for ``sigma`` >= 4 (else 1).
 
-    ``frame`` (H, W, 3) uint8 or float [0, 1], ``alpha`` (H, W). Normalised convolution at 1/4 resolution:
+    ``frame`` (H, W, 3) uint8 or float [0, 1], ``alpha`` (H, W). Normalised convolution at 1/f resolution:
     blur(frame * (1 - alpha)) / blur(1 - alpha), falling back to the plain blur deep inside the person (the
-    person's colours do not bleed into the background). :func:`blend_background_rows` finishes the upsample.
+    person's colours do not bleed into the background). :func:`upsample_background_rows` finishes the upsample.
     """
     factor = _blur_factor(sigma)
     s = sigma / factor
@@ -148,8 +149,7 @@ def composite(frame: jax.Array, alpha: jax.Array, options: CompositeOptions,
     else:
         rgb = GREEN if options.mode == "green" else options.color
         bg = jnp.broadcast_to(jnp.asarray(rgb, jnp.float32) / 255.0, f.shape)
-    a3 = a[..., None]
-    return to_uint8(a3 * f + (1.0 - a3) * bg)
+    return blend(f, a, bg)
 
 
 @functools.partial(jax.jit, static_argnums=(3,))
