@@ -124,6 +124,25 @@ def test_fast_guided_upsample_matches_naive_reference(color):
     np.testing.assert_allclose(np.asarray(got), ref, atol=2e-4)
 
 
+def test_guided_fit_subsampled_keeps_the_edges():
+    """Fitting at half the inference size (the default) follows the frame's edge like the full-size fit."""
+    from seg_jax.ops.guided_filter import fast_guided_upsample, guided_coefficients
+    hi = np.zeros((96, 128, 3), np.float32)
+    hi[:, 61:] = 1.0                                     # a vertical edge off the low-resolution grid
+    gt = hi[..., 0]
+    gl = jnp.asarray(hi.reshape(48, 2, 64, 2, 3).mean(axis=(1, 3)))
+    p = jnp.asarray(np.clip(np.asarray(gl[..., 0]) + 0.2 * (np.arange(64) % 2), 0, 1))  # noisy low-res alpha
+    full = np.asarray(fast_guided_upsample(p, gl, jnp.asarray(hi), 4, 1e-3, True, subsample=1))
+    half = np.asarray(fast_guided_upsample(p, gl, jnp.asarray(hi), 4, 1e-3, True, subsample=2))
+    blurry = np.asarray(fast_guided_upsample(p, gl, jnp.asarray(hi), 4, 1e3, True, subsample=1))  # ~bilinear
+    assert np.abs(half - gt).mean() < 0.6 * np.abs(blurry - gt).mean()
+    assert np.abs(half - full).mean() < 0.01
+    assert guided_coefficients(p, gl, 4, 1e-3, True, subsample=2).shape == (4, 24, 32)
+    assert guided_coefficients(p[:47], gl[:47], 4, 1e-3, True, subsample=2).shape == (4, 47, 64)  # odd: no shrink
+    with pytest.raises(ValueError, match="subsample"):
+        streaming.Refine(subsample=0)
+
+
 def test_streaming_post_stages_equal_one_function():
     """The streaming step's separately jitted guided-filter stages give fast_guided_upsample's alpha."""
     from seg_jax.ops.guided_filter import fast_guided_upsample
@@ -133,7 +152,7 @@ def test_streaming_post_stages_equal_one_function():
     frame = jnp.asarray(rng.integers(0, 256, (50, 130, 3)), jnp.uint8)
     for refine in (streaming.Refine(radius=3), streaming.Refine(radius=3, color=False)):
         got = streaming._post_pieces(refine)(prob, small, frame)
-        want = fast_guided_upsample(prob, small[0], frame, 3, refine.eps, refine.color)
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+        want = fast_guided_upsample(prob, small[0], frame, 3, refine.eps, refine.color, refine.subsample)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)  # float rounding differs
     same_size = streaming._post_pieces(streaming.Refine())(prob, small, frame[:32, :64])
     assert same_size.shape == (32, 64)

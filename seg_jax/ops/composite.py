@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from seg_jax.ops.filters import gaussian_blur, max_filter, min_filter
-from seg_jax.ops.resize import resize, to_float, to_uint8
+from seg_jax.ops.resize import downscale_mean, resize, to_float, to_uint8
 
 MODES = ("blur", "image", "video", "color", "mask", "green")
 GREEN = (0, 177, 64)  # chroma-key green
@@ -67,23 +67,6 @@ def refine_alpha(alpha: jax.Array, options: AlphaOptions) -> jax.Array:
     if options.feather > 0:
         a = gaussian_blur(a, float(options.feather))
     return jnp.clip(a, 0.0, 1.0)
-
-
-def downscale_mean(x: jax.Array, factor: int) -> jax.Array:
-    """(H, W, ...) -> (ceil(H / factor), ceil(W / factor), ...): the mean of each factor x factor block (edges
-    replicated to fill the last blocks), as factor**2 strided slices summed in one pass over the input."""
-    if factor == 1:
-        return x
-    h, w = x.shape[:2]
-    ph, pw = -h % factor, -w % factor
-    if ph or pw:
-        x = jnp.pad(x, ((0, ph), (0, pw)) + ((0, 0),) * (x.ndim - 2), mode="edge")
-    total = None
-    for i in range(factor):
-        for j in range(factor):
-            block = x[i::factor, j::factor]
-            total = block if total is None else total + block
-    return total * (1.0 / factor ** 2)
 
 
 def _blur_factor(sigma: float) -> int:

@@ -98,6 +98,23 @@ def resize(x: jax.Array, size: tuple[int, int], antialias: bool = True) -> jax.A
     return _resize_rows(y, h, antialias)
 
 
+def downscale_mean(x: jax.Array, factor: int) -> jax.Array:
+    """(H, W, ...) -> (ceil(H / factor), ceil(W / factor), ...): the mean of each factor x factor block (edges
+    replicated to fill the last blocks), as factor**2 strided slices summed in one pass over the input."""
+    if factor == 1:
+        return x
+    h, w = x.shape[:2]
+    ph, pw = -h % factor, -w % factor
+    if ph or pw:
+        x = jnp.pad(x, ((0, ph), (0, pw)) + ((0, 0),) * (x.ndim - 2), mode="edge")
+    total = None
+    for i in range(factor):
+        for j in range(factor):
+            block = x[i::factor, j::factor]
+            total = block if total is None else total + block
+    return total * (1.0 / factor ** 2)
+
+
 def luma(rgb: jax.Array) -> jax.Array:
     """(H, W, 3) float -> (H, W) luma."""
     return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
