@@ -145,8 +145,9 @@ def hardware() -> dict[str, Any]:
 def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path: str | None = DEFAULT_DATA_ROOT,
                    base_config: ml_collections.ConfigDict | None = None, split: str = "test",
                    subsets: Sequence[str] | None = None, image_size: Sequence[int] | None = None,
-                   full_res: bool = True, fps: bool = True) -> dict[str, Any]:
-    """All metrics for one model. ``subsets`` None: portraits, people, davis for real data, else the split."""
+                   full_res: bool = True, fps: bool = True, guided_subsample: int = 1) -> dict[str, Any]:
+    """All metrics for one model. ``subsets`` None: portraits, people, davis for real data, else the split.
+    ``guided_subsample``: the full-resolution protocol's guided-filter fit scale (``Refine.subsample``)."""
     from seg_jax import data
     variables, manifest = model_io.load_weights(model_name, checkpoint)
     model_config = dict(manifest.get("model") or {"name": model_name})
@@ -166,7 +167,9 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
         result["resized"][subset or "all"] = evaluate_resized(model_name, variables, config, split, subset)
     if full_res and real:
         from seg_jax.segmenter import Segmenter
-        segmenter = Segmenter(model_name, checkpoint)  # the manifest sets input size and aspect handling
+        # the manifest sets input size and aspect handling
+        segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample)
+        result["refine"] = {"guided_subsample": int(guided_subsample)}
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
             result["full_res"][subset] = evaluate_full_resolution(segmenter, files)
@@ -236,6 +239,8 @@ def main(argv=None) -> None:
     flags.DEFINE_list("image_size", None, "Model input size H,W for the resized protocol (default: manifest).")
     flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")
     flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")
+    flags.DEFINE_integer("guided_subsample", 1, "Full-resolution protocol: fit the guided upsampling at "
+                         "1/N of the inference size (seg_jax.streaming.Refine.subsample).")
     flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
 
     def run(_):
@@ -251,7 +256,8 @@ def main(argv=None) -> None:
             raise SystemExit("seg_jax.evaluate: error: --checkpoint applies to one --model; evaluate one at a time")
         try:
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
-                                      subsets=f.subsets, image_size=f.image_size, full_res=f.full_res, fps=f.fps)
+                                      subsets=f.subsets, image_size=f.image_size, full_res=f.full_res, fps=f.fps,
+                                      guided_subsample=f.guided_subsample)
                        for m in models]
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.evaluate: error: {e}") from None

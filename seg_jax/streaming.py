@@ -63,9 +63,12 @@ class Refine:
       eps: guided filter regulariser (for colours in [0, 1]).
       color: use the RGB frame as guide (True) or its luma (False).
       subsample: fit the guided filter's linear model at 1/subsample of the inference size (block means;
-        He & Sun 2015): 2 (default) costs a quarter of the fit and gave the same validation Dice to 1e-4 as 1
-        (full resolution, U-Net MobileNet, Segmenter, portraits / people / DAVIS 0.97687 / 0.93468 / 0.31025
-        at 1, 0.97695 / 0.93459 / 0.31072 at 2).
+        He & Sun 2015). 2 costs a quarter of the fit (post stage at 1280x720 from 160x288: 2.6 -> 1.5 ms;
+        640x480 from 192x256: 1.4 -> 0.7 ms, 2-core CPU) with the same Dice to 1e-4 (validation, full
+        resolution, U-Net MobileNet: portraits / people / DAVIS 0.97687 / 0.93468 / 0.31025 at 1,
+        0.97695 / 0.93459 / 0.31072 at 2), but on the test split the edges are a little less exact and less
+        steady (boundary F portraits 0.816 -> 0.813, people 0.693 -> 0.690; DAVIS flicker 0.01520 -> 0.01558,
+        ConvLSTM 0.01328 -> 0.01371), so the default stays 1.
 
     Defaults: eps 1e-3 and the colour guide were chosen on a proxy (a ground-truth mask shrunk to the inference
     size, softened, upsampled back: portraits Dice 0.9968 bilinear -> 0.9974 guided). The radius was then chosen
@@ -78,7 +81,7 @@ class Refine:
     radius: int = DEFAULT_GUIDED_RADIUS
     eps: float = 1e-3
     color: bool = True
-    subsample: int = 2
+    subsample: int = 1
 
     def __post_init__(self):
         if self.method not in ("guided", "bilinear"):

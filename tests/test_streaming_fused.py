@@ -125,7 +125,7 @@ def test_fast_guided_upsample_matches_naive_reference(color):
 
 
 def test_guided_fit_subsampled_keeps_the_edges():
-    """Fitting at half the inference size (the default) follows the frame's edge like the full-size fit."""
+    """Fitting at half the inference size (Refine(subsample=2)) follows the frame's edge like the full fit."""
     from seg_jax.ops.guided_filter import fast_guided_upsample, guided_coefficients
     hi = np.zeros((96, 128, 3), np.float32)
     hi[:, 61:] = 1.0                                     # a vertical edge off the low-resolution grid
@@ -150,7 +150,8 @@ def test_streaming_post_stages_equal_one_function():
     prob = jnp.asarray(rng.random((32, 64)), jnp.float32)
     small = jnp.asarray(rng.random((1, 32, 64, 3)), jnp.float32)
     frame = jnp.asarray(rng.integers(0, 256, (50, 130, 3)), jnp.uint8)
-    for refine in (streaming.Refine(radius=3), streaming.Refine(radius=3, color=False)):
+    for refine in (streaming.Refine(radius=3), streaming.Refine(radius=3, color=False),
+                   streaming.Refine(radius=3, subsample=2)):
         got = streaming._post_pieces(refine)(prob, small, frame)
         want = fast_guided_upsample(prob, small[0], frame, 3, refine.eps, refine.color, refine.subsample)
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)  # float rounding differs
