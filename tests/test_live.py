@@ -138,6 +138,8 @@ def test_cli_bad_inputs(tmp_path, weights, clip, capsys):
         (["--source", str(clip), "--no-window"], "nowhere to show"),
         (["--source", str(clip), "--mode", "sepia", "-o", str(tmp_path / "d.mp4")], "unknown mode"),
         (["--source", str(clip), "--input-size", "100x100", "-o", str(tmp_path / "f.mp4")], "multiples of 32"),
+        (["--source", str(clip), "--guided-subsample", "0", "-o", str(tmp_path / "g.mp4")],
+         "subsample must be a positive integer"),
         (["--source", str(clip), "-o", str(tmp_path / "e.mp4"), "--checkpoint", str(tmp_path / "none")],
          "does not exist"),
     ]

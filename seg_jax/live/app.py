@@ -74,6 +74,7 @@ class LiveOptions:
     refine: str = "guided"
     guided_radius: Optional[int] = None  # None: seg_jax.streaming.DEFAULT_GUIDED_RADIUS
     guided_eps: float = 1e-3
+    guided_subsample: int = 1  # fit the guided filter at 1/N of the inference size
     blur: float = 12.0
     threshold: Optional[float] = None     # None: soft alpha
     feather: float = 0.0
@@ -178,9 +179,10 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             try:
                 segmenter = Segmenter(opts.model, opts.checkpoint, opts.input_size, keep_aspect=opts.keep_aspect,
                                       refine=opts.refine, guided_radius=opts.guided_radius,
-                                      guided_eps=opts.guided_eps)
+                                      guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample)
             except (FileNotFoundError, ValueError) as e:
-                hint = " (or --checkpoint random for an untrained speed test)" if opts.checkpoint is None else ""
+                missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
+                hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""
                 raise LiveError(f"{e}{hint}") from None
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
