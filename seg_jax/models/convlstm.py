@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from seg_jax.models.conv_same import conv_same
 from seg_jax.models.layers import keras_hard_sigmoid
 
 LSTMState = tuple[jax.Array, jax.Array]  # (h, c), each (B, H, W, F)
@@ -55,8 +56,7 @@ class ConvLSTMCell(nn.Module):
         # One convolution over [x, h] with the two kernels stacked on the input axis.
         inputs = jnp.concatenate([x.astype(self.dtype), h.astype(self.dtype)], axis=-1)
         stacked = jnp.concatenate([kernel, recurrent_kernel], axis=2).astype(self.dtype)
-        z = jax.lax.conv_general_dilated(inputs, stacked, (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        z = conv_same(inputs, stacked)
         z = z + bias.astype(self.dtype)
         i, fg, g, o = jnp.split(z, 4, axis=-1)
         c_new = gate(fg) * c.astype(self.dtype) + gate(i) * jnp.tanh(g)
