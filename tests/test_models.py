@@ -118,3 +118,17 @@ def test_unknown_model_and_option():
         create_model("mobilenetv2")
     with pytest.raises(ValueError, match="no option"):
         create_model("unet", depthwise_impl="grouped")
+
+
+def test_unet_upconv_equals_flax_conv_transpose():
+    """UNet's 2x2 stride-2 up-convolution: same parameters, initialisation and output as nn.ConvTranspose."""
+    import flax.linen as nn
+    from seg_jax.models.unet import UpConv2x2
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 7, 6)), jnp.float32)
+    ours, flax_t = UpConv2x2(4), nn.ConvTranspose(4, (2, 2), strides=(2, 2), padding="SAME")
+    v = ours.init(jax.random.key(3), x)
+    v_flax = flax_t.init(jax.random.key(3), x)
+    assert jax.tree_util.tree_map(jnp.shape, v) == jax.tree_util.tree_map(jnp.shape, v_flax)
+    np.testing.assert_array_equal(np.asarray(v["params"]["kernel"]), np.asarray(v_flax["params"]["kernel"]))
+    v = {"params": {"kernel": v["params"]["kernel"], "bias": jnp.arange(4, dtype=jnp.float32)}}
+    np.testing.assert_allclose(np.asarray(ours.apply(v, x)), np.asarray(flax_t.apply(v, x)), atol=1e-5)
