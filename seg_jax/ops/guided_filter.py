@@ -90,10 +90,8 @@ def guided_coefficients(p_low: jax.Array, guide_low: jax.Array, radius: int, eps
 
 def coefficients_to_width(planes: jax.Array, width: int) -> jax.Array:
     """Planes (C, h, w) -> (h, width, C): the column pass of the bilinear upsample, done at low resolution
-    (as whole-row gathers on the transposed planes: XLA's CPU gather is fast for those)."""
-    _, h, _ = planes.shape
-    columns = resize(jnp.transpose(planes, (2, 1, 0)), (width, h), antialias=False)  # (width, h, C)
-    return jnp.transpose(columns, (1, 0, 2))
+    (``resize`` with the height unchanged: whole-row gathers on the transposed planes)."""
+    return resize(jnp.moveaxis(planes, 0, -1), (planes.shape[1], width), antialias=False)
 
 
 def apply_coefficients(coef: jax.Array, guide_high: jax.Array) -> jax.Array:
