@@ -544,8 +544,9 @@ class Runner:
 
         Each round times ``paired_block`` seg_jax calls, then ``paired_block`` peer calls (the order flips every
         round; each block starts with one untimed call on its side); the ratio is median(seg_jax) /
-        median(peer) over all rounds, with the spread of the per-round ratios. A shared machine whose speed drifts between sections moves both sides alike here, unlike the
-        ratio of the separate 'latency' and 'peers' sections. seg_jax runs what ``Segmenter`` runs by default
+        median(peer) over all rounds, with the spread of the per-round ratios. A shared machine whose speed
+        drifts between sections moves both sides alike here, unlike the ratio of the separate 'latency' and
+        'peers' sections. seg_jax runs what ``Segmenter`` runs by default
         (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
         """
         import jax.numpy as jnp
