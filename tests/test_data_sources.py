@@ -7,7 +7,7 @@ import pytest
 
 from seg_jax import data
 from seg_jax.configs import default
-from seg_jax.data import augment, clips, composite, folder, pseudo_video, real, synthetic
+from seg_jax.data import augment, clips, composite, folder, pseudo_video, real, sources, synthetic
 
 
 def _write(path, arr):
@@ -31,10 +31,14 @@ def real_root(tmp_path_factory):
     """A tiny stand-in for ../shared/data with the held-out stems present."""
     root = tmp_path_factory.mktemp("real")
     rng = np.random.default_rng(0)
-    for sub, extra in (("portraits", ["train_00001", "train_00002"]), ("people", ["1", "2", "3"])):
+    for sub, extra in (("portraits", ["train_00001", "train_00002"]), ("people", ["1", "2", "3"]),
+                       ("selfies", ["eg_train1", "aiseg_train2"]), ("fullbody", ["ccp_train1"])):
         for stem in real.HELDOUT[sub]["test"][:] + real.HELDOUT[sub]["val"] + extra:
             _write(root / sub / "images" / f"{stem}.jpg", rng.integers(0, 255, (24, 18, 3), dtype=np.uint8))
-            _write(root / sub / "masks" / f"{stem}.png", _blob((24, 18), (6, 24, 4, 14)))
+            mask = _blob((24, 18), (6, 24, 4, 14))
+            if stem.startswith("aiseg"):
+                mask[6:24, 4] = 100                       # a soft matte column
+            _write(root / sub / "masks" / f"{stem}.png", mask)
     for i in range(2):
         rgba = np.zeros((30, 20, 4), np.uint8)
         rgba[..., :3] = 200
@@ -94,7 +98,9 @@ def test_photometric_effects_change_image_not_mask():
 
 def test_composite_source_deterministic(real_root):
     fgs, bgs = real.foregrounds(real_root), real.backgrounds(real_root)
-    assert len(fgs) == 2 + 3 + 2    # train portraits + train people + cutouts (held-out stems excluded)
+    fgs, probs = fgs
+    assert len(fgs) == 2 + 2 + 3 + 1 + 2    # train pairs of each still subset + cutouts (held-out excluded)
+    assert abs(sum(probs) - 1) < 1e-9
     src = composite.CompositeSource(fgs, bgs, (32, 32), size=10, seed=5)
     a, b = src[3], composite.CompositeSource(fgs, bgs, (32, 32), size=10, seed=5)[3]
     assert a["image"].shape == (32, 32, 3) and a["mask"].shape == (32, 32, 1)
@@ -104,7 +110,7 @@ def test_composite_source_deterministic(real_root):
 
 
 def test_pseudo_video_moves_smoothly(real_root):
-    src = composite.CompositeSource(real.foregrounds(real_root), real.backgrounds(real_root), (32, 32), size=10,
+    src = composite.CompositeSource(real.foregrounds(real_root)[0], real.backgrounds(real_root), (32, 32), size=10,
                                     seed=0, clip_length=4)
     clip = src[1]
     assert clip["image"].shape == (4, 32, 32, 3) and clip["mask"].shape == (4, 32, 32, 1)
@@ -213,8 +219,8 @@ def test_mixed_pipeline_and_subsets(real_root):
     assert batch["image"].shape == (2, 32, 32, 3)
     counts = {s: sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "test", subset=s))
               for s in real.SUBSETS}
-    assert counts == {"portraits": 20, "people": 40, "davis": 10}
-    assert sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "val")) == 10 + 20 + 5
+    assert counts == {"portraits": 20, "selfies": 120, "people": 40, "fullbody": 80, "davis": 10}
+    assert sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "val")) == 10 + 60 + 20 + 40 + 5
     ct = _mixed_config(real_root, temporal=True)
     clip = next(data.build_train_iterator(ct, seed=0))
     assert clip["image"].shape == (2, 2, 32, 32, 3)
@@ -273,3 +279,92 @@ def test_hash_split_is_80_10_10_and_order_free():
     a = folder.hash_split(stems, 0.1, 0.1)
     b = folder.hash_split(list(reversed(stems)), 0.1, 0.1)
     assert a == b and [len(a[k]) for k in ("train", "val", "test")] == [80, 10, 10]
+
+
+# ---------------------------------------------------------------- selfies / fullbody sources
+
+def test_new_sources_split_weights_and_soft_values(real_root):
+    for sub, n_test, n_val in (("selfies", 120, 60), ("fullbody", 80, 40)):
+        test = {p.stem for p in real.pairs(real_root, sub, "test")}
+        val = {p.stem for p in real.pairs(real_root, sub, "val")}
+        train = {p.stem for p in real.pairs(real_root, sub, "train")}
+        assert (len(test), len(val)) == (n_test, n_val)
+        assert not (train & test) and not (train & val) and not (val & test)
+    # the fixed split is the first stems in SHA-1 order (the same rule as the other sources)
+    order = folder.hash_split(real.HELDOUT["fullbody"]["test"] + real.HELDOUT["fullbody"]["val"], 0.0, 2 / 3)
+    assert order["test"] == sorted(real.HELDOUT["fullbody"]["test"])
+    c = _mixed_config(real_root)
+    c.data.real_weights = {"portraits": 0.0, "selfies": 3.0, "people": 0.0, "fullbody": 1.0}
+    parts = sources.train_sources(c, temporal=False)
+    real_parts = {s.name: w for s, w in parts if isinstance(s, folder.PairSource)}
+    assert set(real_parts) == {"selfies", "fullbody"}
+    assert real_parts["selfies"] == pytest.approx(3 * real_parts["fullbody"])
+    assert sum(real_parts.values()) == pytest.approx(c.data.weights.real)
+    soft = folder.PairSource(real.pairs(real_root, "selfies", "train"), "s")
+    by_stem = {p.stem: i for i, p in enumerate(soft.pairs)}
+    assert 100 in np.unique(soft[by_stem["aiseg_train2"]]["mask"])       # soft values are kept
+    c.data.real_weights = {"portraits": 1.0, "selfie": 1.0}
+    with pytest.raises(ValueError, match="unknown subsets"):
+        sources.train_sources(c, temporal=False)
+
+
+def test_foreground_weights_select_sources(real_root):
+    fgs, probs = real.foregrounds(real_root, {"fullbody": 1.0, "cutouts": 1.0})
+    assert len(fgs) == 1 + 2 and probs == pytest.approx([0.5, 0.25, 0.25])
+    src = composite.CompositeSource(fgs, real.backgrounds(real_root), (32, 32), size=40, seed=1,
+                                    foreground_probabilities=[1.0, 0.0, 0.0])
+    drawn = {src._draw_foreground(np.random.default_rng(i)).image_path for i in range(20)}
+    assert drawn == {fgs[0].image_path}
+    with pytest.raises(ValueError, match="no foreground"):
+        real.foregrounds(real_root, {"portraits": 0.0})
+
+
+def test_binary_foreground_edges_are_softened(tmp_path):
+    img = np.full((80, 60, 3), 120, np.uint8)
+    mask = np.zeros((80, 60), np.uint8)
+    mask[10:80, 15:45] = 255
+    _write(tmp_path / "i.jpg", img)
+    _write(tmp_path / "m.png", mask)
+    _, alpha, cut_bottom = composite.load_foreground(composite.Foreground(str(tmp_path / "i.jpg"),
+                                                                          str(tmp_path / "m.png")))
+    values = np.unique(alpha)
+    assert cut_bottom and len(values) > 3                          # a ramp, not 0/255
+    row = alpha[40, :, 0].astype(int)
+    assert row.max() == 255 and row.min() == 0
+    assert np.all(np.diff(row[: row.argmax() + 1]) >= 0)            # monotone ramp into the person
+    soft = composite.soften_edge(mask[:, :, None], 1.5)
+    assert soft[40, 14, 0] < 128 <= soft[40, 15, 0]
+
+
+@pytest.mark.parametrize("problem", ["missing_mask", "other_size", "unreadable", "empty"])
+def test_new_source_bad_input_names_the_file(tmp_path, problem):
+    sub = tmp_path / "fullbody"
+    (sub / "images").mkdir(parents=True)
+    (sub / "masks").mkdir()
+    if problem != "empty":
+        _write(sub / "images" / "ccp_0001.jpg", np.zeros((20, 10, 3), np.uint8))
+        if problem == "missing_mask":
+            _write(sub / "images" / "ccp_0002.jpg", np.zeros((20, 10, 3), np.uint8))
+        _write(sub / "masks" / "ccp_0001.png", _blob((20, 20) if problem == "other_size" else (20, 10),
+                                                    (2, 18, 2, 8)))
+        if problem == "unreadable":
+            (sub / "images" / "ccp_0001.jpg").write_bytes(b"\xff\xd8\xff garbage \xff\xd9")
+    if problem == "other_size":
+        src = folder.PairSource(folder.list_pairs(str(sub)))
+        with pytest.raises(data.BadInputError, match=r"ccp_0001\.png.*different aspect ratio"):
+            src[0]
+    elif problem == "missing_mask":
+        import collections
+        stats = collections.Counter()
+        assert [p.stem for p in folder.list_pairs(str(sub), stats)] == ["ccp_0001"]
+        assert stats["skipped_image_without_mask"] == 1
+        assert stats["examples:skipped_image_without_mask"][0].endswith("ccp_0002.jpg")
+    elif problem == "unreadable":
+        with pytest.raises(data.BadInputError, match=r"fullbody.*no usable image/mask pairs|ccp_0001\.jpg"):
+            folder.PairSource(folder.list_pairs(str(sub)))[0]
+    else:
+        with pytest.raises(data.BadInputError, match=r"fullbody: no usable image/mask pairs"):
+            folder.list_pairs(str(sub))
+    # a data root without the new folders says which ones it needs
+    with pytest.raises(data.BadInputError, match=r"selfies/.*fullbody/"):
+        real.pairs(str(tmp_path / "nowhere"), "selfies", "train")

@@ -37,6 +37,13 @@ def get_default_config() -> ml_collections.ConfigDict:
         "composite": 0.6, "real": 0.4,             # still images: composites / real portraits+people pairs
         "pseudo_video": 0.5, "davis": 0.5,         # clips: composite pseudo-video / real DAVIS clips
     })
+    # source 'mixed': each still subset's share of the real pairs (normalised; 0 leaves it out) and of the
+    # compositing foregrounds (cutouts too). Selfies and portraits are the video-call domain; the soft
+    # mattes (portraits, cutouts) carry hair detail that the softened binary masks lack.
+    c.data.real_weights = ml_collections.ConfigDict({
+        "portraits": 0.15, "selfies": 0.4, "people": 0.15, "fullbody": 0.3})
+    c.data.foreground_weights = ml_collections.ConfigDict({
+        "portraits": 0.2, "selfies": 0.3, "people": 0.15, "fullbody": 0.2, "cutouts": 0.15})
     c.data.composite_size = 100_000     # virtual length of the composite sources (one "epoch")
     c.data.clip_stride = 1              # frame step inside a real video clip
     c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
@@ -78,6 +85,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
     ``tiny``: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
     ``cpu``: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU.
     ``gpu``: the one-GPU fine-tuning schedule of ``launch/gpu_train_ship.sh`` (256x256, batch 32 / 8 clips).
+    ``cpu-long``: hours in the background on a 2-core CPU, continued from the shipped weights (see below).
     ``cpu-short``: about one hour on a 2-core CPU for a model too big for ``cpu`` (the 31M-parameter baseline
     U-Net takes ~6 s per batch-4 step at 128x128 there): 650 steps, bounded by ``max_train_seconds``.
     """
@@ -152,4 +160,28 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         config.early_stopping_patience = 0
         config.max_train_seconds = 3900.0
         return config
-    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu', 'cpu-short'")
+    if arg == "cpu-long":
+        # Hours in the background on a 2-core CPU, continuing from the shipped weights on every real source:
+        # 192x192 (about 2x the examples/s of 256x256; the Segmenter runs the shipped input size), a short
+        # warm-up, decays at 70% and 90% of num_steps. Stops (evaluates and checkpoints) at the time budget;
+        # the same command resumes it. Set num_steps to what the budget reaches (results/training/).
+        config.loss = "bce_dice"
+        config.model.encoder_bn_momentum = 0.99
+        config.init_from = "seg_jax/weights/" + config.model.name
+        config.learning_rate = 3e-4
+        config.warmup_steps = 100
+        config.data.image_size = (192, 192)
+        config.batch_size = 8
+        config.eval_batch_size = 16
+        config.num_steps = 6000
+        config.lr_boundaries = (4200, 5400)
+        config.lr_scales = (0.1, 0.1)
+        config.eval_every = 500
+        config.checkpoint_every = 250
+        config.log_every = 25
+        config.plateau_patience = 0
+        config.early_stopping_patience = 0
+        config.max_train_seconds = 6000.0
+        return config
+    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu', 'cpu-short', "
+                     "'cpu-long'")

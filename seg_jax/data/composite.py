@@ -30,16 +30,39 @@ class Foreground:
     mask_path: str = ""
 
 
+def is_binary(alpha: np.ndarray) -> bool:
+    """True when a uint8 alpha holds only 0 and 255 (a hand-drawn or tool-made mask, not a matte)."""
+    return bool(np.isin(alpha, (0, 255)).all())
+
+
+def soften_edge(alpha: np.ndarray, sigma: float) -> np.ndarray:
+    """Binary uint8 alpha (h, w, 1) -> soft uint8 alpha: a Gaussian of ``sigma`` pixels across the edge.
+
+    Pasted with its hard (and often jagged) edge, a binary mask teaches staircase edges; the blurred edge is a
+    ramp about 2.5 sigma wide centred on the drawn edge, so the 0.5 level stays where the mask was drawn.
+    """
+    soft = cv2.GaussianBlur(alpha[:, :, 0].astype(np.float32), (0, 0), sigma)
+    return np.clip(np.rint(soft), 0, 255).astype(np.uint8)[:, :, None]
+
+
+EDGE_SOFTNESS = 0.004   # sigma of the binary-mask softening, as a fraction of the foreground's longer side
+
+
 def load_foreground(fg: Foreground, max_side: int = 640) -> tuple[np.ndarray, np.ndarray, bool]:
     """-> (rgb (h, w, 3) uint8, alpha (h, w, 1) uint8, cut_bottom) cropped to the alpha's bounding box (+2%
-    margin), shrunk so its longer side is at most ``max_side``. ``cut_bottom``: the person runs off the bottom
-    of the source photo (a portrait), so the composite must hide that straight edge below the frame."""
+    margin), shrunk so its longer side is at most ``max_side``; a binary mask gets a soft edge
+    (:func:`soften_edge`, sigma ``EDGE_SOFTNESS`` of the longer side, at least 0.7 px). ``cut_bottom``: the
+    person runs off the bottom of the source photo (a portrait), so the composite must hide that straight edge
+    below the frame."""
     ex = io.read_rgba_cutout(fg.image_path) if not fg.mask_path else io.read_pair(fg.image_path, fg.mask_path)
     img, alpha = ex["image"], ex["mask"]
     cut_bottom = bool((alpha[-1, :, 0] >= 128).mean() > 0.02)
+    sigma = max(0.7, EDGE_SOFTNESS * max(img.shape[:2]))
+    if is_binary(alpha):   # soften at the source resolution, before cropping, so the whole ramp is kept
+        alpha = soften_edge(alpha, sigma)
     ys, xs = np.nonzero(alpha[:, :, 0] > 8)
     if len(ys):
-        m = int(0.02 * max(img.shape[:2]))
+        m = max(int(0.02 * max(img.shape[:2])), int(np.ceil(3 * sigma)))
         y0, y1 = max(0, ys.min() - m), min(img.shape[0], ys.max() + 1 + m)
         x0, x1 = max(0, xs.min() - m), min(img.shape[1], xs.max() + 1 + m)
         img, alpha = img[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
@@ -191,16 +214,31 @@ class CompositeSource:
       clip_length: 0 for still images {'image': (H, W, 3), 'mask': (H, W, 1)}; T > 0 for pseudo-video clips
         {'image': (T, H, W, 3), 'mask': (T, H, W, 1)} with foreground and background moving independently.
       second_person: probability of pasting a second, smaller foreground.
+      foreground_probabilities: how often each foreground is drawn (sums to 1); None = equally often.
     """
 
     def __init__(self, foregrounds: list[Foreground], backgrounds: list[str], hw: tuple[int, int],
-                 size: int = 100_000, seed: int = 0, clip_length: int = 0, second_person: float = 0.15):
+                 size: int = 100_000, seed: int = 0, clip_length: int = 0, second_person: float = 0.15,
+                 foreground_probabilities: list[float] | None = None):
         if not foregrounds or not backgrounds:
             raise io.BadInputError(f"compositing needs foregrounds and backgrounds (got {len(foregrounds)} "
                                    f"foregrounds, {len(backgrounds)} backgrounds); check data.root")
         self.foregrounds, self.backgrounds = list(foregrounds), list(backgrounds)
         self.hw, self.size, self.seed = tuple(hw), int(size), int(seed)
         self.clip_length, self.second_person = int(clip_length), float(second_person)
+        self._cumulative = None
+        if foreground_probabilities is not None:
+            if len(foreground_probabilities) != len(self.foregrounds):
+                raise ValueError(f"{len(foreground_probabilities)} foreground probabilities for "
+                                 f"{len(self.foregrounds)} foregrounds")
+            self._cumulative = np.cumsum(np.asarray(foreground_probabilities, np.float64))
+            self._cumulative /= self._cumulative[-1]
+
+    def _draw_foreground(self, rng: np.random.Generator) -> Foreground:
+        if self._cumulative is None:
+            return self.foregrounds[int(rng.integers(len(self.foregrounds)))]
+        k = int(np.searchsorted(self._cumulative, rng.random(), side="right"))
+        return self.foregrounds[min(k, len(self.foregrounds) - 1)]
 
     def __len__(self) -> int:
         return self.size
@@ -211,8 +249,7 @@ class CompositeSource:
         rng = augment.example_rng(self.seed, index, 0xC0)
         n_fg = 2 if rng.random() < self.second_person else 1
         side = 2 * max(self.hw)   # no layer is ever magnified from more than this
-        fgs = [load_foreground(self.foregrounds[int(rng.integers(len(self.foregrounds)))], side)
-               for _ in range(n_fg)]
+        fgs = [load_foreground(self._draw_foreground(rng), side) for _ in range(n_fg)]
         bg = load_background(self.backgrounds[int(rng.integers(len(self.backgrounds)))], side)
         length = max(1, self.clip_length)
         scene = sample_scene(rng, [f[0].shape[:2] for f in fgs], bg.shape[:2], self.hw, length,

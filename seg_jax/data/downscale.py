@@ -4,8 +4,9 @@
 
 Used to carry the data to a remote GPU machine (a few tens of MB instead of ~140 MB). Images are written as
 JPEG (quality ``--jpeg_quality``) with their longest side at most ``--max_side`` (never enlarged); masks are
-resized to exactly their image's new size: soft mattes (portraits) with area averaging, binary masks (people,
-DAVIS) with area averaging then a threshold at 128 so they stay binary. Cutouts (RGBA, already small) and any
+resized to exactly their image's new size: soft mattes (all of portraits/, and any mask with values other than 0
+and 255, e.g. selfies' aiseg_*) with area averaging, binary masks (people, fullbody, DAVIS, selfies' eg_*) with
+area averaging then a threshold at 128 so they stay binary. Cutouts (RGBA, already small) and any
 file that is not an image are copied as they are. An existing file in ``--dst`` is never overwritten.
 """
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _shrink_mask(src: str, dst: str, hw: tuple[int, int], soft: bool) -> None:
     if mask is None:
         raise io.BadInputError(f"{src}: not a readable mask; remove the pair or replace the mask")
     if mask.shape[:2] != hw:
+        soft = soft or not np.isin(mask, (0, 255)).all()   # a matte in a binary folder (selfies' aiseg_*)
         mask = cv2.resize(mask, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
         if not soft:
             mask = np.where(mask >= 128, 255, 0).astype(np.uint8)

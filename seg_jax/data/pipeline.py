@@ -77,7 +77,8 @@ def _pad_batch(items: list[dict], size: int) -> dict:
 def build_eval_batches(config, split: str = "val", subset: str | None = None) -> Iterator[dict]:
     """Finite, deterministic batches covering the WHOLE split (nothing dropped).
 
-    ``subset`` selects one held-out folder of the real data ('portraits' | 'people' | 'davis'); None means all
+    ``subset`` selects one held-out folder of the real data (one of
+    :data:`seg_jax.data.real.SUBSETS`); None means all
     subsets of the split (see :func:`seg_jax.data.sources.eval_subsets`). Yields {'image', 'mask', 'valid'}
     with 'valid' bool (B,), B = ``config.eval_batch_size``; images are resized to ``config.data.image_size``
     (aspect ratio not kept). With ``config.max_eval_examples > 0`` only that many examples are used.

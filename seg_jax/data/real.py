@@ -5,63 +5,57 @@ Subsets and what is held out (never trained on, not even as compositing foregrou
 ============  =======================================  ==========================================
 subset        test                                     val
 ============  =======================================  ==========================================
-portraits     20 pairs (``HELDOUT['portraits']``)      10 pairs
-people        40 pairs (``HELDOUT['people']``)         20 pairs
+portraits     20 pairs                                 10 pairs
+selfies       120 pairs                                60 pairs
+people        40 pairs                                 20 pairs
+fullbody      80 pairs                                 40 pairs
 davis         sequences ``dance-twirl``, ``hockey``     sequence ``rollerblade``
 ============  =======================================  ==========================================
 
-The still-image stems were chosen once as the first 20+10 (40+20) stems in SHA-1 order of the stem
-(:func:`seg_jax.data.folder.hash_split`) and are written out below so they never move. DAVIS test/val sequences
-were picked by hand so that near-duplicate pairs (breakdance / breakdance-flare, kite-surf / kite-walk) stay
-together on the training side. Training uses everything else:
+The still-image stems were chosen once as the first test+val stems in SHA-1 order of the stem
+(:func:`seg_jax.data.folder.hash_split`) and are written out in ``heldout_splits.json`` beside this module so
+they never move. DAVIS test/val sequences were picked by hand so that near-duplicate pairs (breakdance /
+breakdance-flare, kite-surf / kite-walk) stay together on the training side. Training uses everything else:
 
-- still images (models 1, 2): ``data.weights.composite`` composites (train portraits + train people + all
-  cutouts pasted on all backgrounds) mixed with ``data.weights.real`` real train pairs (portraits + people);
+- still images (models 1, 2): ``data.weights.composite`` composites (train pairs of every still subset + all
+  cutouts pasted on all backgrounds; each subset drawn as a foreground with its share
+  ``data.foreground_weights``) mixed with ``data.weights.real`` real train pairs (each subset with its share
+  ``data.real_weights``);
 - clips (model 3): ``data.weights.pseudo_video`` composite pseudo-video clips mixed with ``data.weights.davis``
   real DAVIS clips of the 6 training sequences.
 
-Evaluation (:func:`eval_source`): portraits / people pairs; DAVIS frames (per-frame models) or covering
+Evaluation (:func:`eval_source`): still pairs per subset; DAVIS frames (per-frame models) or covering
 clips (temporal models; see :mod:`seg_jax.data.clips`); still pairs become T repeated frames for temporal
 models. :func:`heldout_files` lists the original full-resolution files of a split.
 """
 from __future__ import annotations
 
+import json
 import os
 
 from seg_jax.data import clips, composite, folder, io, sources
 
-SUBSETS = ("portraits", "people", "davis")
+STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
+SUBSETS = STILL_SUBSETS + ("davis",)
+FOREGROUND_SOURCES = STILL_SUBSETS + ("cutouts",)
+REQUIRED_FOLDERS = SUBSETS + ("cutouts", "backgrounds")
 
-HELDOUT = {
-    "portraits": {
-        "test": ["train_00009", "train_00010", "train_00025", "train_00028", "train_00031", "train_00032",
-                 "train_00036", "train_00037", "train_00040", "train_00045", "train_00051", "train_00053",
-                 "train_00059", "train_00066", "train_00072", "train_00077", "train_00087", "train_00091",
-                 "train_00094", "train_00097"],
-        "val": ["train_00004", "train_00022", "train_00038", "train_00043", "train_00044", "train_00048",
-                "train_00073", "train_00074", "train_00083", "train_00095"],
-    },
-    "people": {
-        "test": ["4", "9", "11", "16", "17", "22", "28", "43", "74", "81", "85", "89", "93", "108", "118", "122",
-                 "125", "126", "127", "150", "154", "157", "161", "175", "192", "193", "202", "204", "210", "211",
-                 "213", "216", "222", "234", "235", "244", "260", "262", "263", "279"],
-        "val": ["30", "49", "65", "90", "94", "100", "130", "142", "169", "177", "178", "191", "194", "199", "230",
-                "255", "265", "270", "282", "283"],
-    },
-    "davis": {"test": ["dance-twirl", "hockey"], "val": ["rollerblade"]},
-}
+with open(os.path.join(os.path.dirname(__file__), "heldout_splits.json")) as _f:
+    HELDOUT: dict[str, dict[str, list[str]]] = json.load(_f)
 
 
 def _dir(root: str, name: str) -> str:
     path = os.path.join(root, name)
     if not os.path.isdir(path):
-        raise io.BadInputError(f"{path}: folder missing; data.root must hold portraits/, people/, cutouts/, "
-                               "backgrounds/ and davis/ (see ../shared/data/README.md)")
+        raise io.BadInputError(f"{path}: folder missing; data.root must hold "
+                               f"{', '.join(n + '/' for n in REQUIRED_FOLDERS)} (see ../shared/data/README.md)")
     return path
 
 
 def pairs(root: str, subset: str, split: str) -> list[folder.Pair]:
-    """Still pairs of 'portraits' | 'people' for split 'train' | 'val' | 'test' (train = all minus held out)."""
+    """Still pairs of one of :data:`STILL_SUBSETS` for split 'train' | 'val' | 'test' (train = all minus held out)."""
+    if subset not in STILL_SUBSETS:
+        raise ValueError(f"unknown still subset {subset!r}; choose one of {STILL_SUBSETS}")
     listed = folder.list_pairs(_dir(root, subset))
     held = HELDOUT[subset]
     if split == "train":
@@ -84,14 +78,33 @@ def davis_sequences(root: str, split: str) -> list[clips.Sequence]:
     return clips.list_davis(d, HELDOUT["davis"][split])
 
 
-def foregrounds(root: str) -> list[composite.Foreground]:
-    """Compositing foregrounds: train portraits, train people (image + mask) and every RGBA cutout."""
-    fgs = [composite.Foreground(p.image_path, p.mask_path)
-           for sub in ("portraits", "people") for p in pairs(root, sub, "train")]
+def foregrounds(root: str, weights=None) -> tuple[list[composite.Foreground], list[float]]:
+    """Compositing foregrounds and their draw probabilities.
+
+    Train pairs of every still subset (image + mask) and every RGBA cutout. ``weights`` maps each of
+    :data:`FOREGROUND_SOURCES` to its share of the draws (split evenly inside a source; a missing key or 0
+    leaves that source out); None draws every foreground equally often. -> (foregrounds, probabilities).
+    """
+    by_source: dict[str, list[composite.Foreground]] = {
+        sub: [composite.Foreground(p.image_path, p.mask_path) for p in pairs(root, sub, "train")]
+        for sub in STILL_SUBSETS}
     cut = _dir(root, "cutouts")
-    fgs += [composite.Foreground(os.path.join(cut, n)) for n in sorted(os.listdir(cut))
-            if n.lower().endswith(".png") and io.check_file(os.path.join(cut, n)) is None]
-    return fgs
+    by_source["cutouts"] = [composite.Foreground(os.path.join(cut, n)) for n in sorted(os.listdir(cut))
+                            if n.lower().endswith(".png") and io.check_file(os.path.join(cut, n)) is None]
+    fgs, probs = [], []
+    for name in FOREGROUND_SOURCES:
+        share = 1.0 if weights is None else float(dict(weights).get(name, 0.0))
+        if share < 0:
+            raise ValueError(f"data.foreground_weights.{name} = {share}; weights must be >= 0")
+        items = by_source[name]
+        if share == 0 or not items:
+            continue
+        fgs += items
+        probs += [1.0 if weights is None else share / len(items)] * len(items)
+    if not fgs:
+        raise ValueError("data.foreground_weights leaves no foreground; give at least one source a weight > 0")
+    total = sum(probs)
+    return fgs, [p / total for p in probs]
 
 
 def backgrounds(root: str) -> list[str]:
@@ -106,26 +119,50 @@ def _root(config) -> str:
     return config.data.root
 
 
+def _composites(config, root: str, clip_length: int) -> composite.CompositeSource:
+    fgs, probs = foregrounds(root, config.data.get("foreground_weights"))
+    return composite.CompositeSource(fgs, backgrounds(root), tuple(config.data.image_size),
+                                     int(config.data.composite_size), seed=0, clip_length=clip_length,
+                                     foreground_probabilities=probs)
+
+
+def real_pairs(config, root: str) -> list[tuple[object, float]]:
+    """[(PairSource of one still subset's train pairs, its share ``data.real_weights[subset]``)], shares > 0."""
+    weights = dict(config.data.get("real_weights") or {s: 1.0 for s in STILL_SUBSETS})
+    unknown = sorted(set(weights) - set(STILL_SUBSETS))
+    if unknown:
+        raise ValueError(f"data.real_weights has unknown subsets {unknown}; choose from {STILL_SUBSETS}")
+    out = []
+    for sub in STILL_SUBSETS:
+        share = float(weights.get(sub, 0.0))
+        if share < 0:
+            raise ValueError(f"data.real_weights.{sub} = {share}; weights must be >= 0")
+        if share > 0:
+            out.append((folder.PairSource(pairs(root, sub, "train"), sub), share))
+    return out
+
+
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
-    """[(source, weight)] for training on the real data (weights from ``config.data.weights``)."""
+    """[(source, weight)] for training on the real data.
+
+    Weights: ``config.data.weights`` between kinds (composite vs real pairs; pseudo-video vs DAVIS), times
+    ``config.data.real_weights`` between the real subsets (normalised to sum to 1 within the kind).
+    """
     root, w = _root(config), config.data.weights
-    hw, t = tuple(config.data.image_size), int(config.data.clip_length)
+    t = int(config.data.clip_length)
     out = []
     if temporal:
         if w.pseudo_video > 0:
-            out.append((composite.CompositeSource(foregrounds(root), backgrounds(root), hw,
-                                                  int(config.data.composite_size), seed=0, clip_length=t),
-                        w.pseudo_video))
+            out.append((_composites(config, root, t), w.pseudo_video))
         if w.davis > 0:
             out.append((clips.ClipSource(davis_sequences(root, "train"), t, int(config.data.clip_stride)), w.davis))
     else:
         if w.composite > 0:
-            out.append((composite.CompositeSource(foregrounds(root), backgrounds(root), hw,
-                                                  int(config.data.composite_size), seed=0), w.composite))
+            out.append((_composites(config, root, 0), w.composite))
         if w.real > 0:
-            real = sources.ConcatSource([(s, folder.PairSource(pairs(root, s, "train"), s))
-                                         for s in ("portraits", "people")])
-            out.append((real, w.real))
+            parts = real_pairs(config, root)
+            total = sum(share for _, share in parts)
+            out += [(src, w.real * share / total) for src, share in parts]
     if not out:
         raise ValueError("all data.weights for this model kind are 0; give at least one source a weight > 0")
     return out
