@@ -2,8 +2,9 @@
 
 ``segmentation_sums`` runs inside the jitted eval step and returns per-batch sums (padding excluded by
 ``valid``); the host adds them up over the split and ``summarize`` turns the totals into metrics:
-Dice loss (soft, the paper's), Dice and IoU (binarised at 0.5, pooled over all pixels, plus the mean of
-per-image Dice), MAD, MSE, and the boundary F-score.
+Dice loss (soft, the paper's), Dice, person IoU and mIoU (binarised at 0.5, pooled over all pixels, plus the
+mean of per-image Dice), MAD, MSE, and the boundary F-score. mIoU is the mean of the person and background IoU
+(what the portrait literature, e.g. PortraitNet and PP-HumanSeg, reports); ``iou`` is the person IoU alone.
 """
 from __future__ import annotations
 
@@ -101,11 +102,16 @@ def summarize(sums: Mapping[str, float], smooth: float = 1.0) -> dict[str, float
     recall = sums["boundary_matched_true"] / max(sums["boundary_true"], EPS)
     soft_dice = (2 * sums["soft_intersection"] + smooth) / (sums["soft_pred_area"] + sums["soft_true_area"] + smooth)
     union = sums["pred_area"] + sums["true_area"] - sums["intersection"]
+    background_intersection = sums["pixels"] - sums["pred_area"] - sums["true_area"] + sums["intersection"]
+    background_iou = (background_intersection + EPS) / (sums["pixels"] - sums["intersection"] + EPS)
+    iou = (sums["intersection"] + EPS) / (union + EPS)
     return {
         "dice_loss": 1.0 - soft_dice,
         "dice": (2 * sums["intersection"] + EPS) / (sums["pred_area"] + sums["true_area"] + EPS),
         "mean_image_dice": sums["image_dice"] / sums["examples"],
-        "iou": (sums["intersection"] + EPS) / (union + EPS),
+        "iou": iou,
+        "background_iou": background_iou,
+        "miou": 0.5 * (iou + background_iou),
         "mad": sums["abs_error"] / sums["pixels"],
         "mse": sums["sq_error"] / sums["pixels"],
         "boundary_f": 2 * precision * recall / max(precision + recall, EPS),

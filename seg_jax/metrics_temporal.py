@@ -1,8 +1,15 @@
-"""Temporal stability of video mattes: flicker = mean frame-to-frame absolute change of alpha.
+"""Temporal stability of video mattes: flicker and dtSSD.
+
+Flicker = mean frame-to-frame absolute change of alpha.
 
 ``flicker(alphas)`` averages |alpha_t - alpha_{t-1}| over all pixels and frame pairs. With ``masks`` (the true
 masks), only pixels whose true label does not change between the two frames count, so genuine motion is not
-called flicker. Values are in [0, 1] (x100 for "percent of full scale"); lower is better. Pure numpy, so the
+called flicker. Values are in [0, 1] (x100 for "percent of full scale"); lower is better.
+
+dtSSD (Erofeev et al. 2015, with the scaling of Robust Video Matting's evaluation) compares the predicted
+change with the true change: per frame pair ``sqrt(mean(((a_t - a_{t-1}) - (g_t - g_{t-1}))^2)) * 100`` over
+all pixels, averaged over the frame pairs of the sequence(s). Lower is better; 0 means alpha moves exactly as
+the truth does. Pure numpy, so the
 evaluator and training code can use it without a device; :class:`FlickerMeter` does the same incrementally.
 """
 from __future__ import annotations
@@ -13,10 +20,9 @@ import numpy as np
 
 
 def _as_alpha(a) -> np.ndarray:
+    """(H, W) or (H, W, 1), uint8 0..255 or float [0, 1] -> float32 (H, W) in [0, 1]."""
     a = np.asarray(a)
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    a = a.astype(np.float32)
+    a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
     return a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a
 
 
@@ -61,6 +67,43 @@ class FlickerMeter:
         return self.total / self.count if self.count else 0.0
 
 
+class DtSSDMeter:
+    """Accumulates dtSSD one frame at a time: ``update(alpha, truth)``, then ``value`` (mean over frame pairs).
+
+    ``reset()`` starts a new sequence but keeps the running mean, so several sequences pool their pairs.
+    """
+
+    def __init__(self):
+        self.total, self.count = 0.0, 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def update(self, alpha, truth) -> None:
+        a, g = _as_alpha(alpha), _as_alpha(truth)
+        if a.shape != g.shape:
+            raise ValueError(f"alpha {a.shape} and truth {g.shape} differ in size")
+        if self._prev is not None and self._prev[0].shape == a.shape:
+            pa, pg = self._prev
+            err = (a - pa) - (g - pg)
+            self.total += 100.0 * float(np.sqrt(np.mean(np.square(err, dtype=np.float64))))
+            self.count += 1
+        self._prev = (a, g)
+
+    @property
+    def value(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+def dtssd(alphas: Iterable, truths: Iterable) -> float:
+    """dtSSD of one sequence of (H, W) alphas against its true alphas (float [0, 1] or uint8 0..255)."""
+    meter = DtSSDMeter()
+    for a, g in zip(alphas, truths, strict=True):
+        meter.update(a, g)
+    return meter.value
+
+
 def flicker(alphas: Iterable, masks: Optional[Iterable] = None) -> float:
     """Mean |alpha_t - alpha_{t-1}| over a sequence of (H, W) alphas (float [0, 1] or uint8 0..255).
 
@@ -76,4 +119,4 @@ def flicker(alphas: Iterable, masks: Optional[Iterable] = None) -> float:
     return meter.value
 
 
-__all__ = ["FlickerMeter", "flicker"]
+__all__ = ["DtSSDMeter", "FlickerMeter", "dtssd", "flicker"]
