@@ -7,8 +7,13 @@
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
 - ``full_res`` (the product): ``seg_jax.Segmenter`` on the original full-resolution images (guided-filter
-  upsampling included), DAVIS sequences streamed in order with the state carried; scores at full resolution,
-  plus flicker = mean |alpha_t - alpha_{t-1}| over pixels whose true label does not change.
+  upsampling included), DAVIS sequences streamed in order with the state carried; scores at full resolution
+  (Dice, person IoU and mIoU at threshold 0.5, MAD, boundary F), plus on video flicker = mean
+  |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
+
+Peers (``--peers mediapipe``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
+144x256) runs in its own virtualenv (:mod:`seg_jax.bench.peers`) on the same decoded images, in the same order,
+and its alphas are scored by the same code at the same resolution; its rows stand beside seg_jax's per source.
 """
 from __future__ import annotations
 
@@ -80,17 +85,18 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
 def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]]) -> dict[str, float]:
     """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res."""
     from seg_jax.data.io import read_pair
-    from seg_jax.metrics_temporal import FlickerMeter
+    from seg_jax.metrics_temporal import DtSSDMeter, FlickerMeter
     sums_fn = jax.jit(probability_sums)
-    total, flicker, previous_sequence, seconds = None, None, None, []
+    total, flicker, dtssd, previous_sequence, seconds = None, None, None, None, []
     for entry in files:
         pair = read_pair(entry["image_path"], entry["mask_path"])
         sequence = entry.get("sequence") or ""
         if not sequence or sequence != previous_sequence:
             segmenter.reset()
         if sequence and sequence != previous_sequence:
-            flicker = flicker or FlickerMeter()
+            flicker, dtssd = flicker or FlickerMeter(), dtssd or DtSSDMeter()
             flicker.reset()
+            dtssd.reset()
         previous_sequence = sequence
         t0 = time.perf_counter()
         alpha = segmenter.step(pair["image"])
@@ -99,13 +105,65 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]]) -> d
         total = add_sums(total, sums_fn(alpha[None], target[None]))
         if flicker is not None and sequence:
             flicker.update(alpha, pair["mask"])
+            dtssd.update(alpha, pair["mask"])
     if total is None:
         raise ValueError("no files to evaluate")
     result = summarize(total)
     if flicker is not None:
         result["flicker"] = flicker.value
+        result["dtssd"] = dtssd.value
     result["seconds_per_frame_median"] = statistics.median(seconds[1:] or seconds)
     return result
+
+
+class ReplayAlphas:
+    """A stand-in for a Segmenter that hands back alphas computed elsewhere (a peer), in order.
+
+    ``step(image)`` -> the next float32 (H, W) alpha; its size must be the image's. ``reset()`` does nothing:
+    the peer saw the frames in the same order.
+    """
+
+    def __init__(self, alphas: Sequence[np.ndarray]):
+        self._alphas, self._next = list(alphas), 0
+
+    def reset(self) -> None:
+        pass
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        alpha = self._alphas[self._next]
+        self._next += 1
+        if alpha.shape != image.shape[:2]:
+            raise ValueError(f"peer alpha {alpha.shape} does not match image {image.shape[:2]}")
+        return alpha
+
+
+PEER_ROWS = {"general_256x256": "mediapipe general 256x256", "landscape_144x256": "mediapipe landscape 144x256"}
+
+
+def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], install: bool = True) -> list[dict]:
+    """MediaPipe's two selfie models on the same held-out files, scored like seg_jax's full-resolution rows.
+
+    -> one result dict per MediaPipe model ({"model", "peer": True, "full_res": {subset: metrics}}), or []
+    after one line on stderr when the peer cannot be run.
+    """
+    import sys
+    from seg_jax import data
+    from seg_jax.bench import peers
+    from seg_jax.data.io import read_pair
+    rows = {m: {"model": name, "peer": True, "split": split, "full_res": {}} for m, name in PEER_ROWS.items()}
+    for subset in subsets:
+        files = data.heldout_files(data_root, split=split, subset=subset)
+        images = [read_pair(e["image_path"], e["mask_path"])["image"] for e in files]
+        got = peers.mediapipe_alphas(images, install=install)
+        if got["status"] != "ok":
+            print(f"seg_jax.evaluate: MediaPipe rows left out: {got['reason']}", file=sys.stderr)
+            return []
+        for m in PEER_ROWS:
+            metrics = evaluate_full_resolution(ReplayAlphas(got["alphas"][m]), files)
+            metrics.pop("seconds_per_frame_median", None)   # replay time, not the peer's: meaningless
+            rows[m]["full_res"][subset] = metrics
+            rows[m]["version"] = got["version"]
+    return list(rows.values())
 
 
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
@@ -193,20 +251,16 @@ def temporal_comparison(results: Sequence[Mapping[str, Any]]) -> dict[str, float
 def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, float] | None = None) -> str:
     """Table 1 (per protocol and source), Table 2 (size/speed) and the flicker comparison."""
     lines = []
-    for protocol, title in (("resized", "resized to the model input (the paper's protocol)"),
-                            ("full_res", "full resolution through seg_jax.Segmenter")):
-        rows = [(r["model"], s, m) for r in results for s, m in r.get(protocol, {}).items()]
-        if not rows:
-            continue
-        lines += [f"**Table 1: {title}** (split: {results[0]['split']})", "",
-                  "| Model | Source | Dice loss | Dice | MAD | MSE | IoU | Boundary F | mean image Dice |"
-                  + (" Flicker |" if protocol == "full_res" else ""),
-                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if protocol == "full_res" else "")]
+    rows = [(r["model"], s, m) for r in results if not r.get("peer") for s, m in r.get("resized", {}).items()]
+    if rows:
+        lines += [f"**Table 1: resized to the model input (the paper's protocol)** (split: {results[0]['split']})",
+                  "", "| Model | Source | Dice loss | Dice | MAD | MSE | IoU | Boundary F | mean image Dice |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for model, subset, m in rows:
-            cells = " | ".join(f"{m[c]:.4f}" for c in TABLE1_COLUMNS)
-            flicker = f" {m['flicker']:.5f} |" if "flicker" in m else (" - |" if protocol == "full_res" else "")
-            lines.append(f"| {model} | {subset} ({int(m['examples'])}) | {cells} |{flicker}")
+            lines.append(f"| {model} | {subset} ({int(m['examples'])}) | "
+                         + " | ".join(f"{m[c]:.4f}" for c in TABLE1_COLUMNS) + " |")
         lines.append("")
+    lines += full_res_table(results)
     speed_rows = [r for r in results if "speed" in r]
     if speed_rows:
         hw = speed_rows[0]["hardware"]
@@ -225,6 +279,33 @@ def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, f
     return "\n".join(lines)
 
 
+FULL_RES_COLUMNS = ("dice", "iou", "miou", "mad", "boundary_f")
+
+
+def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown lines: per source, every seg_jax model then every peer, at full resolution."""
+    by_source: dict[str, list[tuple[str, Mapping[str, float]]]] = {}
+    for r in results:
+        for subset, m in r.get("full_res", {}).items():
+            by_source.setdefault(subset, []).append((r["model"], m))
+    if not by_source:
+        return []
+    split = results[0].get("split", "test")
+    lines = [f"**seg_jax vs MediaPipe at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
+             "MediaPipe through its own `process()`, on the same decoded images; Dice and IoU at 0.5; flicker and "
+             "dtSSD on video only)", "",
+             "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | Flicker | dtSSD |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for subset, entries in by_source.items():
+        for model, m in entries:
+            temporal = " | ".join(f"{m[k]:.4f}" if k in m else "-" for k in ("flicker", "dtssd"))
+            lines.append(f"| {subset} ({int(m['examples'])}) | {model} | "
+                         + " | ".join(f"{m.get(c, float('nan')):.4f}" for c in FULL_RES_COLUMNS)
+                         + f" | {temporal} |")
+    lines.append("")
+    return lines
+
+
 def main(argv=None) -> None:
     from absl import app, flags
     from ml_collections import config_flags
@@ -235,12 +316,15 @@ def main(argv=None) -> None:
     flags.DEFINE_string("checkpoint", None, "Weights folder or training workdir (default: shipped weights).")
     flags.DEFINE_string("data", None, f"Real data root (default {DEFAULT_DATA_ROOT}) or an images/+masks/ folder.")
     flags.DEFINE_string("split", "test", "Split to evaluate: test | val.")
-    flags.DEFINE_list("subsets", None, "Subsets of the real data (default: portraits, people, davis).")
+    flags.DEFINE_list("subsets", None, "Subsets of the real data (default: portraits, selfies, people, fullbody, davis).")
     flags.DEFINE_list("image_size", None, "Model input size H,W for the resized protocol (default: manifest).")
     flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")
     flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")
     flags.DEFINE_integer("guided_subsample", 1, "Full-resolution protocol: fit the guided upsampling at "
                          "1/N of the inference size (seg_jax.streaming.Refine.subsample).")
+    flags.DEFINE_list("peers", ["mediapipe"], "Peers scored beside seg_jax on the same images (full resolution, "
+                      "real data): mediapipe, or none.")
+    flags.DEFINE_bool("peer_install", True, "Create the peer's own virtualenv when it is missing (needs PyPI).")
     flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
 
     def run(_):
@@ -259,6 +343,13 @@ def main(argv=None) -> None:
                                       subsets=f.subsets, image_size=f.image_size, full_res=f.full_res, fps=f.fps,
                                       guided_subsample=f.guided_subsample)
                        for m in models]
+            peers = [p for p in f.peers if p and p != "none"]
+            unknown = sorted(set(peers) - {"mediapipe"})
+            if unknown:
+                raise ValueError(f"unknown --peers {unknown}; choose mediapipe or none")
+            full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
+            if "mediapipe" in peers and full_res_subsets:
+                results += evaluate_mediapipe(data_path, f.split, full_res_subsets, install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.evaluate: error: {e}") from None
         comparison = temporal_comparison(results)

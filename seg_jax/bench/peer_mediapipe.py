@@ -4,6 +4,7 @@ Stand-alone on purpose: it must not import seg_jax (different numpy / jax). Usag
 
     python peer_mediapipe.py FRAMES_DIR RESULT_JSON --warmup 10 --iters 100
     python peer_mediapipe.py FRAMES_DIR - --serve --warmup 10
+    python peer_mediapipe.py FRAMES_DIR ALPHAS_DIR --alphas
 
 
 FRAMES_DIR holds ``<name>.npy`` uint8 RGB frames (H, W, 3). For every frame and each of the two models
@@ -15,6 +16,10 @@ frame size) and writes per-iteration latencies in ms to RESULT_JSON.
 blocks: one JSON request per stdin line, ``{"model": "general_256x256", "frame": "256x256", "iters": 10}``,
 answered by one line ``{"times_ms": [...]}`` on stdout (``{"error": ...}`` for a bad request); EOF ends it.
 A first line ``{"ready": true, "mediapipe_version": ...}`` says the warm-up is done.
+
+``--alphas`` returns what the models predict instead of timings: for each model, the frames are processed in
+name order (one model instance per model, as a video would be) and ``ALPHAS_DIR/<model>/<name>.npy`` gets the
+float16 (H, W) person probability at the frame's own size; ``ALPHAS_DIR/info.json`` gets the versions.
 """
 from __future__ import annotations
 
@@ -34,10 +39,15 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--composite", action="store_true", help="also alpha-blend onto a background with numpy")
     p.add_argument("--serve", action="store_true", help="time blocks on request (stdin/stdout JSON lines)")
+    p.add_argument("--alphas", action="store_true", help="write each model's alpha per frame to OUT (a folder)")
     args = p.parse_args()
 
     import numpy as np
     import mediapipe as mp
+
+    if args.alphas:
+        write_alphas(mp, np, args.frames_dir, args.out)
+        return
 
     frames = {os.path.splitext(os.path.basename(f))[0]: np.load(f) for f in sorted(glob.glob(
         os.path.join(args.frames_dir, "*.npy")))}
@@ -64,6 +74,19 @@ def main() -> None:
                                        "mask_shape": list(mask.shape), "times_ms": times})
     with open(args.out, "w") as f:
         json.dump(out, f)
+
+
+def write_alphas(mp, np, frames_dir: str, out_dir: str) -> None:
+    paths = sorted(glob.glob(os.path.join(frames_dir, "*.npy")))
+    for selection, model in ((0, "general_256x256"), (1, "landscape_144x256")):
+        os.makedirs(os.path.join(out_dir, model), exist_ok=True)
+        with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=selection) as seg:
+            for path in paths:
+                frame = np.ascontiguousarray(np.load(path))
+                mask = seg.process(frame).segmentation_mask
+                np.save(os.path.join(out_dir, model, os.path.basename(path)), np.clip(mask, 0, 1).astype(np.float16))
+    with open(os.path.join(out_dir, "info.json"), "w") as f:
+        json.dump({"mediapipe_version": mp.__version__, "python": platform.python_version(), "frames": len(paths)}, f)
 
 
 def serve(mp, frames, warmup: int) -> None:

@@ -107,6 +107,37 @@ def run_mediapipe(frames: Mapping[str, np.ndarray], *, warmup: int, iters: int, 
             "results": results}
 
 
+MEDIAPIPE_MODELS = ("general_256x256", "landscape_144x256")
+
+
+def mediapipe_alphas(frames: list[np.ndarray], *, venv: Path = DEFAULT_PEER_VENV, install: bool = True,
+                     timeout_s: float = 1800) -> dict[str, Any]:
+    """MediaPipe's selfie segmenter (both models) on ``frames`` (uint8 RGB (H, W, 3), processed in order).
+
+    Returns {"status": "ok", "version", "alphas": {model: [float32 (H, W) in [0, 1] per frame]}} or
+    {"status": "skipped", "reason": one line} when the peer's virtualenv or subprocess cannot be had.
+    """
+    py, msg = ensure_mediapipe_venv(venv, install=install)
+    if py is None:
+        return {"status": "skipped", "reason": msg}
+    with tempfile.TemporaryDirectory(prefix="seg_jax_eval_peer_") as tmp:
+        folder, out = Path(tmp) / "frames", Path(tmp) / "alphas"
+        write_frames({f"{i:06d}": f for i, f in enumerate(frames)}, folder)
+        cmd = [str(py), str(PEER_SCRIPT), str(folder), str(out), "--alphas"]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            return {"status": "skipped", "reason": f"peer subprocess ran past {timeout_s:.0f} s"}
+        if r.returncode != 0 or not (out / "info.json").exists():
+            tail = (r.stderr.strip().splitlines() or ["no output"])[-1][-300:]
+            return {"status": "skipped", "reason": f"peer subprocess failed (rc {r.returncode}): {tail}"}
+        info = json.loads((out / "info.json").read_text())
+        alphas = {m: [np.load(out / m / f"{i:06d}.npy").astype(np.float32) for i in range(len(frames))]
+                  for m in MEDIAPIPE_MODELS}
+    return {"status": "ok", "version": info.get("mediapipe_version"), "venv": msg, "alphas": alphas}
+
+
 class MediaPipeSession:
     """The MediaPipe peer kept running in its virtualenv, timing blocks of calls on request.
 

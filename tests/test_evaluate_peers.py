@@ -1,0 +1,81 @@
+"""The evaluator's peer rows: alphas from elsewhere scored by the same code, the per-source table, and one
+clear line (and seg_jax rows alone) when the MediaPipe virtualenv cannot be had."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from seg_jax import evaluate
+
+
+def _write(path, arr):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(str(path), arr)
+
+
+@pytest.fixture()
+def clip_files(tmp_path):
+    files = []
+    for t in range(3):
+        img = np.full((12, 16, 3), 40 * t, np.uint8)
+        mask = np.zeros((12, 16), np.uint8)
+        mask[2:10, t:t + 8] = 255
+        _write(tmp_path / "f" / f"{t}.jpg", img)
+        _write(tmp_path / "m" / f"{t}.png", mask)
+        files.append({"name": str(t), "image_path": str(tmp_path / "f" / f"{t}.jpg"),
+                      "mask_path": str(tmp_path / "m" / f"{t}.png"), "sequence": "clip"})
+    return files
+
+
+def test_replayed_truth_scores_perfectly_and_has_video_metrics(clip_files):
+    truths = [cv2.imread(f["mask_path"], cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255 for f in clip_files]
+    m = evaluate.evaluate_full_resolution(evaluate.ReplayAlphas(truths), clip_files)
+    assert m["dice"] == pytest.approx(1) and m["miou"] == pytest.approx(1)
+    assert m["flicker"] == 0 and m["dtssd"] == 0
+    still = [np.zeros_like(t) for t in truths]      # an alpha that never moves while the person does
+    m = evaluate.evaluate_full_resolution(evaluate.ReplayAlphas(still), clip_files)
+    assert m["dtssd"] > 0 and m["flicker"] == 0 and m["dice"] < 0.01
+
+
+def test_replay_rejects_an_alpha_of_another_size(clip_files):
+    with pytest.raises(ValueError, match="does not match image"):
+        evaluate.evaluate_full_resolution(evaluate.ReplayAlphas([np.zeros((5, 5), np.float32)] * 3), clip_files)
+
+
+def test_table_puts_peers_beside_seg_jax_per_source():
+    m = {"dice": 0.9, "iou": 0.8, "miou": 0.85, "mad": 0.05, "boundary_f": 0.7, "examples": 3}
+    results = [{"model": "mobilenet", "split": "test", "full_res": {"selfies": m, "davis": {**m, "flicker": 0.01,
+                                                                                          "dtssd": 1.5}}},
+               {"model": "mediapipe general 256x256", "peer": True, "full_res": {"selfies": m, "davis": m}}]
+    lines = evaluate.full_res_table(results)
+    body = [line for line in lines if line.startswith("| selfies") or line.startswith("| davis")]
+    assert [line.split(" | ")[1] for line in body] == ["mobilenet", "mediapipe general 256x256"] * 2
+    assert "| 0.0100 | 1.5000 |" in body[2] and body[1].endswith("| - | - |")
+    assert "mIoU" in lines[2] and "dtSSD" in lines[2]
+
+
+def test_missing_peer_venv_is_one_line_and_no_rows(tmp_path, capsys, monkeypatch, clip_files):
+    from seg_jax import data
+    from seg_jax.bench import peers
+    got = peers.mediapipe_alphas([np.zeros((4, 4, 3), np.uint8)], venv=tmp_path / "no-venv", install=False)
+    assert got["status"] == "skipped" and "no mediapipe==0.10.21 virtualenv" in got["reason"]
+    monkeypatch.setattr(data, "heldout_files", lambda root, split, subset: clip_files)
+    monkeypatch.setattr(peers, "mediapipe_alphas", lambda frames, install: got)
+    assert evaluate.evaluate_mediapipe(str(tmp_path), "test", ["davis"], install=False) == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("seg_jax.evaluate: MediaPipe rows left out: no mediapipe")
+
+
+def test_peer_alphas_become_rows(monkeypatch, clip_files):
+    from seg_jax import data
+    from seg_jax.bench import peers
+    truths = [cv2.imread(f["mask_path"], cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255 for f in clip_files]
+    fake = {"status": "ok", "version": "0.10.21", "alphas": {"general_256x256": truths,
+                                                               "landscape_144x256": [t * 0 for t in truths]}}
+    monkeypatch.setattr(data, "heldout_files", lambda root, split, subset: clip_files)
+    monkeypatch.setattr(peers, "mediapipe_alphas", lambda frames, install: fake)
+    rows = evaluate.evaluate_mediapipe("unused", "test", ["davis"], install=False)
+    assert [r["model"] for r in rows] == ["mediapipe general 256x256", "mediapipe landscape 144x256"]
+    assert rows[0]["full_res"]["davis"]["dice"] == pytest.approx(1)
+    assert rows[1]["full_res"]["davis"]["dice"] < 0.01 and all(r["peer"] for r in rows)
