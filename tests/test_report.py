@@ -1,0 +1,23 @@
+"""The results pages: the README block carries seg_jax vs MediaPipe and a link; results/README.md the rest."""
+import json
+
+from seg_jax import report
+
+
+def test_front_door_has_peer_table_and_link(tmp_path):
+    m = {"dice": 0.9, "iou": 0.8, "miou": 0.85, "mad": 0.05, "boundary_f": 0.7, "examples": 3}
+    rows = [{"model": "mobilenet", "split": "test", "full_res": {"selfies": m}},
+            {"model": "mediapipe general 256x256", "peer": True, "full_res": {"selfies": m}}]
+    (tmp_path / "eval-a.json").write_text(json.dumps({"results": rows}))
+    (tmp_path / "eval-b.json").write_text(json.dumps({"results": rows[:1]}))      # no peer: not on the front door
+    (tmp_path / "eval-a.md").write_text("full table a")
+    text = report.front_door_section(tmp_path)
+    assert f"]({tmp_path.as_posix()}/README.md)" in text
+    assert "eval-a.json" in text and "eval-b.json" not in text
+    assert "| selfies (3) | mediapipe general 256x256 | 0.9000 |" in text
+    assert "full table a" in report.results_section(tmp_path, [])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\ntail\n")
+    report.update_readme(readme, text)
+    out = readme.read_text()
+    assert "old" not in out and out.endswith("tail\n") and "mediapipe general" in out
