@@ -66,6 +66,11 @@ def ensure_mediapipe_venv(venv: Path = DEFAULT_PEER_VENV, *, install: bool = Tru
     return None, f"could not install mediapipe=={MEDIAPIPE_VERSION} into {venv}: {'; '.join(log)[-500:]}"
 
 
+def _peer_env() -> dict[str, str]:
+    """This process's environment without what would point the peer's Python at our packages or XLA flags."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+
+
 def write_frames(frames: Mapping[str, np.ndarray], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
@@ -88,7 +93,7 @@ def run_mediapipe(frames: Mapping[str, np.ndarray], *, warmup: int, iters: int, 
         write_frames(frames, folder)
         out = Path(tmp) / "mediapipe.json"
         cmd = [str(py), str(PEER_SCRIPT), str(folder), str(out), "--warmup", str(warmup), "--iters", str(iters)]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        env = _peer_env()
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
         if r.returncode != 0 or not out.exists():
@@ -124,7 +129,7 @@ def mediapipe_alphas(frames: list[np.ndarray], *, venv: Path = DEFAULT_PEER_VENV
         folder, out = Path(tmp) / "frames", Path(tmp) / "alphas"
         write_frames({f"{i:06d}": f for i, f in enumerate(frames)}, folder)
         cmd = [str(py), str(PEER_SCRIPT), str(folder), str(out), "--alphas"]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        env = _peer_env()
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
@@ -161,7 +166,7 @@ class MediaPipeSession:
         self._tmp = tempfile.TemporaryDirectory(prefix="seg_jax_bench_")
         folder = Path(self._tmp.name) / "frames"
         write_frames(frames, folder)
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+        env = _peer_env()
         # stderr to a file: a chatty library must not fill a pipe nobody reads and stall the peer
         self._stderr_path = Path(self._tmp.name) / "peer.stderr"
         with open(self._stderr_path, "w") as err:

@@ -30,11 +30,6 @@ class Foreground:
     mask_path: str = ""
 
 
-def is_binary(alpha: np.ndarray) -> bool:
-    """True when a uint8 alpha holds only 0 and 255 (a hand-drawn or tool-made mask, not a matte)."""
-    return bool(np.isin(alpha, (0, 255)).all())
-
-
 def soften_edge(alpha: np.ndarray, sigma: float) -> np.ndarray:
     """Binary uint8 alpha (h, w, 1) -> soft uint8 alpha: a Gaussian of ``sigma`` pixels across the edge.
 
@@ -58,7 +53,7 @@ def load_foreground(fg: Foreground, max_side: int = 640) -> tuple[np.ndarray, np
     img, alpha = ex["image"], ex["mask"]
     cut_bottom = bool((alpha[-1, :, 0] >= 128).mean() > 0.02)
     sigma = max(0.7, EDGE_SOFTNESS * max(img.shape[:2]))
-    if is_binary(alpha):   # soften at the source resolution, before cropping, so the whole ramp is kept
+    if io.is_binary_mask(alpha):   # soften at the source resolution, before cropping, so the whole ramp is kept
         alpha = soften_edge(alpha, sigma)
     ys, xs = np.nonzero(alpha[:, :, 0] > 8)
     if len(ys):

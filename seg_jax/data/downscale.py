@@ -53,7 +53,7 @@ def _shrink_mask(src: str, dst: str, hw: tuple[int, int], soft: bool) -> None:
     if mask is None:
         raise io.BadInputError(f"{src}: not a readable mask; remove the pair or replace the mask")
     if mask.shape[:2] != hw:
-        soft = soft or not np.isin(mask, (0, 255)).all()   # a matte in a binary folder (selfies' aiseg_*)
+        soft = soft or not io.is_binary_mask(mask)   # a matte in a binary folder (selfies' aiseg_*)
         mask = cv2.resize(mask, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
         if not soft:
             mask = np.where(mask >= 128, 255, 0).astype(np.uint8)

@@ -136,6 +136,11 @@ def mask_from_array(arr: np.ndarray, name: str, stats: collections.Counter | Non
     return arr[:, :, None]
 
 
+def is_binary_mask(mask: np.ndarray) -> bool:
+    """True when a uint8 mask holds only 0 and 255 (hand-drawn or tool-made), False for a soft matte."""
+    return bool(np.isin(mask, (0, 255)).all())
+
+
 def match_mask_size(mask: np.ndarray, hw: tuple[int, int], name: str,
                     stats: collections.Counter | None = None) -> np.ndarray:
     """Resize a (h, w, 1) mask to the image size ``hw`` with nearest-neighbour when the aspect ratio matches.
