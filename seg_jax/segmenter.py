@@ -19,7 +19,13 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from seg_jax.ops.stabilise import Stabilise
+
 SizeLike = Union[None, int, str, Sequence[int]]
+
+# The stream's default hold of the previous alpha where the image is still (chosen by seg_jax.tune_stabilise on
+# DAVIS clips outside the test split; results/stabilise.json).
+DEFAULT_STABILISE = Stabilise(strength=0.9, motion=0.2, radius=2)
 
 
 def parse_size(size: SizeLike) -> Optional[tuple[int, int]]:
@@ -106,6 +112,9 @@ class Segmenter:
         frame size recompiles only the cheap pre/post pieces.
       fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.
+      stabilise: the motion-gated hold of the previous alpha on a stream (:class:`seg_jax.ops.stabilise.Stabilise`;
+        None: :data:`DEFAULT_STABILISE`; ``Stabilise()`` turns it off). It never changes the first frame after
+        :meth:`reset`, so single images are unaffected.
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
         bfloat16 dot instructions, 14-20% faster there with Dice unchanged to 1e-4; float32 elsewhere),
         'float32' or 'bfloat16'.
@@ -116,7 +125,8 @@ class Segmenter:
                  guided_radius: Optional[int] = None, guided_eps: float = 1e-3, guided_color: bool = True,
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
-                 max_fused_sizes: int = 2, fast: bool = True, dot_dtype: str = "auto"):
+                 max_fused_sizes: int = 2, fast: bool = True, dot_dtype: str = "auto",
+                 stabilise: Optional[Stabilise] = None):
         from seg_jax.model_io import build_model, load_weights
         from seg_jax.models import MODELS
         from seg_jax.streaming import DEFAULT_INPUT_SIZE, Refine
@@ -148,6 +158,9 @@ class Segmenter:
             from seg_jax.streaming import DEFAULT_GUIDED_RADIUS
             guided_radius = DEFAULT_GUIDED_RADIUS
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color), int(guided_subsample))
+        self.stabilise = DEFAULT_STABILISE if stabilise is None else stabilise
+        if not isinstance(self.stabilise, Stabilise):
+            raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
         self.max_fused_sizes = max_fused_sizes
         self.fast = bool(fast)
         from seg_jax.fused import resolve_dot_dtype
@@ -174,7 +187,8 @@ class Segmenter:
                 from seg_jax.streaming import fast_params
                 self._folded = fast_params(self.model, self.model_name, self.variables, self.dot_dtype) or False
             self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine,
-                                             fast=bool(self.fast and self._folded), folded=self._folded or None)
+                                             fast=bool(self.fast and self._folded), folded=self._folded or None,
+                                             stabilise=self.stabilise)
         return self._steps[key]
 
     # -- streaming API -----------------------------------------------------------------------------------

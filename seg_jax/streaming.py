@@ -40,6 +40,7 @@ from seg_jax.models import is_temporal
 from seg_jax.ops.guided_filter import (apply_coefficients, coefficients_to_width, fast_guided_upsample,
                                       guided_coefficients)
 from seg_jax.ops.resize import resize, to_float
+from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
 
 # Donation is a no-op (with a warning) on backends that cannot reuse the buffer; the result is the same.
 warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
@@ -186,14 +187,26 @@ def postprocess(prob: jax.Array, small: jax.Array, full: jax.Array, refine: Refi
     return fast_guided_upsample(prob, small[0], full, refine.radius, refine.eps, refine.color, refine.subsample)
 
 
-def _net_fn(fast: bool):
-    return network_fast if fast else network
+def _net_fn(fast: bool, hold: Stabilise = Stabilise()):
+    """The network stage ``(model, name, weights, state, x) -> (state, prob)``; with the stabiliser on, the
+    state is ``(network state, hold state)`` and the probabilities come out stabilised."""
+    net = network_fast if fast else network
+    if not hold.enabled:
+        return net
+
+    def net_and_hold(model, model_name, variables, state, x):
+        net_state, hold_state = state
+        net_state, prob = net(model, model_name, variables, net_state, x)
+        hold_state, prob = stabilise(prob, x[0], hold_state, hold)
+        return (net_state, hold_state), prob
+    return net_and_hold
 
 
 @functools.lru_cache(maxsize=None)
-def _fused(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False):
+def _fused(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False,
+           hold: Stabilise = Stabilise()):
     """The whole step as one jit (kept for comparison; slower on CPU, see the module docstring)."""
-    net = _net_fn(fast)
+    net = _net_fn(fast, hold)
 
     def step(variables, state, frame):
         _, small = preprocess(frame, input_size)
@@ -220,8 +233,9 @@ def _post_pieces(refine: Refine):
 
 
 @functools.lru_cache(maxsize=None)
-def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False):
-    net_fn = _net_fn(fast)
+def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False,
+            hold: Stabilise = Stabilise()):
+    net_fn = _net_fn(fast, hold)
     pre = jax.jit(lambda frame: preprocess(frame, input_size)[1])
     net = jax.jit(lambda variables, state, x: net_fn(model, model_name, variables, state, x), donate_argnums=(1,))
     return pre, net, _post_pieces(refine)
@@ -234,6 +248,8 @@ class StreamingStep:
       model_name: 'unet', 'mobilenet' or 'convlstm'.
       input_size: (h, w) the network runs at (multiples of 32).
       refine: the upsampling of the alpha (:class:`Refine`).
+      stabilise: the motion-gated hold of the previous alpha (:class:`seg_jax.ops.stabilise.Stabilise`; off by
+        default here, on in :class:`seg_jax.Segmenter`). When on, the state is ``(network state, hold state)``.
       fast: whether the BatchNorm-folded network runs (False where it does not apply).
       dot_dtype: operand dtype of the fast path's 1x1 products ('auto', 'float32', 'bfloat16'; see
         :func:`fast_params`); ignored when ``folded`` is given (its stored kernels decide).
@@ -242,13 +258,14 @@ class StreamingStep:
     def __init__(self, model: nn.Module, model_name: str, variables: Mapping[str, Any],
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                  state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
-                 dot_dtype: Any = "auto"):
+                 dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise()):
         h, w = int(input_size[0]), int(input_size[1])
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:
             raise ValueError(f"input size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
         self.model, self.model_name, self.variables = model, model_name, variables
         self.input_size = (h, w)
         self.refine = refine
+        self.stabilise = stabilise
         self.state_dtype = state_dtype
         # ``folded``: precomputed fast_params(...) (a Segmenter folds once for all its inference sizes)
         self.params = ((folded if folded is not None else fast_params(model, model_name, variables, dot_dtype))
@@ -256,7 +273,7 @@ class StreamingStep:
         self.fast = self.params is not None
         if not self.fast:
             self.params = variables
-        self._pre, self._net, self._post = _pieces(model, model_name, self.input_size, refine, self.fast)
+        self._pre, self._net, self._post = _pieces(model, model_name, self.input_size, refine, self.fast, stabilise)
 
     @property
     def temporal(self) -> bool:
@@ -264,7 +281,8 @@ class StreamingStep:
 
     def init_state(self) -> State:
         """A fresh zero state (new buffers each call, safe to donate)."""
-        return initial_state(self.model_name, self.input_size, self.state_dtype)
+        state = initial_state(self.model_name, self.input_size, self.state_dtype)
+        return (state, initial_hold_state(self.input_size)) if self.stabilise.enabled else state
 
     def __call__(self, state: State, frame) -> tuple[State, jax.Array]:
         """One step (separately jitted pieces, all on device). ``frame`` (H, W, 3) uint8 RGB; ``state`` is donated
@@ -278,7 +296,7 @@ class StreamingStep:
 
     def single_jit_step(self, state: State, frame) -> tuple[State, jax.Array]:
         """Same result as ``__call__`` as one jit over the whole step (slower on CPU; for comparison)."""
-        fn = _fused(self.model, self.model_name, self.input_size, self.refine, self.fast)
+        fn = _fused(self.model, self.model_name, self.input_size, self.refine, self.fast, self.stabilise)
         return fn(self.params, state, frame)
 
     def warmup(self, frame_hw: Sequence[int]) -> None:
@@ -291,7 +309,8 @@ class StreamingStep:
 def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model: Optional[nn.Module] = None,
                         model_config: Optional[Mapping[str, Any]] = None,
                         input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
-                        fast: bool = True, dot_dtype: Any = "auto") -> StreamingStep:
+                        fast: bool = True, dot_dtype: Any = "auto",
+                        stabilise: Stabilise = Stabilise()) -> StreamingStep:
     """Build the streaming step for ``model_name`` with ``variables`` ({"params", "batch_stats"}).
 
     ``model`` (a Flax module) or ``model_config`` (a ``config.model`` dict, e.g. a weights manifest's
@@ -302,8 +321,9 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
         config = dict(model_config or {"name": model_name})
         config["name"] = model_name
         model = build_model(config)
-    return StreamingStep(model, model_name, variables, input_size, refine, fast=fast, dot_dtype=dot_dtype)
+    return StreamingStep(model, model_name, variables, input_size, refine, fast=fast, dot_dtype=dot_dtype,
+                         stabilise=stabilise)
 
 
-__all__ = ["DEFAULT_INPUT_SIZE", "Refine", "StreamingStep", "choose_input_size", "fast_params", "initial_state",
-           "make_streaming_step", "network", "network_fast", "postprocess", "preprocess"]
+__all__ = ["DEFAULT_INPUT_SIZE", "Refine", "Stabilise", "StreamingStep", "choose_input_size", "fast_params",
+           "initial_state", "make_streaming_step", "network", "network_fast", "postprocess", "preprocess"]

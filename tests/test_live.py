@@ -92,7 +92,7 @@ def test_sample_video_is_shipped():
 def test_cli_video_to_video(tmp_path, weights, clip, capsys):
     out = tmp_path / "out.mp4"
     assert main(["--source", str(clip), "--mode", "blur", "--output", str(out), "--checkpoint", weights,
-                 "--feather", "1", "--expand", "1", "--smooth", "0.3", "--flicker"]) == 0
+                 "--feather", "1", "--expand", "1", "--smooth", "0.3", "--stabilise", "0.5", "--flicker"]) == 0
     assert count_frames(out) == 5
     err = capsys.readouterr().err
     assert "5 frames" in err and "flicker" in err
@@ -140,6 +140,7 @@ def test_cli_bad_inputs(tmp_path, weights, clip, capsys):
         (["--source", str(clip), "--input-size", "100x100", "-o", str(tmp_path / "f.mp4")], "multiples of 32"),
         (["--source", str(clip), "--guided-subsample", "0", "-o", str(tmp_path / "g.mp4")],
          "subsample must be a positive integer"),
+        (["--source", str(clip), "--stabilise", "1.5", "-o", str(tmp_path / "h.mp4")], "stabilise strength"),
         (["--source", str(clip), "-o", str(tmp_path / "e.mp4"), "--checkpoint", str(tmp_path / "none")],
          "does not exist"),
     ]

@@ -80,6 +80,7 @@ class LiveOptions:
     feather: float = 0.0
     expand: int = 0
     smooth: float = 0.0                   # temporal EMA weight of the previous alpha, [0, 1)
+    stabilise: Optional[float] = None     # motion-gated hold strength in [0, 1); None: the Segmenter's default
     mirror: bool = False
     max_frames: Optional[int] = None
     fps: Optional[float] = None           # output frame rate (default: the source's)
@@ -87,6 +88,14 @@ class LiveOptions:
     progress: bool = True
     quiet: bool = False
     flicker: bool = False                 # measure the flicker of the (smoothed) alpha over the run
+
+
+def stabilise_settings(strength: Optional[float]):
+    """--stabilise STRENGTH -> the Segmenter's hold settings (None keeps its default; 0 turns the hold off)."""
+    if strength is None:
+        return None
+    from seg_jax.segmenter import DEFAULT_STABILISE
+    return dataclasses.replace(DEFAULT_STABILISE, strength=float(strength))
 
 
 @dataclasses.dataclass
@@ -179,7 +188,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             try:
                 segmenter = Segmenter(opts.model, opts.checkpoint, opts.input_size, keep_aspect=opts.keep_aspect,
                                       refine=opts.refine, guided_radius=opts.guided_radius,
-                                      guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample)
+                                      guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample,
+                                      stabilise=stabilise_settings(opts.stabilise))
             except (FileNotFoundError, ValueError) as e:
                 missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
                 hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""

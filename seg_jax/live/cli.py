@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--feather", type=float, default=0.0, help="soften the mask edge by this many pixels")
     look.add_argument("--expand", type=int, default=0, help="grow (+) or shrink (-) the person by N pixels")
     look.add_argument("--smooth", type=float, default=0.0,
-                      help="temporal smoothing in [0, 1): weight of the previous alpha (default 0; try 0.3)")
+                      help="temporal smoothing in [0, 1): weight of the previous alpha everywhere (default 0)")
+    look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
+                      help="hold the previous alpha where the image is still, in [0, 1) (default 0.9; 0: off; "
+                           "moving parts always take the new alpha)")
 
     m = p.add_argument_group("model")
     m.add_argument("--model", default="mobilenet", choices=("mobilenet", "convlstm", "unet"),
@@ -83,7 +86,8 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         model=args.model, checkpoint=args.checkpoint, input_size=args.input_size, keep_aspect=args.keep_aspect,
         refine=args.refine, guided_radius=args.guided_radius, guided_eps=args.guided_eps,
         guided_subsample=args.guided_subsample, blur=args.blur,
-        threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth, mirror=args.mirror,
+        threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth,
+        stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
         flicker=args.flicker)
 
