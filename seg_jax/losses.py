@@ -31,3 +31,17 @@ def segmentation_loss(name: str, logits: jax.Array, targets: jax.Array, smooth: 
     if name == "bce_dice":
         return bce_loss(logits, targets) + dice_loss(logits, targets, smooth)
     raise ValueError(f"unknown loss {name!r}; set config.loss to one of {LOSSES}")
+
+
+def temporal_consistency_loss(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean squared error between the predicted and the true frame-to-frame change of alpha.
+
+    logits, targets: (B, T, H, W, 1) clips, T >= 2. The predicted alpha may move only where the true one moves,
+    so a steady background is pushed to a steady prediction and a moving edge to move with the person (the
+    temporal-coherence term of Robust Video Matting, applied to the sigmoid of the logits). Returns a scalar.
+    """
+    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
+    targets = targets.astype(jnp.float32)
+    predicted_change = probs[:, 1:] - probs[:, :-1]
+    true_change = targets[:, 1:] - targets[:, :-1]
+    return jnp.mean(jnp.square(predicted_change - true_change))

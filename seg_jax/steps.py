@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seg_jax.losses import segmentation_loss
+from seg_jax.losses import segmentation_loss, temporal_consistency_loss
 from seg_jax.metrics import segmentation_sums
 from seg_jax.models import is_temporal
 
@@ -101,12 +101,16 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
 
+    temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if is_temporal(model_name) else 0.0
+
     def loss_fn(params):
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
                                          images, train=True)
-        return segmentation_loss(config.loss, logits, targets, config.dice_smooth), (new_stats, logits)
+        loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth)
+        temporal = temporal_consistency_loss(logits, targets) if temporal_weight else jnp.zeros(())
+        return loss + temporal_weight * temporal, (new_stats, logits, temporal)
 
-    (loss, (new_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (new_stats, logits, temporal)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     lr = jnp.maximum(schedule(state.step) * state.lr_scale, config.min_learning_rate)
     params = jax.tree_util.tree_map(lambda p, u: p - lr * u, state.params, updates)
@@ -114,6 +118,8 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     pred, true = probs >= 0.5, targets >= 0.5
     dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)
     metrics = {"loss": loss, "dice": dice, "learning_rate": lr, "grad_norm": optax.global_norm(grads)}
+    if temporal_weight:
+        metrics["temporal_loss"] = temporal
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state)
     return new_state, metrics
 

@@ -66,6 +66,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.warmup_steps={config.warmup_steps} must be >= 0 (0 = no warm-up)")
     if float(config.get("max_train_seconds", 0) or 0) < 0:
         raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
+    if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
+        raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
 

@@ -4,7 +4,7 @@ import pytest
 from seg_jax.configs import default
 
 
-@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short"])
+@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short", "cpu-long"])
 @pytest.mark.parametrize("model", ["unet", "mobilenet", "convlstm"])
 def test_variants_are_consistent_schedules(variant, model):
     c = default.get_default_config()
@@ -25,3 +25,13 @@ def test_cpu_short_is_bounded_in_time():
 def test_unknown_variant_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown config variant 'fast'.*'cpu-short'"):
         default.apply_variant(default.get_default_config(), "fast")
+
+
+@pytest.mark.parametrize("variant", ["gpu", "cpu-long"])
+def test_clip_recipes_train_the_convlstm_on_clips_with_the_temporal_loss(variant):
+    c = default.get_default_config()
+    c.model.name = "convlstm"
+    c = default.apply_variant(c, variant)
+    assert c.data.clip_length >= 4 and c.temporal_loss_weight > 0
+    m = default.apply_variant(default.get_default_config(), variant)   # per-frame models: the paper's loss
+    assert m.temporal_loss_weight == 0

@@ -46,6 +46,7 @@ def test_schedule_is_the_papers_piecewise_decay():
     ("loss", "focal", "config.loss='focal' is unknown"),
     ("data.image_size", (100, 100), "multiples of 32"),
     ("batch_size", 0, "config.batch_size=0 must be a positive integer"),
+    ("temporal_loss_weight", -1.0, "temporal_loss_weight=-1.0 must be >= 0"),
 ])
 def test_bad_config_values_fail_fast_with_the_field(field, value, match):
     config = _config("mobilenet")
@@ -138,3 +139,27 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_continues(tmp_path):
     assert summary["step"] == 3 and summary["status"] == "completed"
     steps = [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"]
     assert steps == [1, 2, 3]
+
+
+def test_temporal_consistency_loss_penalises_change_where_the_truth_is_steady():
+    import jax.numpy as jnp
+    from seg_jax.losses import temporal_consistency_loss
+    targets = jnp.zeros((1, 3, 4, 4, 1))
+    steady = jnp.full((1, 3, 4, 4, 1), -2.0)
+    flicker = steady.at[:, 1].set(2.0)
+    assert float(temporal_consistency_loss(steady, targets)) == pytest.approx(0.0)
+    assert float(temporal_consistency_loss(flicker, targets)) > 0.3
+    moving = targets.at[:, 1:].set(1.0)           # the truth changes: following it costs nothing
+    follows = jnp.where(moving > 0.5, 20.0, -20.0)
+    assert float(temporal_consistency_loss(follows, moving)) < 1e-6
+    assert float(temporal_consistency_loss(steady, moving)) > 0.2
+
+
+def test_convlstm_trains_with_the_temporal_loss(tmp_path):
+    config = _config("convlstm")
+    config.num_steps = 2
+    config.temporal_loss_weight = 1.0
+    summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 2
+    rows = [r for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert all(np.isfinite(r["temporal_loss"]) and r["temporal_loss"] >= 0 for r in rows)

@@ -59,6 +59,9 @@ def get_default_config() -> ml_collections.ConfigDict:
 
     c.loss = "dice"                     # dice (the paper) | bce_dice
     c.dice_smooth = 1.0
+    # temporal models: weight of losses.temporal_consistency_loss (predicted vs true frame-to-frame alpha change)
+    # added to the segmentation loss; 0 = the paper's loss alone
+    c.temporal_loss_weight = 0.0
     c.learning_rate = 1e-4
     c.lr_boundaries = (8_000, 12_000, 16_000)   # steps at which the rate is multiplied by lr_scales
     c.lr_scales = (0.1, 0.1, 0.1)               # 1e-4 -> 1e-5 -> 1e-6 -> 1e-7
@@ -130,6 +133,7 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         config.loss = "bce_dice"
         config.model.encoder_bn_momentum = 0.99
         config.learning_rate = 2e-4 if temporal else 5e-4
+        config.temporal_loss_weight = 1.0 if temporal else 0.0
         config.warmup_steps = 300
         config.data.image_size = (256, 256)
         config.data.num_workers = 12
@@ -182,6 +186,15 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         config.plateau_patience = 0
         config.early_stopping_patience = 0
         config.max_train_seconds = 6000.0
+        if config.model.name == "convlstm":
+            # clips of T frames cost T images each: 2 clips x 4 frames per step, the temporal loss on, and a
+            # lower rate so the warm-started cells learn without unlearning the per-frame decoder
+            config.batch_size = 2
+            config.eval_batch_size = 4
+            config.data.clip_length = 4
+            config.learning_rate = 1e-4
+            config.temporal_loss_weight = 1.0
+            config.max_eval_examples = 64
         return config
     raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu', 'cpu-short', "
                      "'cpu-long'")
