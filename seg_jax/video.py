@@ -30,6 +30,41 @@ class SinkError(RuntimeError):
     """An output that cannot be created; the message is meant for the user."""
 
 
+def partial_path(path: Path) -> Path:
+    """Where a sink writes before its file is complete: a hidden sibling with the same extension, renamed onto
+    ``path`` only when finalised, so a good file already at ``path`` survives an interrupted or failed run."""
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` and prove a file can be written there, or raise :class:`SinkError` naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".seg_jax-write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise SinkError(f"cannot write {what} in {folder}: {e.strerror or e}; choose another --output") from None
+
+
+def write_image_file(path: Path, rgb: np.ndarray) -> None:
+    """Write an RGB (or single-channel) image by its extension, atomically (a partial file, then a rename)."""
+    tmp = partial_path(path)
+    image = rgb[..., ::-1] if rgb.ndim == 3 else rgb
+    try:
+        ok = cv2.imwrite(str(tmp), np.ascontiguousarray(image))
+        if ok:
+            os.replace(tmp, path)
+    except (OSError, cv2.error) as e:
+        ok = False
+        reason = f": {e}"
+    else:
+        reason = ""
+    if not ok:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {path}{reason}")
+
+
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., ::-1]) if frame.ndim == 3 else np.stack([frame] * 3, -1)
 
@@ -244,8 +279,8 @@ class FrameSink:
     def write(self, frame: np.ndarray) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
-        pass
+    def close(self, interrupted: bool = False) -> None:
+        """Finalise; ``interrupted``: the run was stopped before its end (a file sink keeps an older output)."""
 
     def __enter__(self):
         return self
@@ -277,10 +312,8 @@ class VideoFileSink(FrameSink):
             codec = "h264" if ext in (".mp4", ".mkv", ".mov") and _h264_available() else \
                 {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".webm": "VP80", ".mkv": "MJPG"}[ext]
         self.codec = codec
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SinkError(f"cannot create folder for {self.path}: {e.strerror}") from None
+        check_writable_folder(self.path.parent, "the video")
+        self.partial = partial_path(self.path)
         self.size: Optional[tuple[int, int]] = None  # (h, w) of the file
         self._writer: Any = None
         self._ffmpeg = None
@@ -292,14 +325,14 @@ class VideoFileSink(FrameSink):
             import imageio_ffmpeg
             h, w = h + h % 2, w + w % 2
             self._ffmpeg = imageio_ffmpeg.write_frames(
-                str(self.path), (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                str(self.partial), (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
                 macro_block_size=1, quality=None, bitrate=None, ffmpeg_log_level="error",
                 output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
             with warnings.catch_warnings():  # jax warns about fork(); ffmpeg is exec'd at once, so it is safe
                 warnings.simplefilter("ignore", RuntimeWarning)
                 self._ffmpeg.send(None)
         else:
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), self.fps, (w, h))
+            writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (w, h))
             if not writer.isOpened():
                 raise SinkError(f"OpenCV cannot write {self.path} with codec {self.codec}")
             self._writer = writer
@@ -321,13 +354,25 @@ class VideoFileSink(FrameSink):
             self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Finalise the file and move it onto ``path``; nothing is replaced when no frame was written, and an
+        interrupted run leaves a file already at ``path`` as it was, finalising beside it as
+        ``<name>.interrupted<ext>`` instead (``self.path`` then names that file)."""
+        opened = self._ffmpeg is not None or self._writer is not None
         if self._ffmpeg is not None:
             gen, self._ffmpeg = self._ffmpeg, None
             gen.close()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.release()
+        if opened and self.partial.exists():
+            if not self.frames:
+                self.partial.unlink()
+                return
+            if interrupted and self.path.exists():
+                self.path = self.path.with_name(f"{self.path.stem}.interrupted{self.path.suffix}")
+                self.description = f"{self.path} ({'H.264' if self.codec == 'h264' else self.codec}, interrupted)"
+            os.replace(self.partial, self.path)
 
 
 class ImageFolderSink(FrameSink):
@@ -335,18 +380,14 @@ class ImageFolderSink(FrameSink):
 
     def __init__(self, folder: Union[str, os.PathLike], prefix: str = "frame_"):
         self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SinkError(f"cannot create output folder {self.folder}: {e.strerror}") from None
+        check_writable_folder(self.folder, "PNG frames")
         self.prefix = prefix
         self.frames = 0
         self.description = f"{self.folder}/ (PNG)"
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> None:
         stem = name or f"{self.prefix}{self.frames:06d}"
-        if not cv2.imwrite(str(self.folder / f"{stem}.png"), np.ascontiguousarray(frame[..., ::-1])):
-            raise SinkError(f"cannot write to {self.folder}")
+        write_image_file(self.folder / f"{stem}.png", frame)
         self.frames += 1
 
 
@@ -378,7 +419,7 @@ class VirtualCameraSink(FrameSink):
             frame = cv2.resize(frame, (self._size[1], self._size[0]))
         self.cam.send(np.ascontiguousarray(frame))
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         if self.cam is not None:
             cam, self.cam = self.cam, None
             cam.close()
@@ -419,22 +460,14 @@ class WindowSink(FrameSink):
             self.closed_by_user = True
         return key & 0xFF if key >= 0 else -1
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         try:
             cv2.destroyWindow(self.title)
         except cv2.error:
             pass
 
 
-def is_video_path(path: Union[str, os.PathLike]) -> bool:
-    return Path(path).suffix.lower() in (".mp4", ".avi", ".webm", ".mkv", ".mov")
-
-
-def open_sink(path: Union[str, os.PathLike], fps: float) -> FrameSink:
-    """A video file sink for video extensions, else an image folder."""
-    return VideoFileSink(path, fps) if is_video_path(path) else ImageFolderSink(path)
-
-
 __all__ = ["SAMPLE_VIDEO", "CaptureSource", "FrameSink", "FrameSource", "ImageFolderSink", "ImageListSource",
            "LoopingVideo", "SinkError", "SourceError", "VideoFileSink", "VirtualCameraSink", "WindowSink",
-           "has_display", "open_sink", "open_source", "read_image", "resize_cover"]
+           "check_writable_folder", "has_display", "open_source", "partial_path", "read_image",
+           "resize_cover", "write_image_file"]

@@ -13,13 +13,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource, LoopingVideo, SinkError,
-                           SourceError, VideoFileSink, VirtualCameraSink, WindowSink, has_display, open_source,
-                           read_image, resize_cover)
-
-
-class LiveError(RuntimeError):
-    """A problem to report to the user in one line (bad source, output, background, weights...)."""
+from seg_jax.live.checks import MAX_BLUR, LiveError, check_blur, check_numbers, check_output_spares_input
+from seg_jax.live.signals import StopRequest
+from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource,
+                           LoopingVideo, SinkError, SourceError, VideoFileSink, VirtualCameraSink, WindowSink,
+                           check_writable_folder, has_display, open_source, read_image, resize_cover,
+                           write_image_file)
 
 
 @dataclasses.dataclass
@@ -41,9 +40,10 @@ def parse_mode(text: str, blur_sigma: float = 12.0) -> Mode:
                         f"color:<r,g,b>, mask or green")
     if kind == "blur":
         try:
-            return Mode("blur", blur_sigma=float(arg) if arg else blur_sigma)
+            sigma = float(arg) if arg else blur_sigma
         except ValueError:
             raise LiveError(f"blur strength must be a number, got {arg!r}") from None
+        return Mode("blur", blur_sigma=check_blur(sigma))
     if kind in ("image", "video"):
         if not arg:
             raise LiveError(f"mode {kind} needs a path: --mode {kind}:<path>")
@@ -122,15 +122,13 @@ class SingleImageSink(FrameSink):
 
     def __init__(self, path: str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_folder(self.path.parent, "the image")
         self.frames = 0
         self.description = str(self.path)
 
     def write(self, frame: np.ndarray) -> None:
-        import cv2
         p = self.path if self.frames == 0 else self.path.with_name(f"{self.path.stem}_{self.frames:06d}{self.path.suffix}")
-        if not cv2.imwrite(str(p), np.ascontiguousarray(frame[..., ::-1])):
-            raise SinkError(f"cannot write {p}")
+        write_image_file(p, frame)
         self.frames += 1
 
 
@@ -151,22 +149,39 @@ def _log(opts: LiveOptions, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None) -> RunStats:
+def _file_sinks(opts: LiveOptions, fps: float) -> list[FrameSink]:
+    """The output file/folder and virtual camera sinks (opened and probed before the model loads)."""
+    sinks: list[FrameSink] = []
+    if opts.output:
+        suffix = Path(opts.output).suffix.lower()
+        if suffix in IMAGE_EXTENSIONS:
+            sinks.append(SingleImageSink(opts.output))
+        elif suffix:
+            sinks.append(VideoFileSink(opts.output, fps))
+        else:
+            sinks.append(ImageFolderSink(opts.output))
+    if opts.virtual_cam:
+        sinks.append(VirtualCameraSink(fps))
+    return sinks
+
+
+def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None,
+        stop: Optional[StopRequest] = None) -> RunStats:
     """Run the live tool. Raises :class:`LiveError` (one-line message) for bad input; always finalises outputs.
 
     ``capture_factory``: builds ``cv2.VideoCapture``-like objects (tests inject a fake camera).
     ``segmenter``: an existing :class:`seg_jax.Segmenter` (reuses its compiled steps).
+    ``stop``: a :class:`StopRequest` the loop checks before each frame (the CLI routes stop signals to it).
     """
     import cv2
     import jax.numpy as jnp
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
 
     capture_factory = capture_factory or cv2.VideoCapture
+    stop = stop if stop is not None else StopRequest()
     mode = parse_mode(opts.mode, opts.blur)
-    if opts.threshold is not None and not 0.0 < opts.threshold < 1.0:
-        raise LiveError(f"--threshold must be between 0 and 1, got {opts.threshold}")
-    if not 0.0 <= opts.smooth < 1.0:
-        raise LiveError(f"--smooth must be in [0, 1), got {opts.smooth}")
+    check_numbers(opts)
+    check_output_spares_input(str(opts.source), opts.output)
 
     # Backgrounds first: a missing file should fail before any model loading.
     bg_image = bg_video = None
@@ -183,6 +198,11 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     window: Optional[WindowSink] = None
     stats = RunStats()
     try:
+        out_fps = opts.fps or source.fps
+        try:
+            sinks += _file_sinks(opts, out_fps)
+        except SinkError as e:
+            raise LiveError(str(e)) from None
         if segmenter is None:
             from seg_jax.segmenter import Segmenter
             try:
@@ -197,18 +217,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
 
-        out_fps = opts.fps or source.fps
         try:
-            if opts.output:
-                suffix = Path(opts.output).suffix.lower()
-                if suffix in IMAGE_EXTENSIONS:
-                    sinks.append(SingleImageSink(opts.output))
-                elif suffix:
-                    sinks.append(VideoFileSink(opts.output, out_fps))
-                else:
-                    sinks.append(ImageFolderSink(opts.output))
-            if opts.virtual_cam:
-                sinks.append(VirtualCameraSink(out_fps))
             want_window = opts.window if opts.window is not None else (not sinks and has_display())
             if want_window:
                 window = WindowSink()
@@ -270,6 +279,9 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             meter = FlickerMeter()
         try:
             while opts.max_frames is None or stats.frames < opts.max_frames:
+                if stop:
+                    stats.end_reason = stop.reason
+                    break
                 frame = source.read()
                 if frame is None:
                     if source.end_reason:
@@ -327,7 +339,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                     if new_kind:
                         comp_opts = dataclasses.replace(comp_opts, mode=new_kind)
                     elif key in (ord("+"), ord("=")):
-                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=comp_opts.blur_sigma * 1.25)
+                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=min(MAX_BLUR, comp_opts.blur_sigma * 1.25))
                     elif key == ord("-"):
                         comp_opts = dataclasses.replace(comp_opts, blur_sigma=max(1.0, comp_opts.blur_sigma / 1.25))
                     elif key == ord("t"):
@@ -349,9 +361,10 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             if progress is not None:
                 progress.close()
     finally:
+        interrupted = stats.end_reason.startswith(("interrupted", "stopped")) or sys.exc_info()[0] is not None
         for sink in sinks:
             try:
-                sink.close()
+                sink.close(interrupted=interrupted)
             except Exception as e:  # noqa: BLE001 - report, keep closing the others
                 print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
         source.close()

@@ -14,13 +14,15 @@ import sys
 from typing import Optional, Sequence
 
 from seg_jax.live.app import HELP_KEYS, LiveError, LiveOptions, run
+from seg_jax.live.signals import StopRequest
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m seg_jax.live",
         description="Real-time background blur / replacement for video calls (webcam, video, images, URL).",
-        epilog=f"Window {HELP_KEYS}. Exit codes: 0 ok, 1 runtime error, 2 bad input.",
+        epilog=f"Window {HELP_KEYS}. Exit codes: 0 ok, 1 runtime error, 2 bad input, 128+N stopped by signal N "
+               "(Ctrl-C 130, SIGTERM 143, SIGHUP 129; the output is finalised first).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     io = p.add_argument_group("input / output")
     io.add_argument("--source", default="0",
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     edge = look.add_mutually_exclusive_group()
     edge.add_argument("--threshold", type=float, help="hard mask: alpha >= THRESHOLD (default: soft alpha)")
     edge.add_argument("--soft", dest="threshold", action="store_const", const=None, help="soft alpha (default)")
-    look.add_argument("--feather", type=float, default=0.0, help="soften the mask edge by this many pixels")
-    look.add_argument("--expand", type=int, default=0, help="grow (+) or shrink (-) the person by N pixels")
+    look.add_argument("--feather", type=float, default=0.0, help="soften the mask edge by this many pixels (0..50)")
+    look.add_argument("--expand", type=int, default=0, help="grow (+) or shrink (-) the person by N pixels (-50..50)")
     look.add_argument("--smooth", type=float, default=0.0,
                       help="temporal smoothing in [0, 1): weight of the previous alpha everywhere (default 0)")
     look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
@@ -105,8 +107,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_opencv()
     opts = options_from_args(args)
+    stop = StopRequest()
     try:
-        stats = run(opts)
+        with stop.installed():
+            stats = run(opts, stop=stop)
     except LiveError as e:
         print(f"seg_jax.live: {e}", file=sys.stderr)
         return 2
@@ -119,6 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{stats.fps:.1f} fps end-to-end (decode+write included), {stats.process_fps:.1f} fps "
               f"segment+composite" + (f"; flicker {stats.flicker:.5f}" if stats.flicker is not None else ""),
               file=sys.stderr)
+    if stop:
+        return stop.exit_code
     if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
         return 1
     return 0
