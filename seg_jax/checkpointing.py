@@ -28,6 +28,10 @@ class CheckpointError(ValueError):
     """No checkpoint of a workdir could be restored (the message names the folder and the cause)."""
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full, folder gone, I/O error); the older checkpoints are kept."""
+
+
 def sync_processes(name: str, timeout_s: int = 1800) -> None:
     """Wait until every process of a multi-process run reaches ``name`` (no-op with one process).
 
@@ -72,12 +76,37 @@ class TrainingCheckpoints:
         step = int(jax.device_get(state.step))
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(loop),
                                   data=ocp.args.JsonSave({"state": encode_data_state(data_state)}))
-        if self.latest.latest_step() != step:
-            self.latest.save(step, args=args)
-        if best and self.best.latest_step() != step:
-            self.best.save(step, args=args)
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        managers = [m for m, wanted in ((self.latest, True), (self.best, best)) if wanted and m.latest_step() != step]
+        for manager in managers:
+            self._save_or_raise(manager, step, args)
+
+    @staticmethod
+    def _save_or_raise(manager: ocp.CheckpointManager, step: int, args) -> None:
+        """Save and wait; a failure in Orbax's background writer, or a step that did not land on disk, raises
+        :class:`CheckpointSaveError` after removing the half-written folder (the previous steps stay)."""
+        error = None
+        try:
+            manager.save(step, args=args)
+            manager.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 - Orbax re-raises whatever the writer thread hit
+            error = e
+        directory = Path(manager.directory)
+        if error is None:
+            manager.reload()
+            if step in manager.all_steps() and (directory / str(step)).is_dir():
+                return
+        if jax.process_index() == 0:
+            for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+        manager.reload()
+        kept = sorted(manager.all_steps())
+        reason = (f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}" if error
+                  else "nothing was written")
+        free = shutil.disk_usage(directory if directory.exists() else directory.parent).free
+        raise CheckpointSaveError(
+            f"could not save the checkpoint of step {step} in {directory} ({reason}; {free / 2**20:.0f} MiB free); "
+            f"kept steps {kept or 'none'}; free disk space (or fix the folder) and rerun the same command to "
+            f"resume from step {kept[-1] if kept else 0}")
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
@@ -108,7 +137,7 @@ class TrainingCheckpoints:
         first_step, first_error = failed[0]
         raise CheckpointError(
             f"no checkpoint in {manager.directory} can be restored (steps {steps}); step {first_step} failed with "
-            f"{type(first_error).__name__}: {str(first_error)[:500]}. If the model or config changed, use a new "
+            f"{type(first_error).__name__}: {(str(first_error).strip().splitlines() or [''])[0][:300]}. If the model or config changed, use a new "
             f"--workdir; if the files are damaged, delete them to start over") from first_error
 
     @staticmethod

@@ -361,7 +361,8 @@ def main(argv=None) -> None:
         out.with_suffix(".md").write_text(markdown + "\n")
         print(f"wrote {out} and {out.with_suffix('.md')}")
 
-    app.run(run, argv=argv)
+    from seg_jax.configs.flags import parser_for
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate"))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,34 @@ def check_workdir(workdir: Path) -> None:
                       f"--workdir (need >= {MIN_FREE_DISK_BYTES / 2**20:.0f} MiB for checkpoints)")
 
 
+# config.model fields that change how the network computes but not its variables: a run may resume with others
+MODEL_FIELDS_FREE_ON_RESUME = ("dtype", "depthwise_impl", "encoder_bn_momentum", "gate_activation")
+
+
+def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
+    """Refuse, before anything is written, to resume a workdir whose checkpoint holds another model."""
+    stored_path = workdir / "config.json"
+    if not stored_path.is_file() or not checkpointing.has_checkpoint(workdir):
+        return
+    try:
+        stored = json.loads(stored_path.read_text()).get("model", {})
+    except (OSError, ValueError):
+        return                      # unreadable: the restore itself will say whether the checkpoint fits
+    wanted = config.model.to_dict()
+    differ = sorted(k for k in set(stored) | set(wanted)
+                    if k not in MODEL_FIELDS_FREE_ON_RESUME and _jsonable(stored.get(k)) != _jsonable(wanted.get(k)))
+    if differ:
+        name = stored.get("name", "?")
+        detail = ", ".join(f"{k}: {stored.get(k)!r} there vs {wanted.get(k)!r} here" for k in differ)
+        raise ConfigError(f"--workdir {workdir} holds a checkpoint of model {name!r} with another config.model "
+                          f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
+                          f"this config in a new --workdir")
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=list))
+
+
 class _CompileThenRun:
     """A jitted step compiled ahead of its first call, then run; multi-process runs meet at a barrier
     between compiling and the first run so no host enters a cross-process collective while another compiles."""
@@ -233,6 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     is_main = jax.process_index() == 0
     if jax.process_count() > 1:
         _orbax_uses_distributed_barriers()
+    check_resumable(workdir, config)
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
 
@@ -392,7 +421,8 @@ def main(argv=None) -> None:
         except (ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             raise SystemExit(f"seg_jax.train: error: {e}") from None
 
-    app.run(run, argv=argv)
+    from seg_jax.configs.flags import parser_for
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train"))
 
 
 if __name__ == "__main__":

@@ -172,3 +172,34 @@ def test_preview_grid_writes_png(tmp_path):
     c.model.name, c.data.clip_length = "convlstm", 3
     clips = preview.write_preview(c, str(tmp_path / "clips.png"))
     assert clips.shape == (2 * 68 + 4, 3 * 68 + 4, 3)      # batch of 2 clips -> 2 rows of 3 frames
+
+
+def test_a_pair_that_passes_the_listing_but_does_not_decode_is_skipped_when_read(tmp_path, caplog):
+    """Policy: never stop a run minutes in for one file; the reader takes the next example and counts it."""
+    root = make_folder(tmp_path)
+    (root / "images" / "ok1.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 20 + b"\xff\xd9")
+    source = folder.PairSource(folder.list_pairs(str(root)), "test")
+    assert len(source) == 3                               # the byte check cannot see it
+    with caplog.at_level("WARNING"):
+        first, second, again = source[0], source[1], source[1]
+    np.testing.assert_array_equal(second["image"], source[2]["image"])   # ok1 -> the next pair, ok2
+    assert source.stats["skipped_undecodable"] == 2
+    assert sum("ok1.jpg" in r.getMessage() for r in caplog.records) == 1  # warned once
+    for name in ("ok0", "ok2"):
+        (root / "images" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage\xff\xd9")
+    with pytest.raises(io.BadInputError, match="none of its 3 pairs decodes"):
+        source[0]
+
+
+def test_a_clip_with_an_undecodable_frame_is_skipped(tmp_path):
+    from seg_jax.data import clips
+    for seq in ("a", "b"):
+        for t in range(3):
+            (tmp_path / seq / "frames").mkdir(parents=True, exist_ok=True)
+            (tmp_path / seq / "masks").mkdir(exist_ok=True)
+            (tmp_path / seq / "frames" / f"{t:05d}.jpg").write_bytes(_jpeg())
+            (tmp_path / seq / "masks" / f"{t:05d}.png").write_bytes(_png(_mask()))
+    (tmp_path / "a" / "frames" / "00001.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage\xff\xd9")
+    source = clips.ClipSource(clips.list_davis(str(tmp_path)), 3)
+    assert len(source) == 2 and source[0]["image"].shape == (3, 16, 20, 3)
+    assert source.stats["skipped_undecodable"] == 1

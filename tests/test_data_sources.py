@@ -7,7 +7,7 @@ import pytest
 
 from seg_jax import data
 from seg_jax.configs import default
-from seg_jax.data import augment, clips, composite, folder, pseudo_video, real, sources, synthetic
+from seg_jax.data import augment, clips, composite, folder, io, pseudo_video, real, sources, synthetic
 
 
 def _write(path, arr):
@@ -349,10 +349,13 @@ def test_new_source_bad_input_names_the_file(tmp_path, problem):
                                                     (2, 18, 2, 8)))
         if problem == "unreadable":
             (sub / "images" / "ccp_0001.jpg").write_bytes(b"\xff\xd8\xff garbage \xff\xd9")
-    if problem == "other_size":
+    if problem == "other_size":        # skipped when read, the warning naming the mask and the reason
         src = folder.PairSource(folder.list_pairs(str(sub)))
-        with pytest.raises(data.BadInputError, match=r"ccp_0001\.png.*different aspect ratio"):
+        with pytest.raises(data.BadInputError, match="none of its 1 pairs decodes"):
             src[0]
+        assert src.stats["skipped_undecodable"] == 1
+        with pytest.raises(data.BadInputError, match=r"ccp_0001\.png.*different aspect ratio"):
+            io.read_pair(src.pairs[0].image_path, src.pairs[0].mask_path)
     elif problem == "missing_mask":
         import collections
         stats = collections.Counter()

@@ -261,3 +261,31 @@ def test_unwritable_or_full_workdir_fails_before_training(tmp_path, config_path,
         train.train_and_evaluate(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert time.time() - t0 < 10, "the workdir checks must run before the model is built"
+
+
+@pytest.mark.parametrize("failure", ["raises", "silent"])
+def test_a_failed_checkpoint_save_stops_the_run_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, failure):
+    """Disk full in Orbax's writer (raised, or a step that never lands): the run stops with the step and the
+    fix named, no half-written folder is left, and the previous checkpoint restores."""
+    from seg_jax.checkpointing import CheckpointSaveError, TrainingCheckpoints
+    from seg_jax.train import train_and_evaluate
+    config = load_test_config(write_test_config(tmp_path))
+    config.num_steps = 4
+    workdir = tmp_path / "run"
+    real_save = ocp.CheckpointManager.save
+
+    def flaky_save(self, step, *args, **kwargs):
+        if step < 4:
+            return real_save(self, step, *args, **kwargs)
+        if failure == "raises":
+            raise OSError(28, "RESOURCE_EXHAUSTED: No space left on device")
+        return True
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", flaky_save)
+    with pytest.raises(CheckpointSaveError, match="step 4.*kept steps \\[2\\].*free disk space"):
+        train_and_evaluate(config, workdir, progress=False)
+    assert not list((workdir / "checkpoints").glob("*/*tmp*"))
+    monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)
+    assert TrainingCheckpoints(workdir).latest_step() == 2
+    summary = train_and_evaluate(config, workdir, progress=False)       # the same command resumes
+    assert summary["step"] == 4

@@ -163,3 +163,35 @@ def test_convlstm_trains_with_the_temporal_loss(tmp_path):
     assert summary["step"] == 2
     rows = [r for r in read_metrics(tmp_path) if r["split"] == "train"]
     assert all(np.isfinite(r["temporal_loss"]) and r["temporal_loss"] >= 0 for r in rows)
+
+
+def test_a_workdir_of_another_model_is_refused_before_anything_is_written(tmp_path):
+    config = _config("mobilenet")
+    config.num_steps = 2
+    train_and_evaluate(config, tmp_path, progress=False)
+    stored = (tmp_path / "config.json").read_text()
+    other = _config("convlstm")
+    with pytest.raises(ConfigError, match="holds a checkpoint of model 'mobilenet'.*configs/mobilenet.py.*new --workdir"):
+        train_and_evaluate(other, tmp_path, progress=False)
+    assert (tmp_path / "config.json").read_text() == stored
+    config.num_steps = 3                      # the same model with a longer schedule resumes
+    assert train_and_evaluate(config, tmp_path, progress=False)["step"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config.batch_szie=4"], "the config has no field 'batch_szie' (Did you mean \"batch_size\""),
+    (["--config.batch_size=abc"], "invalid literal for int()"),
+    (["--config", "configs/mobilenet.py:tyni"], "unknown config variant 'tyni'"),
+    (["--config", "configs/nope.py"], "cannot load the config file"),
+    (["--noworkdir_given"], "Unknown command line flag"),
+    (["--workdir="], "--workdir is required"),
+])
+def test_cli_mistakes_are_one_line(tmp_path, args, message):
+    base = ["--config", "configs/mobilenet.py:tiny", "--workdir", str(tmp_path / "w")]
+    if args[0] == "--config":
+        base = base[2:]
+    elif args[0] == "--workdir=":
+        base, args = base[:2], []
+    proc = _run("-m", "seg_jax.train", *base, *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -14,6 +14,7 @@ on the last frame, so every frame is evaluated at least once.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import os
 import re
@@ -118,6 +119,7 @@ class ClipSource:
         self.sequences, self.clip_length, self.stride, self.cover = list(sequences), int(clip_length), int(stride), cover
         self._starts = [clip_starts(len(s), self.clip_length, self.stride, cover) for s in self.sequences]
         self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
+        self.stats: collections.Counter = collections.Counter()   # clips skipped as undecodable, per process
         if self._offsets[-1] == 0:
             raise io.BadInputError(f"no sequence has {self.clip_length} frames (stride {self.stride}); "
                                    "lower data.clip_length or data.clip_stride")
@@ -133,11 +135,19 @@ class ClipSource:
         return k, self._starts[k][index - self._offsets[k]]
 
     def __getitem__(self, index: int) -> dict:
-        k, start = self.locate(index)
-        seq = self.sequences[k]
-        idx = range(start, start + self.clip_length * self.stride, self.stride)
-        pairs = [io.read_pair(seq.frames[t], seq.masks[t]) for t in idx]
-        return {"image": np.stack([p["image"] for p in pairs]), "mask": np.stack([p["mask"] for p in pairs])}
+        """Clip ``index``; a clip with a frame that does not decode is skipped (counted, warned once) for the next."""
+        n = len(self)
+        for step in range(n):
+            k, start = self.locate((index + step) % n)
+            seq = self.sequences[k]
+            idx = range(start, start + self.clip_length * self.stride, self.stride)
+            try:
+                pairs = [io.read_pair(seq.frames[t], seq.masks[t]) for t in idx]
+            except io.BadInputError as e:
+                io.skip_unreadable(seq.name, e, self.stats)
+                continue
+            return {"image": np.stack([p["image"] for p in pairs]), "mask": np.stack([p["mask"] for p in pairs])}
+        raise io.BadInputError(f"no clip of {[s.name for s in self.sequences]} decodes; check the frames")
 
     def __repr__(self) -> str:
         return f"ClipSource({[s.name for s in self.sequences]}, T={self.clip_length}, n={len(self)})"
@@ -148,12 +158,21 @@ class FrameSource:
 
     def __init__(self, sequences: list[Sequence]):
         self.items = [(f, m) for s in sequences for f, m in zip(s.frames, s.masks)]
+        self.stats: collections.Counter = collections.Counter()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        return io.read_pair(*self.items[index])
+        """Frame ``index``; one that does not decode is skipped (counted, warned once) for the next."""
+        n = len(self.items)
+        for k in range(n):
+            image_path, mask_path = self.items[(index + k) % n]
+            try:
+                return io.read_pair(image_path, mask_path)
+            except io.BadInputError as e:
+                io.skip_unreadable(image_path, e, self.stats)
+        raise io.BadInputError(f"none of {n} video frames decodes; check the frames")
 
     def __repr__(self) -> str:
         return f"FrameSource(n={len(self)})"

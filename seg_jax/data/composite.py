@@ -15,6 +15,7 @@ only the image, never the mask, so where the mask is 0 no foreground pixel was u
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import cv2
@@ -222,6 +223,7 @@ class CompositeSource:
         self.hw, self.size, self.seed = tuple(hw), int(size), int(seed)
         self.clip_length, self.second_person = int(clip_length), float(second_person)
         self._cumulative = None
+        self.stats: collections.Counter = collections.Counter()   # files skipped as undecodable, per process
         if foreground_probabilities is not None:
             if len(foreground_probabilities) != len(self.foregrounds):
                 raise ValueError(f"{len(foreground_probabilities)} foreground probabilities for "
@@ -238,14 +240,27 @@ class CompositeSource:
     def __len__(self) -> int:
         return self.size
 
+    def _load(self, draw, load, attempts: int = 20):
+        """``load(draw())``, drawing again (counted, warned once per file) while the drawn file does not decode."""
+        for _ in range(attempts):
+            item = draw()
+            try:
+                return load(item)
+            except io.BadInputError as e:
+                io.skip_unreadable(getattr(item, "image_path", item), e, self.stats)
+        raise io.BadInputError(f"compositing: {attempts} drawn files in a row do not decode; check the "
+                               "foregrounds and backgrounds (see the warnings)")
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.size:
             raise IndexError(index)
         rng = augment.example_rng(self.seed, index, 0xC0)
         n_fg = 2 if rng.random() < self.second_person else 1
         side = 2 * max(self.hw)   # no layer is ever magnified from more than this
-        fgs = [load_foreground(self._draw_foreground(rng), side) for _ in range(n_fg)]
-        bg = load_background(self.backgrounds[int(rng.integers(len(self.backgrounds)))], side)
+        fgs = [self._load(lambda: self._draw_foreground(rng), lambda fg: load_foreground(fg, side))
+               for _ in range(n_fg)]
+        bg = self._load(lambda: self.backgrounds[int(rng.integers(len(self.backgrounds)))],
+                        lambda path: load_background(path, side))
         length = max(1, self.clip_length)
         scene = sample_scene(rng, [f[0].shape[:2] for f in fgs], bg.shape[:2], self.hw, length,
                              motion=self.clip_length > 0, cut_bottom=[f[2] for f in fgs])

@@ -158,16 +158,16 @@ class PairSource:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict:
-        p = self.pairs[index]
-        return io.read_pair(p.image_path, p.mask_path, self.stats)
+        """The pair at ``index``; one that does not decode is skipped (counted, warned once) for the next."""
+        n, first = len(self.pairs), None
+        for k in range(n):
+            p = self.pairs[(index + k) % n]
+            try:
+                return io.read_pair(p.image_path, p.mask_path, self.stats)
+            except io.BadInputError as e:
+                io.skip_unreadable(p.image_path, e, self.stats)
+                first = first or e
+        raise io.BadInputError(f"{self.name}: none of its {n} pairs decodes (first: {first})")
 
     def __repr__(self) -> str:
         return f"PairSource({self.name!r}, n={len(self.pairs)})"
-
-
-def verify(source: PairSource) -> collections.Counter:
-    """Decode every pair once; returns the conversion counts. Raises on the first unusable file."""
-    stats: collections.Counter = collections.Counter()
-    for p in source.pairs:
-        io.read_pair(p.image_path, p.mask_path, stats)
-    return stats

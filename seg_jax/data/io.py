@@ -14,6 +14,7 @@ Policy (issue 4, "bad input"):
 from __future__ import annotations
 
 import collections
+import logging
 import os
 
 import cv2
@@ -31,6 +32,15 @@ class BadInputError(ValueError):
 def _count(stats: collections.Counter | None, key: str) -> None:
     if stats is not None:
         stats[key] += 1
+
+
+def skip_unreadable(path: str, error: Exception, stats: collections.Counter) -> None:
+    """Count a file that passed the listing's byte check but does not decode, warning once per file: training
+    and evaluation skip it (the reader takes the next example) rather than stop minutes into a run."""
+    stats["skipped_undecodable"] += 1
+    if stats[f"warned:{path}"] == 0:
+        stats[f"warned:{path}"] = 1
+        logging.warning("skipping %s (%d undecodable so far): %s", path, stats["skipped_undecodable"], error)
 
 
 def check_file(path: str) -> str | None:
