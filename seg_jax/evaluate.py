@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -82,12 +83,16 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
     return summarize(total, config.dice_smooth)
 
 
-def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]]) -> dict[str, float]:
-    """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res."""
+def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], label: str = "") -> dict[str, float]:
+    """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res.
+    ``label``: shown on a progress bar on stderr (none when empty)."""
     from seg_jax.data.io import read_pair
     from seg_jax.metrics_temporal import DtSSDMeter, FlickerMeter
     sums_fn = jax.jit(probability_sums)
     total, flicker, dtssd, previous_sequence, seconds = None, None, None, None, []
+    if label:
+        from tqdm import tqdm
+        files = tqdm(files, desc=label, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
     for entry in files:
         pair = read_pair(entry["image_path"], entry["mask_path"])
         sequence = entry.get("sequence") or ""
@@ -230,7 +235,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
         result["refine"] = {"guided_subsample": int(guided_subsample)}
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
-            result["full_res"][subset] = evaluate_full_resolution(segmenter, files)
+            result["full_res"][subset] = evaluate_full_resolution(segmenter, files, f"{model_name} {subset}")
     if fps:
         result["speed"] = measure_fps(model_name, variables, model_config, size)
     return result

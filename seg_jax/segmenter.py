@@ -75,21 +75,45 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
     return dict(jax.tree_util.tree_map_with_path(fill, dict(shapes)))
 
 
+# Frames larger than this per side are refused: the full-resolution refinement holds a few float32 copies of
+# the frame (a 10000x10000 still peaks at several GiB); downscale such images first.
+MAX_FRAME_SIDE = 8192
+
+
 def as_rgb_uint8(frame: Any) -> np.ndarray:
-    """Accept (H, W, 3) uint8 RGB (the contract), and also grey, RGBA or float [0, 1] frames."""
+    """A frame -> (H, W, 3) uint8 RGB, by one rule per dtype.
+
+    Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped).
+    Values: uint8 as 0..255; uint16 as 0..65535 (scaled to 0..255); other integers as 0..255 (clipped); bool as
+    0/255; float as 0..1 (clipped, NaN -> 0), whatever its largest value. Empty frames, other dtypes and sides over :data:`MAX_FRAME_SIDE`
+    raise ValueError naming the problem.
+    """
     a = np.asarray(frame)
     if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=-1)
-    elif a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"frame must be (H, W, 3) RGB (or grey / RGBA), got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"frame is empty (shape {a.shape}); pass an image with at least one pixel")
+    if max(a.shape[:2]) > MAX_FRAME_SIDE:
+        raise ValueError(f"frame is {a.shape[1]}x{a.shape[0]} (WxH); the limit is {MAX_FRAME_SIDE} px per side: "
+                         "downscale it first")
+    if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
-    elif a.ndim == 3 and a.shape[-1] == 4:
+    elif a.shape[-1] == 4:
         a = a[..., :3]
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"frame must be (H, W, 3) RGB, got shape {a.shape}")
-    if a.dtype != np.uint8:
-        if np.issubdtype(a.dtype, np.floating) and float(np.nanmax(a, initial=0.0)) <= 1.0 + 1e-6:
-            a = a * 255.0
-        a = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.uint16:
+        a = ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        a = (np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"frame dtype {a.dtype} is not supported; pass uint8 0..255, uint16 or float 0..1")
     return np.ascontiguousarray(a)
 
 

@@ -55,3 +55,21 @@ def test_segmenter_errors(tmp_path, weights_dir):
         Segmenter("mobilenet", checkpoint=tmp_path / "nope")
     with pytest.raises(ValueError, match="convlstm"):
         Segmenter("mobilenet", checkpoint=weights_dir)
+
+
+def test_frame_rules_one_per_dtype():
+    from seg_jax.segmenter import MAX_FRAME_SIDE, as_rgb_uint8
+    f = np.full((2, 3, 3), 0.5, np.float32)
+    f[0, 0, 0] = 1.7                                   # one bright pixel does not switch the scale to 0..255
+    out = as_rgb_uint8(f)
+    assert out.dtype == np.uint8 and out[1, 1, 1] == 128 and out[0, 0, 0] == 255
+    assert as_rgb_uint8(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
+    assert as_rgb_uint8(np.full((2, 2), 32896, np.uint16))[0, 0, 0] == 128      # scaled, not clipped
+    assert as_rgb_uint8(np.ones((2, 2), bool))[0, 0, 0] == 255
+    assert as_rgb_uint8(np.full((2, 2, 4), 300, np.int32))[0, 0, 0] == 255
+    with pytest.raises(ValueError, match="frame is empty"):
+        as_rgb_uint8(np.zeros((0, 5, 3), np.uint8))
+    with pytest.raises(ValueError, match=f"limit is {MAX_FRAME_SIDE} px"):
+        as_rgb_uint8(np.broadcast_to(np.uint8(0), (MAX_FRAME_SIDE + 1, 4, 3)))
+    with pytest.raises(ValueError, match="dtype complex64"):
+        as_rgb_uint8(np.zeros((2, 2, 3), np.complex64))
