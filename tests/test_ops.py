@@ -159,3 +159,16 @@ def test_resize_matches_jax_image_resize(src, dst, aa):
     x = jnp.asarray(np.random.default_rng(3).random(src + (3,)).astype(np.float32))
     ref = jax.image.resize(x, dst + (3,), method="linear", antialias=aa)
     np.testing.assert_allclose(np.asarray(resize(x, dst, antialias=aa)), np.asarray(ref), atol=2e-5)
+
+
+@pytest.mark.parametrize("r", [1, 2, 5, 12, 40])
+def test_running_max_filter_equals_the_direct_window(r):
+    import jax
+    import jax.numpy as jnp
+    from seg_jax.ops.filters import max_filter, min_filter
+    x = jnp.asarray(np.random.default_rng(r).random((23, 57, 1)), jnp.float32)
+    window = (2 * r + 1, 2 * r + 1, 1)
+    direct = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, (1, 1, 1), "SAME")
+    np.testing.assert_array_equal(np.asarray(max_filter(x, r)), np.asarray(direct))
+    direct_min = jax.lax.reduce_window(x, jnp.inf, jax.lax.min, window, (1, 1, 1), "SAME")
+    np.testing.assert_array_equal(np.asarray(min_filter(x, r)), np.asarray(direct_min))
