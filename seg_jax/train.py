@@ -179,25 +179,37 @@ def _apply_init_from(config, variables: dict) -> dict:
 
 
 class _PreemptionFlag:
-    """Set by SIGTERM; the loop checkpoints at the next step boundary and exits cleanly."""
+    """Set by SIGTERM, SIGINT (Ctrl-C) or SIGHUP; the loop checkpoints at the next step boundary and exits
+    cleanly. A second Ctrl-C while the first is pending raises KeyboardInterrupt at once (the last saved
+    checkpoint is kept)."""
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signal_name = ""
+        self._previous: dict = {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not in the main thread (e.g. some notebook runners): no preemption handling
-            self._previous = None
+        for name in self.SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not in the main thread (e.g. some notebook runners): no preemption handling
+                break
         return self
 
     def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self.requested = True
+        self.signal_name = signal.Signals(signum).name
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 @jax.jit
@@ -371,7 +383,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                     or loop["stopped_early"] or out_of_time):
                 save(best=improved)
             if preemption.requested:
-                status = f"preempted (SIGTERM): checkpoint saved at step {step}; rerun the same command to resume"
+                how = "preempted" if preemption.signal_name == "SIGTERM" else "stopped"
+                status = (f"{how} ({preemption.signal_name}): checkpoint saved at step {step}; rerun the same "
+                          "command to resume")
                 break
             if loop["stopped_early"]:
                 break
