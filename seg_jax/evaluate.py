@@ -367,7 +367,7 @@ def main(argv=None) -> None:
         print(f"wrote {out} and {out.with_suffix('.md')}")
 
     from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate"))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":

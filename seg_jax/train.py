@@ -436,7 +436,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"seg_jax.train: error: {e}") from None
 
     from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train"))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":

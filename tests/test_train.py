@@ -195,3 +195,10 @@ def test_cli_mistakes_are_one_line(tmp_path, args, message):
     proc = _run("-m", "seg_jax.train", *base, *args, check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("module", ["seg_jax.train", "seg_jax.evaluate"])
+def test_help_exits_0_and_explains_overrides_and_variants(module):
+    proc = _run("-m", module, "--help", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "--config.<field>=<value>" in proc.stdout and "cpu-long" in proc.stdout and "runs as code" in proc.stdout

@@ -37,11 +37,34 @@ def one_line(message: str) -> str:
     return text
 
 
-def parser_for(prog: str, *, config_flag: str | None = "config") -> Callable[[Sequence[str]], list[str]]:
+CONFIG_HELP = """config files and overrides:
+  --config configs/<model>.py[:variant]   model: mobilenet | convlstm | unet
+      variants: tiny (seconds, synthetic data), cpu, cpu-short, cpu-long (hours in the background), gpu
+  --config.<field>=<value>                override any field, e.g. --config.batch_size=16
+      --config.data.root=../shared/data --config.data.image_size=160,288 --config.loss=bce_dice
+  Fields and defaults: seg_jax/configs/default.py. A config file is Python and runs as code: only pass
+  configs you trust."""
+
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?")
+
+
+def print_help(prog: str, doc: str, config_flag: str | None) -> None:
+    from absl import flags
+    print(f"usage: python -m {prog} [flags]\n\n{doc.strip()}\n\nflags:")
+    print(flags.FLAGS.main_module_help() or flags.FLAGS.get_help())
+    if config_flag:
+        print("\n" + CONFIG_HELP)
+
+
+def parser_for(prog: str, *, config_flag: str | None = "config", doc: str = "") -> Callable[[Sequence[str]], list[str]]:
     """An ``app.run(..., flags_parser=...)`` that parses ``argv`` and loads the config file eagerly, so every
-    mistake surfaces here as one ``<prog>: error: ...`` line (exit code 2)."""
+    mistake surfaces here as one ``<prog>: error: ...`` line (exit code 2); ``--help`` prints ``doc``, the
+    flags and (with a config flag) how configs, variants and overrides work, and exits 0."""
     def parse(argv: Sequence[str]) -> list[str]:
         from absl import flags
+        if any(a in HELP_FLAGS for a in list(argv)[1:]):
+            print_help(prog, doc, config_flag if config_flag and config_flag in flags.FLAGS else None)
+            sys.exit(0)
         try:
             rest = flags.FLAGS(list(argv))
             if config_flag and config_flag in flags.FLAGS:
