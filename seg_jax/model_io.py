@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -134,7 +135,10 @@ def load_weights(model_name: str, checkpoint: str | os.PathLike | None = None,
         raise FileNotFoundError(f"{path / WEIGHTS_FILE} is missing; the weights folder is incomplete") from None
     except Exception as e:  # msgpack raises several types for corrupt bytes
         raise ValueError(f"{path / WEIGHTS_FILE} is corrupt ({type(e).__name__}); re-export or re-download it") from None
-    if manifest.get("sha256") and hashlib.sha256(raw).hexdigest() != manifest["sha256"]:
+    if not manifest.get("sha256"):
+        warnings.warn(f"{path / MANIFEST_FILE} has no sha256: the weights cannot be checked for damage or "
+                      f"tampering; re-save them with seg_jax.model_io.save_weights", stacklevel=2)
+    elif hashlib.sha256(raw).hexdigest() != manifest["sha256"]:
         raise ValueError(f"{path / WEIGHTS_FILE} does not match the sha256 in its manifest; the file is damaged")
     config = dict(model_config or manifest.get("model") or {"name": model_name})
     config["name"] = model_name

@@ -28,6 +28,20 @@ SizeLike = Union[None, int, str, Sequence[int]]
 DEFAULT_STABILISE = Stabilise(strength=0.9, motion=0.2, radius=2)
 
 
+# Inference sizes above this per side are refused (a manifest asking for 32000x32000 would exhaust memory).
+MAX_INPUT_SIDE = 2048
+
+
+def check_input_size(size: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
+    """``size`` if it is None or positive multiples of 32 of at most :data:`MAX_INPUT_SIDE`; else ValueError."""
+    if size is None:
+        return None
+    if min(size) <= 0 or any(v % 32 for v in size) or max(size) > MAX_INPUT_SIDE:
+        raise ValueError(f"input size must be multiples of 32 up to {MAX_INPUT_SIDE} (e.g. 256x256, 160x288), got "
+                         f"{size[0]}x{size[1]}")
+    return size
+
+
 def parse_size(size: SizeLike) -> Optional[tuple[int, int]]:
     """None / 'auto' -> None; 256 -> (256, 256); '160x288' or (160, 288) -> (160, 288)."""
     if size is None or (isinstance(size, str) and size.lower() in ("", "auto")):
@@ -169,12 +183,13 @@ class Segmenter:
         config["name"] = model
         self.model = build_model(config)
         self.variables = variables
-        manifest_size = parse_size(self.manifest.get("input_size"))
+        try:
+            manifest_size = check_input_size(parse_size(self.manifest.get("input_size")))
+        except ValueError as e:
+            raise ValueError(f"the weights manifest of {checkpoint or 'the shipped weights'} has a bad input_size: "
+                             f"{e}; fix its manifest.json") from None
         self.base_size = manifest_size or DEFAULT_INPUT_SIZE
-        self.fixed_size = parse_size(input_size)
-        if self.fixed_size is not None and (min(self.fixed_size) <= 0 or any(v % 32 for v in self.fixed_size)):
-            raise ValueError(f"input size must be multiples of 32 (e.g. 256x256, 160x288), got "
-                             f"{self.fixed_size[0]}x{self.fixed_size[1]}")
+        self.fixed_size = check_input_size(parse_size(input_size))
         self.keep_aspect = bool(self.manifest.get("keep_aspect", True)) if keep_aspect is None else keep_aspect
         if refine == "guided-gray":  # luma guide: ~3x cheaper on CPU, slightly less exact edges
             refine, guided_color = "guided", False

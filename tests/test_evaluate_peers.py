@@ -79,3 +79,23 @@ def test_peer_alphas_become_rows(monkeypatch, clip_files):
     assert [r["model"] for r in rows] == ["mediapipe general 256x256", "mediapipe landscape 144x256"]
     assert rows[0]["full_res"]["davis"]["dice"] == pytest.approx(1)
     assert rows[1]["full_res"]["davis"]["dice"] < 0.01 and all(r["peer"] for r in rows)
+
+
+def test_a_peer_venv_folder_of_the_user_is_never_deleted(tmp_path, monkeypatch):
+    import subprocess
+    from seg_jax.bench import peers
+    mine = tmp_path / "my_folder"                      # SEG_JAX_PEER_VENV pointed at a folder of the user's
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    calls = []
+    monkeypatch.setattr(peers.subprocess, "run", lambda *a, **k: calls.append(a) or
+                        subprocess.CompletedProcess(a, 1, "", "ERROR: no network"))
+    py, message = peers.ensure_mediapipe_venv(mine, install=True)
+    assert py is None and "is not a virtualenv" in message and not calls
+    assert (mine / "notes.txt").read_text() == "mine"
+    (mine / "pyvenv.cfg").write_text("home = /usr/bin\n")   # an existing venv whose install fails: kept as it is
+    (mine / "bin").mkdir()
+    (mine / "bin" / "python").write_text("")
+    py, message = peers.ensure_mediapipe_venv(mine, install=True)
+    assert py is None and "could not install" in message and calls
+    assert (mine / "notes.txt").read_text() == "mine" and (mine / "pyvenv.cfg").exists()

@@ -73,3 +73,19 @@ def test_frame_rules_one_per_dtype():
         as_rgb_uint8(np.broadcast_to(np.uint8(0), (MAX_FRAME_SIDE + 1, 4, 3)))
     with pytest.raises(ValueError, match="dtype complex64"):
         as_rgb_uint8(np.zeros((2, 2, 3), np.complex64))
+
+
+def test_downloaded_weights_cannot_exhaust_memory_and_unchecked_ones_warn(tmp_path):
+    import json
+    d = tmp_path / "mobilenet"
+    save_weights(d, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
+    manifest = json.loads((d / "manifest.json").read_text())
+    (d / "manifest.json").write_text(json.dumps({**manifest, "input_size": [32000, 32000]}))
+    with pytest.raises(ValueError, match="bad input_size.*up to 2048"):
+        Segmenter("mobilenet", checkpoint=d)
+    manifest.pop("sha256")
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match="has no sha256"):
+        Segmenter("mobilenet", checkpoint=d)
+    with pytest.raises(ValueError, match="up to 2048"):
+        Segmenter("mobilenet", checkpoint=d, input_size=4096)

@@ -44,6 +44,10 @@ def ensure_mediapipe_venv(venv: Path = DEFAULT_PEER_VENV, *, install: bool = Tru
             return py, f"reused {venv}"
     if not install:
         return None, f"no mediapipe=={MEDIAPIPE_VERSION} virtualenv at {venv} (installation disabled)"
+    if venv.exists() and not (venv / "pyvenv.cfg").exists():
+        return None, (f"{venv} exists and is not a virtualenv; set SEG_JAX_PEER_VENV to a new folder (nothing in "
+                      f"{venv} was changed)")
+    created = not venv.exists()    # only a folder made here is ever deleted here
     # The wheel exists for CPython 3.9-3.12; use this interpreter if it fits, else look for one.
     candidates = [sys.executable] if sys.version_info[:2] <= (3, 12) else []
     candidates += ["python3.12", "python3.11", "python3.10", "python3.9"]
@@ -61,8 +65,9 @@ def ensure_mediapipe_venv(venv: Path = DEFAULT_PEER_VENV, *, install: bool = Tru
             log.append(f"{base}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
         except (OSError, subprocess.SubprocessError) as e:
             log.append(f"{base}: {type(e).__name__}: {e}")
-        import shutil
-        shutil.rmtree(venv, ignore_errors=True)
+        if created:
+            import shutil
+            shutil.rmtree(venv, ignore_errors=True)
     return None, f"could not install mediapipe=={MEDIAPIPE_VERSION} into {venv}: {'; '.join(log)[-500:]}"
 
 
