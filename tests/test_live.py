@@ -121,6 +121,7 @@ def test_cli_image_folder_in_and_out(tmp_path, weights):
     assert main(["--source", str(src), "--mode", "mask", "--output", str(tmp_path / "masks"), "--checkpoint",
                  weights, "-q"]) == 0
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["photo0.png", "photo1.png"]
+    assert cv2.imread(str(tmp_path / "masks" / "photo0.png"), cv2.IMREAD_UNCHANGED).shape == (H, W)  # one channel
     single = tmp_path / "one.png"
     assert main(["--source", str(src / "photo0.jpg"), "--mode", "green", "-o", str(single), "--checkpoint",
                  weights, "-q"]) == 0
@@ -187,3 +188,17 @@ def test_parse_mode():
     for bad in ("color:1,2", "image", "blur:x", "sepia"):
         with pytest.raises(LiveError):
             parse_mode(bad)
+
+
+def test_a_truncated_video_says_so(tmp_path, weights, capsys):
+    full = tmp_path / "full.avi"
+    w = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    for f in make_frames(40):
+        w.write(f[..., ::-1])
+    w.release()
+    data = full.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])            # the header still announces 40 frames
+    assert main(["--source", str(cut), "-o", str(tmp_path / "o.avi"), "--checkpoint", weights]) == 0
+    err = capsys.readouterr().err
+    assert "of the 40 frames the file announces (it may be truncated or damaged)" in err, err

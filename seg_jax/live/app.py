@@ -67,6 +67,7 @@ class LiveOptions:
     output: Optional[str] = None          # video file (.mp4/.avi/.webm/.mkv), image file, or folder
     window: Optional[bool] = None         # None: a window when a display exists and nothing else is asked for
     virtual_cam: bool = False
+    virtual_cam_device: Optional[str] = None  # e.g. /dev/video2 (default: the backend's first free device)
     model: str = "mobilenet"
     checkpoint: Optional[str] = None      # None: shipped weights; 'random': untrained (demo/benchmark)
     input_size: Optional[str] = None      # None/'auto' or 'HxW'
@@ -144,6 +145,11 @@ def _draw_overlay(frame: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def _wxh(hw) -> str:
+    """(h, w) -> 'WxH' (how video sizes are usually written; every size the tool prints uses this)."""
+    return f"{int(hw[1])}x{int(hw[0])}"
+
+
 def _log(opts: LiveOptions, msg: str) -> None:
     if not opts.quiet:
         print(msg, file=sys.stderr, flush=True)
@@ -161,7 +167,7 @@ def _file_sinks(opts: LiveOptions, fps: float) -> list[FrameSink]:
         else:
             sinks.append(ImageFolderSink(opts.output))
     if opts.virtual_cam:
-        sinks.append(VirtualCameraSink(fps))
+        sinks.append(VirtualCameraSink(fps, opts.virtual_cam_device))
     return sinks
 
 
@@ -255,8 +261,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         hint = source.size_hint()
         if hint is not None:  # compile before the first frame is captured (a webcam keeps streaming meanwhile)
             t0 = time.perf_counter()
-            _log(opts, f"{source.name}: {hint[1]}x{hint[0]} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
-                       f"{'x'.join(map(str, segmenter.input_size_for(hint)))}; compiling...")
+            _log(opts, f"{source.name}: {_wxh(hint)} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
+                       f"{_wxh(segmenter.input_size_for(hint))}; compiling...")
             segmenter.warmup(hint)
             zero = jnp.zeros(hint, jnp.float32)
             bg = background_for(hint) if comp_opts.mode == "image" else (
@@ -292,8 +298,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                     frame = np.ascontiguousarray(frame[:, ::-1])
                 hw = frame.shape[:2]
                 if first and hint != hw:
-                    say(f"{source.name}: {hw[1]}x{hw[0]}; model {segmenter.model_name} at "
-                        f"{'x'.join(map(str, segmenter.input_size_for(hw)))}; compiling...")
+                    say(f"{source.name}: {_wxh(hw)}; model {segmenter.model_name} at "
+                        f"{_wxh(segmenter.input_size_for(hw))}; compiling...")
                 background = background_for(hw)
                 alpha = segmenter.step_device(frame)
                 if prev_alpha is None or prev_alpha.shape != alpha.shape:
@@ -322,10 +328,13 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                     out = _draw_overlay(out, f"{fps_ema:5.1f} fps  {latency_ms:5.1f} ms  {comp_opts.mode}  "
                                              f"{segmenter.model_name}")
                 for sink in sinks:
+                    # the mask mode writes single-channel alphas to image files (videos need three channels)
+                    image = out[..., 0] if comp_opts.mode == "mask" and isinstance(
+                        sink, (ImageFolderSink, SingleImageSink)) else out
                     if isinstance(sink, ImageFolderSink) and isinstance(source, ImageListSource) and source.current_path:
-                        sink.write(out, name=source.current_path.stem)
+                        sink.write(image, name=source.current_path.stem)
                     else:
-                        sink.write(out)
+                        sink.write(image)
                 if progress is not None:
                     progress.update(1)
                 if window is not None:
@@ -356,6 +365,11 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             stats.end_reason = "interrupted (Ctrl-C)"
         finally:
             stats.seconds = time.perf_counter() - t_start
+            expected = 0 if source.live or isinstance(source, ImageListSource) else int(source.frame_count or 0)
+            if stats.end_reason == "end of input" and opts.max_frames is None and 1 < expected \
+                    and stats.frames < expected - 1 - expected // 50:
+                stats.end_reason = (f"end of input after {stats.frames} of the {expected} frames the file announces "
+                                    "(it may be truncated or damaged)")
             if meter is not None:
                 stats.flicker = meter.value
             if progress is not None:

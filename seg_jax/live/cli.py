@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--no-window", dest="window", action="store_false")
     io.add_argument("--virtual-cam", action="store_true",
                     help="send to a virtual webcam (pip install 'seg_jax[virtualcam]' + v4l2loopback on Linux)")
+    io.add_argument("--virtual-cam-device", metavar="DEVICE",
+                    help="the virtual webcam to write to, e.g. /dev/video2 (default: the first free one)")
     io.add_argument("--max-frames", type=int, help="stop after this many frames")
     io.add_argument("--fps", type=float, help="output frame rate (default: the source's)")
     io.add_argument("--overlay", dest="overlay", action="store_true", default=None,
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace) -> LiveOptions:
     return LiveOptions(
-        source=args.source, mode=args.mode, output=args.output, window=args.window, virtual_cam=args.virtual_cam,
+        source=args.source, mode=args.mode, output=args.output, window=args.window, virtual_cam=args.virtual_cam or bool(args.virtual_cam_device),
+        virtual_cam_device=args.virtual_cam_device,
         model=args.model, checkpoint=args.checkpoint, input_size=args.input_size, keep_aspect=args.keep_aspect,
         refine=args.refine, guided_radius=args.guided_radius, guided_eps=args.guided_eps,
         guided_subsample=args.guided_subsample, blur=args.blur,
