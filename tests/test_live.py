@@ -202,3 +202,16 @@ def test_a_truncated_video_says_so(tmp_path, weights, capsys):
     assert main(["--source", str(cut), "-o", str(tmp_path / "o.avi"), "--checkpoint", weights]) == 0
     err = capsys.readouterr().err
     assert "of the 40 frames the file announces (it may be truncated or damaged)" in err, err
+
+
+def test_compiled_steps_are_kept_in_a_user_cache_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env["SEG_JAX_CACHE"] = str(tmp_path / "cache")
+    code = ("from seg_jax.live.cli import use_compile_cache; print(use_compile_cache()); import jax, jax.numpy as jnp;"
+            "jax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(3)).block_until_ready()")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    folder = tmp_path / "cache" / "jax"
+    assert out.stdout.strip() == str(folder) and any(folder.iterdir())

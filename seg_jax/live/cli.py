@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--overlay", dest="overlay", action="store_true", default=None,
                     help="draw FPS/latency on the output too (always on in the window)")
     io.add_argument("--mirror", action="store_true", help="flip horizontally (selfie view)")
+    io.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                    help="do not keep compiled steps between runs (default: kept in $SEG_JAX_CACHE or "
+                         "~/.cache/seg_jax/jax, so a second start skips most of the compile)")
     io.add_argument("--quiet", "-q", action="store_true", help="no progress bar or messages")
     io.add_argument("--flicker", action="store_true",
                     help="report the alpha's flicker (mean frame-to-frame change, lower is steadier)")
@@ -106,9 +109,29 @@ def _quiet_opencv() -> None:
         pass
 
 
+def use_compile_cache() -> Optional[str]:
+    """Keep XLA's compiled executables in a user cache folder (JAX's persistent compilation cache), unless the
+    caller already chose one. Returns the folder, or None when it cannot be used."""
+    import os
+    from pathlib import Path
+    import jax
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    folder = Path(os.environ.get("SEG_JAX_CACHE") or Path.home() / ".cache" / "seg_jax") / "jax"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return str(folder)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_opencv()
+    if args.compile_cache:
+        use_compile_cache()
     opts = options_from_args(args)
     stop = StopRequest()
     try:
