@@ -28,6 +28,10 @@ class CheckpointError(ValueError):
     """No checkpoint of a workdir could be restored (the message names the folder and the cause)."""
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
 class CheckpointSaveError(OSError):
     """A checkpoint could not be written (disk full, folder gone, I/O error); the older checkpoints are kept."""
 
@@ -100,8 +104,7 @@ class TrainingCheckpoints:
                 shutil.rmtree(partial, ignore_errors=True)
         manager.reload()
         kept = sorted(manager.all_steps())
-        reason = (f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}" if error
-                  else "nothing was written")
+        reason = f"{type(error).__name__}: {_first_line(error)}" if error else "nothing was written"
         free = shutil.disk_usage(directory if directory.exists() else directory.parent).free
         raise CheckpointSaveError(
             f"could not save the checkpoint of step {step} in {directory} ({reason}; {free / 2**20:.0f} MiB free); "
@@ -137,7 +140,7 @@ class TrainingCheckpoints:
         first_step, first_error = failed[0]
         raise CheckpointError(
             f"no checkpoint in {manager.directory} can be restored (steps {steps}); step {first_step} failed with "
-            f"{type(first_error).__name__}: {(str(first_error).strip().splitlines() or [''])[0][:300]}. If the model or config changed, use a new "
+            f"{type(first_error).__name__}: {_first_line(first_error)}. If the model or config changed, use a new "
             f"--workdir; if the files are damaged, delete them to start over") from first_error
 
     @staticmethod

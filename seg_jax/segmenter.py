@@ -99,8 +99,8 @@ def as_rgb_uint8(frame: Any) -> np.ndarray:
 
     Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped).
     Values: uint8 as 0..255; uint16 as 0..65535 (scaled to 0..255); other integers as 0..255 (clipped); bool as
-    0/255; float as 0..1 (clipped, NaN -> 0), whatever its largest value. Empty frames, other dtypes and sides over :data:`MAX_FRAME_SIDE`
-    raise ValueError naming the problem.
+    0/255; float as 0..1 (clipped, NaN -> 0), whatever its largest value. Empty frames, other dtypes and sides
+    over :data:`MAX_FRAME_SIDE` raise ValueError naming the problem.
     """
     a = np.asarray(frame)
     if a.ndim == 2:

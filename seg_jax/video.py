@@ -425,6 +425,26 @@ class VirtualCameraSink(FrameSink):
             cam.close()
 
 
+GUI_INSTALL = ("pip uninstall -y opencv-python-headless && pip install 'opencv-python>=4.10' (the GUI build of "
+               "OpenCV; the default install is headless so servers and CI need no display libraries)")
+
+
+def opencv_has_gui() -> bool:
+    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
+    info = cv2.getBuildInformation()
+    at = info.find("GUI:")
+    return at < 0 or "NONE" not in info[at:at + 60].split("\n")[0]
+
+
+def why_no_window() -> str:
+    """One line on why no window can open here and what to do, or '' when one can."""
+    if not opencv_has_gui():
+        return f"this OpenCV has no GUI (opencv-python-headless); for a window: {GUI_INSTALL}"
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display here (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return "" if has_display() else "OpenCV could not open a window on this display"
+
+
 def has_display() -> bool:
     """True when an OpenCV window can be shown (a display and a GUI-enabled OpenCV build)."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -442,7 +462,8 @@ class WindowSink(FrameSink):
 
     def __init__(self, title: str = "seg_jax live"):
         if not has_display():
-            raise SinkError("no display available (or OpenCV built without GUI); use --output FILE or --no-window")
+            raise SinkError(f"cannot show a window: {why_no_window() or 'no display'}; or use --output FILE "
+                            "or --no-window")
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         self.description = "window"
@@ -469,5 +490,6 @@ class WindowSink(FrameSink):
 
 __all__ = ["SAMPLE_VIDEO", "CaptureSource", "FrameSink", "FrameSource", "ImageFolderSink", "ImageListSource",
            "LoopingVideo", "SinkError", "SourceError", "VideoFileSink", "VirtualCameraSink", "WindowSink",
-           "check_writable_folder", "has_display", "open_source", "partial_path", "read_image",
+           "check_writable_folder", "has_display", "open_source", "opencv_has_gui", "partial_path", "read_image",
+           "why_no_window",
            "resize_cover", "write_image_file"]

@@ -215,3 +215,13 @@ def test_compiled_steps_are_kept_in_a_user_cache_folder(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     folder = tmp_path / "cache" / "jax"
     assert out.stdout.strip() == str(folder) and any(folder.iterdir())
+
+
+def test_no_window_message_says_what_to_install(monkeypatch):
+    from seg_jax import video
+    monkeypatch.setattr(video, "opencv_has_gui", lambda: False)
+    assert "pip install 'opencv-python" in video.why_no_window() and "headless" in video.why_no_window()
+    monkeypatch.setattr(video, "opencv_has_gui", lambda: True)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "no display here" in video.why_no_window()

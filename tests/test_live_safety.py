@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from seg_jax.live import LiveOptions, run
-from seg_jax.live.app import LiveError
 from seg_jax.live.cli import main
 from seg_jax.live.signals import StopRequest
 from seg_jax.model_io import save_weights

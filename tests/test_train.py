@@ -171,7 +171,7 @@ def test_a_workdir_of_another_model_is_refused_before_anything_is_written(tmp_pa
     train_and_evaluate(config, tmp_path, progress=False)
     stored = (tmp_path / "config.json").read_text()
     other = _config("convlstm")
-    with pytest.raises(ConfigError, match="holds a checkpoint of model 'mobilenet'.*configs/mobilenet.py.*new --workdir"):
+    with pytest.raises(ConfigError, match="holds a checkpoint of model 'mobilenet'.*configs/mobilenet.py.*new --work"):
         train_and_evaluate(other, tmp_path, progress=False)
     assert (tmp_path / "config.json").read_text() == stored
     config.num_steps = 3                      # the same model with a longer schedule resumes

@@ -15,10 +15,9 @@ import numpy as np
 
 from seg_jax.live.checks import MAX_BLUR, LiveError, check_blur, check_numbers, check_output_spares_input
 from seg_jax.live.signals import StopRequest
-from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource,
-                           LoopingVideo, SinkError, SourceError, VideoFileSink, VirtualCameraSink, WindowSink,
-                           check_writable_folder, has_display, open_source, read_image, resize_cover,
-                           write_image_file)
+from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource, LoopingVideo, SinkError,
+                           SourceError, VideoFileSink, VirtualCameraSink, WindowSink, check_writable_folder,
+                           has_display, open_source, read_image, resize_cover, why_no_window, write_image_file)
 
 
 @dataclasses.dataclass
@@ -231,8 +230,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         except SinkError as e:
             raise LiveError(str(e)) from None
         if not sinks:
-            raise LiveError("nowhere to show the result: no display here; pass --output FILE (e.g. runs/out.mp4), "
-                            "--output FOLDER/ or --virtual-cam")
+            raise LiveError(f"nowhere to show the result: {why_no_window() or 'no window'}; pass --output FILE "
+                            "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
 
         alpha_opts = AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather))
         comp_opts = CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color)
@@ -331,7 +330,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                     # the mask mode writes single-channel alphas to image files (videos need three channels)
                     image = out[..., 0] if comp_opts.mode == "mask" and isinstance(
                         sink, (ImageFolderSink, SingleImageSink)) else out
-                    if isinstance(sink, ImageFolderSink) and isinstance(source, ImageListSource) and source.current_path:
+                    named = isinstance(source, ImageListSource) and source.current_path
+                    if isinstance(sink, ImageFolderSink) and named:
                         sink.write(image, name=source.current_path.stem)
                     else:
                         sink.write(image)
@@ -348,7 +348,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                     if new_kind:
                         comp_opts = dataclasses.replace(comp_opts, mode=new_kind)
                     elif key in (ord("+"), ord("=")):
-                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=min(MAX_BLUR, comp_opts.blur_sigma * 1.25))
+                        sigma = min(MAX_BLUR, comp_opts.blur_sigma * 1.25)
+                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=sigma)
                     elif key == ord("-"):
                         comp_opts = dataclasses.replace(comp_opts, blur_sigma=max(1.0, comp_opts.blur_sigma / 1.25))
                     elif key == ord("t"):

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace) -> LiveOptions:
     return LiveOptions(
-        source=args.source, mode=args.mode, output=args.output, window=args.window, virtual_cam=args.virtual_cam or bool(args.virtual_cam_device),
+        source=args.source, mode=args.mode, output=args.output, window=args.window,
+        virtual_cam=args.virtual_cam or bool(args.virtual_cam_device),
         virtual_cam_device=args.virtual_cam_device,
         model=args.model, checkpoint=args.checkpoint, input_size=args.input_size, keep_aspect=args.keep_aspect,
         refine=args.refine, guided_radius=args.guided_radius, guided_eps=args.guided_eps,
