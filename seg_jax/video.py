@@ -298,12 +298,15 @@ def _h264_available() -> bool:
 
 
 class VideoFileSink(FrameSink):
-    """A video file. ``.mp4``: H.264 via imageio-ffmpeg when installed (plays everywhere), else OpenCV mp4v;
+    """A video file. ``.mp4``: H.264 via imageio-ffmpeg (plays everywhere; OpenCV's mp4v only without it);
     ``.avi``: MJPG; ``.webm``: VP8; ``.mkv``: H.264 or MJPG. The size is fixed by the first frame; later
-    frames of another size are resized to it. Odd sizes are padded to even for H.264."""
+    frames of another size are resized to it. Odd sizes are padded to even for H.264. With ``audio_from`` (the
+    source video) its sound track is copied in when the file is finalised."""
 
-    def __init__(self, path: Union[str, os.PathLike], fps: float, codec: str = "auto"):
+    def __init__(self, path: Union[str, os.PathLike], fps: float, codec: str = "auto",
+                 audio_from: Optional[Union[str, os.PathLike]] = None):
         self.path = Path(path)
+        self.audio_from = Path(audio_from) if audio_from else None   # a media file whose sound track is kept
         self.fps = float(fps) if fps and fps > 0 else 30.0
         ext = self.path.suffix.lower()
         if ext not in (".mp4", ".avi", ".webm", ".mkv", ".mov"):
@@ -369,10 +372,25 @@ class VideoFileSink(FrameSink):
             if not self.frames:
                 self.partial.unlink()
                 return
+            notes = [self._add_audio()]
             if interrupted and self.path.exists():
                 self.path = self.path.with_name(f"{self.path.stem}.interrupted{self.path.suffix}")
-                self.description = f"{self.path} ({'H.264' if self.codec == 'h264' else self.codec}, interrupted)"
+                notes.append("interrupted")
             os.replace(self.partial, self.path)
+            codec = "H.264" if self.codec == "h264" else self.codec
+            self.description = f"{self.path} ({', '.join([codec] + [n for n in notes if n])})"
+
+    def _add_audio(self) -> str:
+        """Carry ``audio_from``'s sound track into the finished partial file; -> a note for the description."""
+        from seg_jax import audio
+        if self.audio_from is None or not audio.has_audio(self.audio_from):
+            return "" if self.audio_from is None or audio.ffmpeg_exe() else "audio not checked: no ffmpeg"
+        with_audio = self.partial.with_name(f"{self.partial.stem}.audio{self.partial.suffix}")
+        error = audio.mux_audio(self.partial, self.audio_from, with_audio)
+        if error:
+            return f"audio not kept: {error}"
+        os.replace(with_audio, self.partial)
+        return "audio kept"
 
 
 class ImageFolderSink(FrameSink):

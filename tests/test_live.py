@@ -225,3 +225,23 @@ def test_no_window_message_says_what_to_install(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert "no display here" in video.why_no_window()
+
+
+def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
+    import subprocess
+    from seg_jax import audio
+    exe = audio.ffmpeg_exe()
+    talk = tmp_path / "talk.mp4"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={W}x{H}:rate=10", "-f", "lavfi",
+                    "-i", "sine=frequency=440", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(talk)], check=True)
+    out = tmp_path / "out.mp4"
+    assert main(["--source", str(talk), "--output", str(out), "--checkpoint", weights]) == 0
+    assert "(H.264, audio kept)" in capsys.readouterr().err
+    assert audio.has_audio(out) and count_frames(out) == 10
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"avc1", b"h264", b"H264")
+    cap.release()
+    silent = tmp_path / "silent.mp4"
+    assert main(["--source", str(talk), "--output", str(silent), "--checkpoint", weights, "--fps", "5"]) == 0
+    assert not audio.has_audio(silent)         # another frame rate: the sound would drift, so it is not kept

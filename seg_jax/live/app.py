@@ -154,7 +154,18 @@ def _log(opts: LiveOptions, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _file_sinks(opts: LiveOptions, fps: float) -> list[FrameSink]:
+def audio_source(opts: LiveOptions, source_fps: float) -> Optional[str]:
+    """The source file whose sound track the output keeps: a video file written at its own frame rate."""
+    from seg_jax.video import SAMPLE_VIDEO, URL_PREFIXES
+    source = str(SAMPLE_VIDEO) if opts.source == "sample" else str(opts.source)
+    if source.isdigit() or source.startswith(URL_PREFIXES) or Path(source).suffix.lower() in IMAGE_EXTENSIONS:
+        return None
+    if not Path(source).is_file() or (opts.fps is not None and abs(opts.fps - source_fps) > 1e-3):
+        return None
+    return source
+
+
+def _file_sinks(opts: LiveOptions, fps: float, source_fps: float) -> list[FrameSink]:
     """The output file/folder and virtual camera sinks (opened and probed before the model loads)."""
     sinks: list[FrameSink] = []
     if opts.output:
@@ -162,7 +173,7 @@ def _file_sinks(opts: LiveOptions, fps: float) -> list[FrameSink]:
         if suffix in IMAGE_EXTENSIONS:
             sinks.append(SingleImageSink(opts.output))
         elif suffix:
-            sinks.append(VideoFileSink(opts.output, fps))
+            sinks.append(VideoFileSink(opts.output, fps, audio_from=audio_source(opts, source_fps)))
         else:
             sinks.append(ImageFolderSink(opts.output))
     if opts.virtual_cam:
@@ -205,7 +216,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     try:
         out_fps = opts.fps or source.fps
         try:
-            sinks += _file_sinks(opts, out_fps)
+            sinks += _file_sinks(opts, out_fps, source.fps)
         except SinkError as e:
             raise LiveError(str(e)) from None
         if segmenter is None:
