@@ -245,3 +245,28 @@ def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
     silent = tmp_path / "silent.mp4"
     assert main(["--source", str(talk), "--output", str(silent), "--checkpoint", weights, "--fps", "5"]) == 0
     assert not audio.has_audio(silent)         # another frame rate: the sound would drift, so it is not kept
+
+
+def test_a_folder_of_photos_carries_no_state_and_compiles_per_bucket(tmp_path, weights):
+    from seg_jax.segmenter import Segmenter
+    src = tmp_path / "photos"
+    src.mkdir()
+    rng = np.random.default_rng(4)
+    for name, hw in [("a", (40, 56)), ("b", (45, 60)), ("c", (50, 62))]:
+        cv2.imwrite(str(src / f"{name}.png"), rng.integers(0, 256, hw + (3,), dtype=np.uint8))
+    seg = Segmenter("mobilenet", checkpoint=weights)
+    seen = []
+    step = seg.step_device
+    seg.step_device = lambda frame: seen.append(frame.shape[:2]) or step(frame)
+    run(LiveOptions(source=str(src), mode="mask", output=str(tmp_path / "all"), smooth=0.5, quiet=True),
+        segmenter=seg)
+    assert set(seen) == {(64, 64)}                     # one bucket for three sizes
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "c.png").write_bytes((src / "c.png").read_bytes())
+    (alone / "0.png").write_bytes((src / "a.png").read_bytes())    # first, then c: nothing of it may reach c
+    seg.reset()
+    run(LiveOptions(source=str(alone), mode="mask", output=str(tmp_path / "one"), quiet=True), segmenter=seg)
+    together = cv2.imread(str(tmp_path / "all" / "c.png"), cv2.IMREAD_UNCHANGED)
+    assert together.shape == (50, 62)
+    np.testing.assert_array_equal(together, cv2.imread(str(tmp_path / "one" / "c.png"), cv2.IMREAD_UNCHANGED))

@@ -154,6 +154,21 @@ def _log(opts: LiveOptions, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+# Photos of a folder are padded up to a multiple of this (edge pixels repeated) and the result cropped back, so
+# a folder of mixed sizes compiles once per bucket, not once per image.
+STILL_BUCKET = 64
+
+
+def pad_to_bucket(frame: np.ndarray, bucket: int) -> np.ndarray:
+    """(H, W, 3) -> (H', W', 3) with H', W' the next multiples of ``bucket``, the new rows/columns repeating
+    the last ones (so the person's edge and the background continue)."""
+    h, w = frame.shape[:2]
+    ph, pw = -h % bucket, -w % bucket
+    if not ph and not pw:
+        return frame
+    return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
+
+
 def audio_source(opts: LiveOptions, source_fps: float) -> Optional[str]:
     """The source file whose sound track the output keeps: a video file written at its own frame rate."""
     from seg_jax.video import SAMPLE_VIDEO, URL_PREFIXES
@@ -285,6 +300,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             progress = tqdm(total=total, unit="frame", desc="seg_jax.live", file=sys.stderr, dynamic_ncols=True)
 
         prev_alpha = None
+        still_images = isinstance(source, ImageListSource) and source.frame_count > 1
         fps_ema = latency_ms = 0.0
         t_start = time.perf_counter()
         first = True
@@ -306,6 +322,11 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                 t0 = time.perf_counter()
                 if mirror:
                     frame = np.ascontiguousarray(frame[:, ::-1])
+                shown_hw = frame.shape[:2]
+                if still_images:   # unrelated photos: no state carried over, sizes bucketed to reuse compiles
+                    segmenter.reset()
+                    prev_alpha = None
+                    frame = pad_to_bucket(frame, STILL_BUCKET)
                 hw = frame.shape[:2]
                 if first and hint != hw:
                     say(f"{source.name}: {_wxh(hw)}; model {segmenter.model_name} at "
@@ -315,7 +336,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                 if prev_alpha is None or prev_alpha.shape != alpha.shape:
                     prev_alpha = alpha
                 out, prev_alpha = render(frame, alpha, prev_alpha, background, strength, alpha_opts, comp_opts)
-                out = np.asarray(out)
+                out = np.asarray(out)[:shown_hw[0], :shown_hw[1]]
                 t1 = time.perf_counter()
                 if meter is not None:
                     meter.update(np.asarray(prev_alpha))
