@@ -66,7 +66,7 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
                      split: str, subset: str | None) -> dict[str, float]:
     """The paper's protocol: metric sums over the whole (resized) split; temporal models see T=1 on stills."""
     from seg_jax import data
-    from seg_jax.steps import make_eval_step, TrainState
+    from seg_jax.steps import TrainState, make_eval_step
     config = ml_collections.ConfigDict(config.to_dict())
     if is_temporal(model_name) and subset != "davis":
         config.data.clip_length = 1  # still images: the paper's one-frame use of the ConvLSTM
@@ -152,6 +152,7 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     after one line on stderr when the peer cannot be run.
     """
     import sys
+
     from seg_jax import data
     from seg_jax.bench import peers
     from seg_jax.data.io import read_pair
@@ -321,7 +322,8 @@ def main(argv=None) -> None:
     flags.DEFINE_string("checkpoint", None, "Weights folder or training workdir (default: shipped weights).")
     flags.DEFINE_string("data", None, f"Real data root (default {DEFAULT_DATA_ROOT}) or an images/+masks/ folder.")
     flags.DEFINE_string("split", "test", "Split to evaluate: test | val.")
-    flags.DEFINE_list("subsets", None, "Subsets of the real data (default: portraits, selfies, people, fullbody, davis).")
+    flags.DEFINE_list("subsets", None,
+                      "Subsets of the real data (default: portraits, selfies, people, fullbody, davis).")
     flags.DEFINE_list("image_size", None, "Model input size H,W for the resized protocol (default: manifest).")
     flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")
     flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")

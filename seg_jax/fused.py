@@ -34,8 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from seg_jax.cpuinfo import cpu_flags
-from seg_jax.models.layers import (KERAS_BN_EPSILON, depthwise_conv, hard_sigmoid, hard_swish,
-                                   resolve_depthwise_impl, same_padding, upsample2x_bilinear)
+from seg_jax.models.layers import (
+    KERAS_BN_EPSILON,
+    depthwise_conv,
+    hard_sigmoid,
+    hard_swish,
+    resolve_depthwise_impl,
+    same_padding,
+    upsample2x_bilinear,
+)
 from seg_jax.models.mobilenet_v3 import LARGE_BLOCKS, MOBILENET_BN_EPSILON
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 from flax import serialization
 
 from seg_jax.models import PAPER_PARAMETER_COUNTS, create_model, is_temporal
@@ -134,7 +134,8 @@ def load_weights(model_name: str, checkpoint: str | os.PathLike | None = None,
     except FileNotFoundError:
         raise FileNotFoundError(f"{path / WEIGHTS_FILE} is missing; the weights folder is incomplete") from None
     except Exception as e:  # msgpack raises several types for corrupt bytes
-        raise ValueError(f"{path / WEIGHTS_FILE} is corrupt ({type(e).__name__}); re-export or re-download it") from None
+        raise ValueError(f"{path / WEIGHTS_FILE} is corrupt ({type(e).__name__}); re-export or re-download "
+                         "it") from None
     if not manifest.get("sha256"):
         warnings.warn(f"{path / MANIFEST_FILE} has no sha256: the weights cannot be checked for damage or "
                       f"tampering; re-save them with seg_jax.model_io.save_weights", stacklevel=2)

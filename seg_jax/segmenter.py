@@ -70,6 +70,7 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
     """
     import jax
     import jax.numpy as jnp
+
     from seg_jax.model_io import build_model, dummy_input
     model = build_model({"name": model_name})
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
@@ -83,7 +84,8 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
         if name in ("mean", "bias") or len(leaf.shape) < 2:
             return (jnp.asarray(rng.normal(0.0, 0.05, leaf.shape), leaf.dtype) if bn_jitter
                     else jnp.zeros(leaf.shape, leaf.dtype))
-        fan_in = int(np.prod(leaf.shape[:-1])) if len(leaf.shape) != 4 or leaf.shape[2] != 1 else int(np.prod(leaf.shape[:2]))
+        depthwise = len(leaf.shape) == 4 and leaf.shape[2] == 1
+        fan_in = int(np.prod(leaf.shape[:2] if depthwise else leaf.shape[:-1]))
         return jnp.asarray(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), leaf.shape), leaf.dtype)
 
     return dict(jax.tree_util.tree_map_with_path(fill, dict(shapes)))

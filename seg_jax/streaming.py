@@ -15,9 +15,9 @@ once per frame resolution. A step is dispatched as separately jitted pieces (pre
 guided upsample's three stages: fit at low resolution, column pass, row pass + combine): measured on a 2-core
 CPU at 1280x720, one jit over the whole step was ~3x slower (XLA's CPU fusion merged the antialiased
 downsample's gathers with the guided filter's products and recomputed them per use; the
-``optimization_barrier`` in ``ops.resize`` does not survive on CPU), and jitting the guided upsample's stages apart took
-the step from 12.7 to 11.2 ms at 640x480 and from 14.6 to 11.6 ms at 1280x720 (``seg_jax.bench`` e2e); a frame of a new size
-recompiles only the cheap pre/post pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
+``optimization_barrier`` in ``ops.resize`` does not survive on CPU), so the guided upsample's stages are jitted
+apart (``seg_jax.bench`` e2e measures both forms); a frame of a new size recompiles only the cheap pre/post
+pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
 
     step = make_streaming_step("convlstm", variables, input_size=(160, 288))
     state = step.init_state()
@@ -32,13 +32,17 @@ import math
 import warnings
 from typing import Any, Mapping, Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from seg_jax.models import is_temporal
-from seg_jax.ops.guided_filter import (apply_coefficients, coefficients_to_width, fast_guided_upsample,
-                                      guided_coefficients)
+from seg_jax.ops.guided_filter import (
+    apply_coefficients,
+    coefficients_to_width,
+    fast_guided_upsample,
+    guided_coefficients,
+)
 from seg_jax.ops.resize import resize, to_float
 from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
 
@@ -98,8 +102,8 @@ def choose_input_size(frame_hw: Sequence[int], base_hw: Sequence[int] = DEFAULT_
 
     With ``keep_aspect``, candidates are sizes (multiples of ``multiple``) with at most the pixel count of
     ``base_hw``; among those whose aspect ratio is within ``tolerance`` (in log) of the frame's and that keep
-    at least half the pixels, the largest wins; else the one with the least aspect error + 0.5 log(pixel loss). 256x256 base: 16:9 -> 160x288, 4:3 -> 192x256, 3:4 -> 256x192,
-    square -> 256x256.
+    at least half the pixels, the largest wins; else the one with the least aspect error + 0.5 log(pixel loss).
+    256x256 base: 16:9 -> 160x288, 4:3 -> 192x256, 3:4 -> 256x192, square -> 256x256.
     """
     bh, bw = int(base_hw[0]), int(base_hw[1])
     if not keep_aspect:

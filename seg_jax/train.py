@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import traverse_util
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from seg_jax import checkpointing, model_io
 from seg_jax.metric_writer import MetricWriter
@@ -42,8 +43,8 @@ class ConfigError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Fail fast, with the field name, on values that would only break later."""
-    from seg_jax.models import MODELS
     from seg_jax.losses import LOSSES
+    from seg_jax.models import MODELS
     if config.model.name not in MODELS:
         raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
     if config.loss not in LOSSES:
@@ -419,7 +420,8 @@ def main(argv=None) -> None:
     from absl import app, flags
     from ml_collections import config_flags
 
-    config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/mobilenet.py or configs/convlstm.py:tiny",
+    config_flags.DEFINE_config_file("config", None,
+                                    "Config file, e.g. configs/mobilenet.py or configs/convlstm.py:tiny",
                                     lock_config=True)
     flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and TensorBoard logs go (resumed if present).")
     flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host; see launch/README.md).")

@@ -74,8 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="", help="write the table as JSON here")
     args = parser.parse_args(argv)
     from seg_jax import data
-    from seg_jax.segmenter import Segmenter
     from seg_jax.data.io import BadInputError
+    from seg_jax.segmenter import Segmenter
     try:
         files = [f for split in args.splits.split(",") for f in data.heldout_files(args.data_root, split, "davis")]
     except (BadInputError, KeyError) as e:

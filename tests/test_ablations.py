@@ -63,6 +63,6 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 def test_cli_reports_bad_sweep_in_one_line(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("X = 1\n")
-    proc = subprocess.run([sys.executable, "-m", "seg_jax.ablations", "--sweep", str(bad), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "seg_jax.ablations", "--sweep", str(bad), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "defines no get_sweep" in proc.stderr and "Traceback" not in proc.stderr

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from seg_jax.bench import fused, peers
-from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
 from seg_jax.bench.report import render
+from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
 from seg_jax.model_io import build_model
 from seg_jax.models import layers
-
 
 # ---------------------------------------------------------------------------- reference layers (frozen copies)
 

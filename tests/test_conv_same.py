@@ -1,7 +1,7 @@
 """The ConvLSTM cells' convolution: XLA's forward, gradients as matrix products on CPU."""
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from seg_jax.models.conv_same import conv_same, conv_same_dot_grad, patches

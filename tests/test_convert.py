@@ -10,9 +10,15 @@ import pytest
 from flax import traverse_util
 
 from seg_jax.convert import load_init_variables
-from seg_jax.convert.keras_mobilenet import (convert_keras_model, convert_layer_weights, flax_target,
-                                             keras_tap_outputs, layer_weights_from_h5,
-                                             layer_weights_from_keras_model, main as convert_main)
+from seg_jax.convert.keras_mobilenet import (
+    convert_keras_model,
+    convert_layer_weights,
+    flax_target,
+    keras_tap_outputs,
+    layer_weights_from_h5,
+    layer_weights_from_keras_model,
+)
+from seg_jax.convert.keras_mobilenet import main as convert_main
 from seg_jax.model_io import build_model, dummy_input, save_weights
 from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
 
@@ -63,7 +69,8 @@ def test_layer_names_both_keras_styles():
     assert flax_target("expanded_conv_1_expand_bn") == (("expanded_conv_1", "expand_BatchNormalization"), "bn")
     assert flax_target("expanded_conv_1/expand/BatchNorm") == (("expanded_conv_1", "expand_BatchNormalization"), "bn")
     assert flax_target("expanded_conv_depthwise") == (("expanded_conv", "depthwise"), "depthwise")
-    assert flax_target("expanded_conv_3/squeeze_excite/Conv_1") == (("expanded_conv_3", "squeeze_excite_Conv_1"), "conv")
+    assert flax_target("expanded_conv_3/squeeze_excite/Conv_1") == (("expanded_conv_3", "squeeze_excite_Conv_1"),
+                                                                     "conv")
     assert flax_target("expanded_conv_3_squeeze_excite_conv") == (("expanded_conv_3", "squeeze_excite_Conv"), "conv")
     assert flax_target("Conv") == (("conv",), "conv")
     assert flax_target("Conv/BatchNorm") == (("conv_BatchNormalization",), "bn")

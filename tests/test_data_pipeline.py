@@ -3,7 +3,6 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 
 from seg_jax import data
 from seg_jax.configs import default

@@ -242,6 +242,7 @@ def test_synthetic_clips_move():
 
 def test_tfds_builder_without_tensorflow(tmp_path):
     import sys
+
     from seg_jax.data import tfds_person_segmentation as tps
     base = tmp_path / "kaggle" / "people_segmentation"
     for i in range(10):

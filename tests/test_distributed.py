@@ -15,8 +15,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-
-from test_resume import checkpoint_steps, load_test_config, read_checkpoint, train_command, write_test_config
+from test_resume import checkpoint_steps, read_checkpoint, train_command, write_test_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +33,8 @@ config = cfg.get_config()
 config.batch_size = 8
 assert jax.device_count() == 8, jax.devices()
 model = model_io.build_model(config.model)
-variables = jax.device_get(model_io.init_variables(model, "unet", jax.random.PRNGKey(0), 64, 64))  # host copy: steps donate
+# a host copy: the steps donate their inputs
+variables = jax.device_get(model_io.init_variables(model, "unet", jax.random.PRNGKey(0), 64, 64))
 rng = np.random.default_rng(0)
 batch = {"image": rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8),
          "mask": (rng.random((8, 64, 64, 1)) > 0.5).astype(np.uint8) * 255}
@@ -42,7 +42,8 @@ batch = {"image": rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8),
 def one_step(mesh):
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     state = jax.device_put(create_train_state(variables, make_optimizer(config), jax.random.PRNGKey(1)), replicated)
-    step = make_train_step(model, "unet", config, in_shardings=(replicated, data), out_shardings=(replicated, replicated))
+    step = make_train_step(model, "unet", config, in_shardings=(replicated, data),
+                           out_shardings=(replicated, replicated))
     global_batch = train.global_batch_from_local(batch, data)
     assert len(global_batch["image"].sharding.device_set) == mesh.size
     state, metrics = step(state, global_batch)

@@ -5,7 +5,6 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from seg_jax.data.downscale import downscale_tree, scaled_size
 

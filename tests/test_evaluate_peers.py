@@ -83,6 +83,7 @@ def test_peer_alphas_become_rows(monkeypatch, clip_files):
 
 def test_a_peer_venv_folder_of_the_user_is_never_deleted(tmp_path, monkeypatch):
     import subprocess
+
     from seg_jax.bench import peers
     mine = tmp_path / "my_folder"                      # SEG_JAX_PEER_VENV pointed at a folder of the user's
     mine.mkdir()

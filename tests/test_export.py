@@ -9,7 +9,6 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from seg_jax import export as seg_export
 from seg_jax.model_io import build_model, dummy_input, save_weights

@@ -1,5 +1,4 @@
 """``python -m seg_jax.live`` end to end on tiny generated videos, images and a fake camera."""
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -229,6 +228,7 @@ def test_no_window_message_says_what_to_install(monkeypatch):
 
 def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
     import subprocess
+
     from seg_jax import audio
     exe = audio.ffmpeg_exe()
     talk = tmp_path / "talk.mp4"

@@ -123,6 +123,7 @@ def test_unknown_model_and_option():
 def test_unet_upconv_equals_flax_conv_transpose():
     """UNet's 2x2 stride-2 up-convolution: same parameters, initialisation and output as nn.ConvTranspose."""
     import flax.linen as nn
+
     from seg_jax.models.unet import UpConv2x2
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 7, 6)), jnp.float32)
     ours, flax_t = UpConv2x2(4), nn.ConvTranspose(4, (2, 2), strides=(2, 2), padding="SAME")

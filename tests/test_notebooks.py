@@ -4,7 +4,6 @@ Executed with nbclient in a python3 kernel of this interpreter, with SEG_JAX_TIN
 persistent compilation cache passed through (see conftest.py), so reruns mostly load compiled executables.
 """
 import os
-import sys
 from pathlib import Path
 
 import nbclient  # in the [dev] extra: a missing notebook runner must fail CI, not skip the notebooks

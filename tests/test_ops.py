@@ -1,12 +1,24 @@
 """Jitted image ops: filters, guided filter, alpha refinement, compositing, and the flicker metric."""
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from seg_jax.metrics_temporal import FlickerMeter, flicker
-from seg_jax.ops import (AlphaOptions, CompositeOptions, box_mean, composite, fast_guided_upsample, gaussian_blur,
-                         guided_filter, max_filter, min_filter, refine_alpha, render, resize)
+from seg_jax.ops import (
+    AlphaOptions,
+    CompositeOptions,
+    box_mean,
+    composite,
+    fast_guided_upsample,
+    gaussian_blur,
+    guided_filter,
+    max_filter,
+    min_filter,
+    refine_alpha,
+    render,
+    resize,
+)
 
 
 def naive_box_mean(x, r):
@@ -165,6 +177,7 @@ def test_resize_matches_jax_image_resize(src, dst, aa):
 def test_running_max_filter_equals_the_direct_window(r):
     import jax
     import jax.numpy as jnp
+
     from seg_jax.ops.filters import max_filter, min_filter
     x = jnp.asarray(np.random.default_rng(r).random((23, 57, 1)), jnp.float32)
     window = (2 * r + 1, 2 * r + 1, 1)

@@ -6,7 +6,6 @@ train/eval steps compile in seconds and are shared, through the persistent compi
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

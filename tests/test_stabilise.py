@@ -67,8 +67,10 @@ def test_segmenter_stream_holds_still_frames_and_reset_forgets(tmp_path):
 
 def test_tune_stabilise_cli(tmp_path):
     """A still, noisy clip: the sweep's held setting flickers less than 'off' and the table is written."""
-    import cv2
     import json
+
+    import cv2
+
     from seg_jax import tune_stabilise
     from seg_jax.model_io import save_weights
     weights = tmp_path / "mobilenet"

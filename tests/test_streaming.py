@@ -1,7 +1,7 @@
 """The jitted streaming step: all three models, state carrying, fused == split, clip scan == streaming."""
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from seg_jax.model_io import build_model

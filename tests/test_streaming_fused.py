@@ -1,7 +1,7 @@
 """The fast (BatchNorm-folded) streaming path equals the plain Flax path; the postprocess is unchanged."""
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from seg_jax import streaming

@@ -143,6 +143,7 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_continues(tmp_path):
 
 def test_temporal_consistency_loss_penalises_change_where_the_truth_is_steady():
     import jax.numpy as jnp
+
     from seg_jax.losses import temporal_consistency_loss
     targets = jnp.zeros((1, 3, 4, 4, 1))
     steady = jnp.full((1, 3, 4, 4, 1), -2.0)

@@ -94,6 +94,7 @@ def test_learning_rate_warm_up_is_linear_then_the_schedule():
 def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
     """The shipped ConvLSTM weights are reproducible with the documented command (up to float rounding)."""
     from flax import serialization, traverse_util
+
     from seg_jax.convert.convlstm_warm_start import warm_start_from_weights
 
     out = warm_start_from_weights(SHIPPED, str(tmp_path / "convlstm"))

@@ -4,8 +4,9 @@
   python -m seg_jax.ablations --sweep configs/ablations/loss.py --out /tmp/loss --tiny        # smoke test
 
 Reduced scale for a shared 2-core CPU: 128x128 inputs, 150 steps of batch 8 per run, from scratch (no
-ImageNet weights), learning rate 1e-3 (the ``cpu`` recipe), encoder BatchNorm momentum 0.9, real data under ``SEG_JAX_DATA`` (default
-``../shared/data`` next to the repository), evaluated on the real held-out val split per folder.
+ImageNet weights), learning rate 1e-3 (the ``cpu`` recipe), encoder BatchNorm momentum 0.9, real data under
+``SEG_JAX_DATA`` (default ``../shared/data`` next to the repository), evaluated on the real held-out val split per
+folder.
 """
 import os
 from pathlib import Path
@@ -41,7 +42,8 @@ def get_sweep(arg=None):
         "eval_split": "val",
         "eval_subsets": ["portraits", "people"],
         "notes": (f"Reduced scale, on CPU: MobileNetV3 U-Net from scratch (no ImageNet weights), 128x128, {steps} "
-                  "steps of batch 8 (lr 1e-3, the `cpu` recipe, encoder BatchNorm momentum 0.9 so the running statistics settle in so few steps), real data (composites + real pairs). The paper "
+                  "steps of batch 8 (lr 1e-3, the `cpu` recipe, encoder BatchNorm momentum 0.9 so the running "
+                  "statistics settle in so few steps), real data (composites + real pairs). The paper "
                   "trains 20k steps at 256x256 from ImageNet weights; these numbers only compare the two losses "
                   "early in training, with one seed."),
     }

@@ -21,6 +21,6 @@ then its best checkpoint is evaluated with the paper's resized protocol. ``<out>
 ``base_overrides`` are skipped, the tiny variant is applied, then each run's own overrides (so the ablated axis
 is kept), then ``--set`` overrides. Without ``--tiny``: base -> base_overrides -> run overrides -> ``--set``.
 """
-from seg_jax.ablations.sweep import (build_run_config, load_sweep, run_sweep, set_dotted, write_results)
+from seg_jax.ablations.sweep import build_run_config, load_sweep, run_sweep, set_dotted, write_results
 
 __all__ = ["build_run_config", "load_sweep", "run_sweep", "set_dotted", "write_results"]

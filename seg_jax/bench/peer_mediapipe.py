@@ -42,8 +42,8 @@ def main() -> None:
     p.add_argument("--alphas", action="store_true", help="write each model's alpha per frame to OUT (a folder)")
     args = p.parse_args()
 
-    import numpy as np
     import mediapipe as mp
+    import numpy as np
 
     if args.alphas:
         write_alphas(mp, np, args.frames_dir, args.out)

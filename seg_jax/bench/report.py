@@ -53,9 +53,10 @@ def render(res: dict[str, Any], name: str = "") -> str:
     if res.get("partial"):
         done = ", ".join(f"{k} ({v:.0f} s)" for k, v in (res.get("section_seconds") or {}).items())
         lines.append("")
+        measured = res.get("section_seconds") or {}
+        missing = ", ".join(s for s in res.get("options", {}).get("sections", []) if s not in measured)
         lines.append(f"**Partial run**: stopped by its time limit after the sections {done}; the other sections "
-                     f"({', '.join(s for s in res.get('options', {}).get('sections', []) if s not in (res.get('section_seconds') or {}))})"
-                     f" were not measured.")
+                     f"({missing}) were not measured.")
     lines.append("")
     for note in res.get("notes", []):
         lines.append(f"- {note}")

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -149,6 +148,7 @@ def _probs_fn(model, model_name: str, dtype_name: str):
     """(variables, [state,] uint8 frames (N, H, W, 3)) -> [state,] probabilities (N, H, W) float32."""
     import jax
     import jax.numpy as jnp
+
     from seg_jax.models import is_temporal
     if is_temporal(model_name):
         def step(variables, state, frames):
@@ -166,6 +166,7 @@ def _probs_fn(model, model_name: str, dtype_name: str):
 def _fused_probs_fn(dtype):
     import jax
     import jax.numpy as jnp
+
     from seg_jax.bench.fused import fused_apply
 
     def apply(folded, frames):
@@ -206,10 +207,10 @@ class Runner:
     # -- sections
     def latency(self) -> list[dict]:
         """Batch-1 streaming latency at each model input size; uint8 frame in, probabilities out."""
-        import jax
         import jax.numpy as jnp
-        from seg_jax.models import UNetMobileNetConvLSTM, is_temporal
+
         from seg_jax.bench.timing import interleaved, time_calls
+        from seg_jax.models import UNetMobileNetConvLSTM, is_temporal
         o, rows = self.o, []
         frames = make_frames(o.sizes, o.seed)
         for name in o.models:
@@ -271,6 +272,7 @@ class Runner:
         """
         import jax
         import jax.numpy as jnp
+
         from seg_jax.bench.fused import fused_apply
         from seg_jax.bench.timing import interleaved
         o = self.o
@@ -327,6 +329,7 @@ class Runner:
         """
         import jax
         import jax.numpy as jnp
+
         from seg_jax.bench.timing import interleaved
         o, rows = self.o, []
         try:
@@ -415,8 +418,9 @@ class Runner:
     def throughput(self) -> list[dict]:
         """Frames/s at a large batch, float32 and bfloat16 compute (per-frame models)."""
         import jax.numpy as jnp
-        from seg_jax.models import is_temporal
+
         from seg_jax.bench.timing import time_calls
+        from seg_jax.models import is_temporal
         o, rows = self.o, []
         h, w = o.sizes[0]
         b = o.throughput_batch
@@ -453,8 +457,9 @@ class Runner:
         """Training examples/s at ``train_size``: float32 and mixed precision (bf16 compute, f32 params)."""
         import jax
         import jax.numpy as jnp
-        from seg_jax.models import is_temporal
+
         from seg_jax.bench.timing import time_calls
+        from seg_jax.models import is_temporal
         o, rows = self.o, []
         models = o.train_models if o.train_models is not None else tuple(
             m for m in o.models if not (m == "unet" and o.suite == "cpu"))
@@ -550,6 +555,7 @@ class Runner:
         (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
         """
         import jax.numpy as jnp
+
         from seg_jax import streaming
         from seg_jax.bench import peers
         from seg_jax.fused import default_dot_dtype
@@ -619,7 +625,8 @@ class Runner:
                        "round_ratio_median": float(np.median(round_ratios))}
                 row["ratio"] = row["ours_ms"] / row["peer_ms"]
                 rows.append(row)
-                self.log(f"paired  {kind[:10]:10s} {'x'.join(map(str, where)):9s} {variant} {row['ours_ms']:6.2f} ms vs "
+                size = "x".join(map(str, where))
+                self.log(f"paired  {kind[:10]:10s} {size:9s} {variant} {row['ours_ms']:6.2f} ms vs "
                          f"{peer_model} {row['peer_ms']:5.2f} ms = {row['ratio']:.2f}x (rounds "
                          f"{row['round_ratio_min']:.2f}-{row['round_ratio_max']:.2f})")
         return rows
@@ -628,6 +635,7 @@ class Runner:
         """Run the selected sections; with ``partial_out`` the JSON is rewritten after every section, so an
         interrupted run keeps what it measured."""
         import jax
+
         from seg_jax.bench.timing import hardware, load_average
         o = self.o
         if o.suite == "gpu" and jax.default_backend() != "gpu":

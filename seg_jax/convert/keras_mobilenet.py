@@ -128,7 +128,8 @@ def layer_weights_from_h5(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
                 order = _ORDER[target[1]]
                 values = [np.asarray(group["vars"][str(i)]) for i in range(len(group["vars"]))]
                 if len(values) > len(order):
-                    raise ValueError(f"{path}: layer {lname!r} has {len(values)} weights, expected at most {len(order)}")
+                    raise ValueError(f"{path}: layer {lname!r} has {len(values)} weights, expected at most "
+                                     f"{len(order)}")
                 out[lname] = dict(zip(order, values))
         else:
             raise ValueError(f"{path} is neither a Keras 3 .weights.h5 nor a legacy Keras HDF5 weights file")
@@ -141,6 +142,7 @@ def expected_encoder_shapes() -> dict[str, dict[tuple[str, ...], tuple[int, ...]
     import jax
     import jax.numpy as jnp
     from flax import traverse_util
+
     from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
 
     enc = MobileNetV3LargeEncoder(depthwise_impl="shift_add")

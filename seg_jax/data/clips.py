@@ -116,7 +116,8 @@ class ClipSource:
     """
 
     def __init__(self, sequences: list[Sequence], clip_length: int, stride: int = 1, cover: bool = False):
-        self.sequences, self.clip_length, self.stride, self.cover = list(sequences), int(clip_length), int(stride), cover
+        self.sequences, self.clip_length = list(sequences), int(clip_length)
+        self.stride, self.cover = int(stride), cover
         self._starts = [clip_starts(len(s), self.clip_length, self.stride, cover) for s in self.sequences]
         self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
         self.stats: collections.Counter = collections.Counter()   # clips skipped as undecodable, per process

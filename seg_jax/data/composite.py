@@ -158,7 +158,8 @@ def _fg_matrix(fg_hw, person: dict, t: int) -> np.ndarray:
 
 
 def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict, out_hw: tuple[int, int],
-           t: int = 0, rng: np.random.Generator | None = None, photometric: bool = True) -> tuple[np.ndarray, np.ndarray]:
+           t: int = 0, rng: np.random.Generator | None = None,
+           photometric: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Frame ``t`` of a scene -> (image uint8 (H, W, 3), mask uint8 (H, W, 1)).
 
     ``photometric=False`` skips light wrap, blur, noise and global jitter (the image is then exactly

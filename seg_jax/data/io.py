@@ -22,7 +22,7 @@ import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _ASPECT_TOLERANCE = 0.02
-_GRAY_SPREAD = 16         # max channel difference of an RGB mask still read as gray  # relative; masks saved at a smaller size round their sides
+_GRAY_SPREAD = 16         # max channel difference of an RGB mask still read as gray
 
 
 class BadInputError(ValueError):

@@ -14,7 +14,8 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (configs/*.py[:variant])")
 _OUT = flags.DEFINE_string("out", "grid.png", "output PNG path")
 _SPLIT = flags.DEFINE_string("split", "train", "train | val | test")
-_SUBSET = flags.DEFINE_string("subset", None, "held-out subset for val/test (portraits | selfies | people | fullbody | davis)")
+_SUBSET = flags.DEFINE_string("subset", None,
+                              "held-out subset for val/test (portraits | selfies | people | fullbody | davis)")
 _BATCHES = flags.DEFINE_integer("batches", 1, "number of batches to show")
 _SEED = flags.DEFINE_integer("seed", None, "pipeline seed (default: config.seed)")
 

@@ -173,7 +173,9 @@ def subset_source(config, split: str, subset: str, temporal: bool):
     root, t = _root(config), int(config.data.clip_length)
     if subset == "davis":
         seqs = davis_sequences(root, split)
-        return clips.ClipSource(seqs, t, int(config.data.clip_stride), cover=True) if temporal else clips.FrameSource(seqs)
+        if temporal:
+            return clips.ClipSource(seqs, t, int(config.data.clip_stride), cover=True)
+        return clips.FrameSource(seqs)
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
     src = folder.PairSource(pairs(root, subset, split), subset)

@@ -15,9 +15,25 @@ import numpy as np
 
 from seg_jax.live.checks import MAX_BLUR, LiveError, check_blur, check_numbers, check_output_spares_input
 from seg_jax.live.signals import StopRequest
-from seg_jax.video import (IMAGE_EXTENSIONS, FrameSink, ImageFolderSink, ImageListSource, LoopingVideo, SinkError,
-                           SourceError, VideoFileSink, VirtualCameraSink, WindowSink, check_writable_folder,
-                           has_display, open_source, read_image, resize_cover, why_no_window, write_image_file)
+from seg_jax.video import (
+    IMAGE_EXTENSIONS,
+    FrameSink,
+    ImageFolderSink,
+    ImageListSource,
+    LoopingVideo,
+    SinkError,
+    SourceError,
+    VideoFileSink,
+    VirtualCameraSink,
+    WindowSink,
+    check_writable_folder,
+    has_display,
+    open_source,
+    read_image,
+    resize_cover,
+    why_no_window,
+    write_image_file,
+)
 
 
 @dataclasses.dataclass
@@ -127,7 +143,9 @@ class SingleImageSink(FrameSink):
         self.description = str(self.path)
 
     def write(self, frame: np.ndarray) -> None:
-        p = self.path if self.frames == 0 else self.path.with_name(f"{self.path.stem}_{self.frames:06d}{self.path.suffix}")
+        p = self.path
+        if self.frames:
+            p = p.with_name(f"{p.stem}_{self.frames:06d}{p.suffix}")
         write_image_file(p, frame)
         self.frames += 1
 
@@ -140,7 +158,8 @@ def _draw_overlay(frame: np.ndarray, text: str) -> np.ndarray:
     out = frame.copy()
     scale = max(0.4, frame.shape[1] / 1280)
     for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(out, text, (8, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, thick, cv2.LINE_AA)
+        cv2.putText(out, text, (8, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, thick,
+                    cv2.LINE_AA)
     return out
 
 
@@ -206,6 +225,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     """
     import cv2
     import jax.numpy as jnp
+
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
 
     capture_factory = capture_factory or cv2.VideoCapture
@@ -292,7 +312,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
             zero = jnp.zeros(hint, jnp.float32)
             bg = background_for(hint) if comp_opts.mode == "image" else (
                 jnp.zeros(hint + (3,), jnp.uint8) if comp_opts.mode == "video" else None)
-            render(jnp.zeros(hint + (3,), jnp.uint8), zero, zero, bg, strength, alpha_opts, comp_opts)[0].block_until_ready()
+            warm = render(jnp.zeros(hint + (3,), jnp.uint8), zero, zero, bg, strength, alpha_opts, comp_opts)
+            warm[0].block_until_ready()
             _log(opts, f"compiled in {time.perf_counter() - t0:.1f} s")
         if opts.progress and not source.live and not opts.quiet and (source.frame_count or 0) > 1:
             from tqdm import tqdm

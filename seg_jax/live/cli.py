@@ -115,6 +115,7 @@ def use_compile_cache() -> Optional[str]:
     caller already chose one. Returns the folder, or None when it cannot be used."""
     import os
     from pathlib import Path
+
     import jax
     if jax.config.jax_compilation_cache_dir:
         return jax.config.jax_compilation_cache_dir

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from seg_jax.models.conv_same import conv_same
 from seg_jax.models.layers import keras_hard_sigmoid

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 DepthwiseImpl = Literal["auto", "shift_add", "grouped"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from seg_jax.models.layers import DepthwiseConv2D, DepthwiseImpl, hard_sigmoid, hard_swish
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from seg_jax.models.layers import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from seg_jax.models.convlstm import ConvLSTMCell, LSTMState, ScannedConvLSTM
-from seg_jax.models.layers import (KERAS_BN_EPSILON, KERAS_BN_MOMENTUM, DepthwiseConv2D, DepthwiseImpl,
-                                   upsample2x_bilinear)
+from seg_jax.models.layers import (
+    KERAS_BN_EPSILON,
+    KERAS_BN_MOMENTUM,
+    DepthwiseConv2D,
+    DepthwiseImpl,
+    upsample2x_bilinear,
+)
 from seg_jax.models.mobilenet_v3 import MOBILENET_BN_MOMENTUM, EncoderFeatures, MobileNetV3LargeEncoder
 
 # Decoder stage widths and the ConvLSTM widths that follow each merge (the paper's layout).

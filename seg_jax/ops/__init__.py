@@ -1,7 +1,15 @@
 """Jitted image ops for inference: resize, box/Gaussian filters, guided filter, alpha refinement, compositing."""
 from seg_jax.metrics_temporal import FlickerMeter, flicker
-from seg_jax.ops.composite import (MODES, AlphaOptions, CompositeOptions, blurred_background, composite,
-                                   refine_alpha, render, smooth_alpha)
+from seg_jax.ops.composite import (
+                                   MODES,
+                                   AlphaOptions,
+                                   CompositeOptions,
+                                   blurred_background,
+                                   composite,
+                                   refine_alpha,
+                                   render,
+                                   smooth_alpha,
+)
 from seg_jax.ops.filters import box_mean, box_sum, gaussian_blur, max_filter, min_filter
 from seg_jax.ops.guided_filter import fast_guided_upsample, guided_filter
 from seg_jax.ops.resize import luma, resize, to_float, to_uint8

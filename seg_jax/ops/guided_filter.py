@@ -13,7 +13,6 @@ import jax.numpy as jnp
 from seg_jax.ops.filters import box_mean
 from seg_jax.ops.resize import downscale_mean, luma, resize, to_float
 
-
 # The coefficient maths runs on channel-first planes (C, h, w) stacked so that each box mean is one call over
 # every plane that needs it: two box means per fit instead of 7 (grey) or 17 (colour) separate ones, each
 # along contiguous rows (the colour fit at 256x256 on CPU: ~1.5-1.9 ms, was ~3-4 ms as per-plane box means).
