@@ -43,8 +43,10 @@ def _cpu_name() -> str:
 
 
 def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,
-         results_dir: str | Path = "results/training", commands: Sequence[str] = (), keep_aspect: bool = True) -> Path:
-    """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder."""
+         results_dir: str | Path = "results/training", commands: Sequence[str] = (), keep_aspect: bool = True,
+         record_name: str | None = None) -> Path:
+    """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder. The run's
+    record goes to ``<results_dir>/<record_name or model_name>.json``."""
     workdir = Path(workdir)
     variables, info = checkpointing.load_inference_variables(workdir, model_name)
     record = training_record(workdir, commands)
@@ -66,7 +68,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     model_io.save_weights(out, model_config, variables, extra)
     results = Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"{model_name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    (results / f"{record_name or model_name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return out
 
 
@@ -80,6 +82,7 @@ def main(argv=None) -> None:
     flags.DEFINE_bool("keep_aspect", True, "Whether the Segmenter adapts the input size to the frame's aspect "
                       "(False for models trained on squashed square crops).")
     flags.DEFINE_multi_string("command", [], "Command(s) that produced the run, recorded in the manifest.")
+    flags.DEFINE_string("record_name", None, "File name (no .json) of the run's record (default: the model name).")
     flags.mark_flags_as_required(["workdir", "model"])
 
     def run(_):
@@ -88,7 +91,7 @@ def main(argv=None) -> None:
         f = flags.FLAGS
         try:
             out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, results_dir=f.results_dir,
-                       commands=f.command, keep_aspect=f.keep_aspect)
+                       commands=f.command, keep_aspect=f.keep_aspect, record_name=f.record_name)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.ship: error: {e}") from None
         print(f"shipped {f.model} weights to {out}")

@@ -1,0 +1,37 @@
+"""``seg_jax.ship``: a training workdir becomes a weights folder the Segmenter loads, and the run is recorded."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from seg_jax.configs import apply_variant, get_default_config
+from seg_jax.train import train_and_evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ship_a_tiny_run_and_load_it(tmp_path):
+    config = apply_variant(get_default_config(), "tiny")
+    config.model.name = "mobilenet"
+    config.num_steps = 2
+    workdir = tmp_path / "run"
+    train_and_evaluate(config, workdir, progress=False)
+    out, results = tmp_path / "weights", tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(workdir), "--model", "mobilenet",
+                           "--input_size", "64,64", "--out", str(out), "--results_dir", str(results),
+                           "--record_name", "mobilenet_tiny", "--command", "tiny run"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input_size"] == [64, 64] and manifest["sha256"] and manifest["training"]["steps"] == 2
+    record = json.loads((results / "mobilenet_tiny.json").read_text())
+    assert record["steps"] == 2 and record["commands"] == ["tiny run"] and record["best_val"] is not None
+    import seg_jax
+    alpha = seg_jax.Segmenter("mobilenet", checkpoint=out).step(np.zeros((48, 64, 3), np.uint8))
+    assert alpha.shape == (48, 64)
+    bad = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(tmp_path / "none"), "--model",
+                          "mobilenet", "--out", str(tmp_path / "w2")], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "seg_jax.ship: error" in bad.stderr and "Traceback" not in bad.stderr
