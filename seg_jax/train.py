@@ -69,6 +69,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
     if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
         raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
+    if config.data.get("pipeline", "grain") not in ("grain", "device"):
+        raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
 
@@ -136,7 +138,11 @@ def make_mesh() -> Mesh:
 
 
 def global_batch_from_local(batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-    """Each process passes its own shard; the result is the global batch sharded over ``data``."""
+    """Each process passes its own shard; the result is the global batch sharded over ``data``. A batch already
+    on a device (the device data pipeline) is resharded there, with no trip through host memory."""
+    if jax.process_count() == 1:
+        return {k: jax.device_put(v, sharding) if isinstance(v, jax.Array)
+                else jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
 
 

@@ -48,6 +48,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.data.clip_stride = 1              # frame step inside a real video clip
     c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
     c.data.tfds_dir = ""                # TFDS data_dir of a built person_segmentation (source 'tfds')
+    # 'grain': decode and augment on host cores (every source, the paper's augmentations); 'device': decode the
+    # train split once, augment on the accelerator (seg_jax.data.device_pipeline; stills and pseudo-video)
+    c.data.pipeline = "grain"
 
     c.batch_size = 8
     c.eval_batch_size = 8

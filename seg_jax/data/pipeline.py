@@ -62,6 +62,9 @@ def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_coun
     Masks are 0..255 (soft alpha when ``config.data.soft_targets``, else 0/255).
     ``it.get_state()`` -> JSON-serialisable dict; ``it.set_state(state)`` resumes on exactly the next batch.
     """
+    if config.data.get("pipeline", "grain") == "device":
+        from seg_jax.data.device_pipeline import DeviceIterator
+        return DeviceIterator(config, seed, _is_temporal(config), shard_index, shard_count)
     return iter(build_train_dataset(config, seed, shard_index, shard_count))
 
 
