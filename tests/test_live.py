@@ -7,9 +7,9 @@ import pytest
 from seg_jax.live import LiveOptions, parse_mode, run
 from seg_jax.live.app import LiveError
 from seg_jax.live.cli import main
+from seg_jax.live.sources import SAMPLE_VIDEO, open_source
 from seg_jax.model_io import save_weights
 from seg_jax.segmenter import random_variables
-from seg_jax.video import SAMPLE_VIDEO, open_source
 
 H, W = 40, 56
 
@@ -217,7 +217,7 @@ def test_compiled_steps_are_kept_in_a_user_cache_folder(tmp_path):
 
 
 def test_no_window_message_says_what_to_install(monkeypatch):
-    from seg_jax import video
+    from seg_jax.live import sinks as video
     monkeypatch.setattr(video, "opencv_has_gui", lambda: False)
     assert "pip install 'opencv-python" in video.why_no_window() and "headless" in video.why_no_window()
     monkeypatch.setattr(video, "opencv_has_gui", lambda: True)
@@ -229,7 +229,7 @@ def test_no_window_message_says_what_to_install(monkeypatch):
 def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
     import subprocess
 
-    from seg_jax import audio
+    from seg_jax.live import audio
     exe = audio.ffmpeg_exe()
     talk = tmp_path / "talk.mp4"
     subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={W}x{H}:rate=10", "-f", "lavfi",

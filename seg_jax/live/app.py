@@ -15,24 +15,27 @@ import numpy as np
 
 from seg_jax.live.checks import MAX_BLUR, LiveError, check_blur, check_numbers, check_output_spares_input
 from seg_jax.live.signals import StopRequest
-from seg_jax.video import (
-    IMAGE_EXTENSIONS,
+from seg_jax.live.sinks import (
     FrameSink,
     ImageFolderSink,
-    ImageListSource,
-    LoopingVideo,
+    SingleImageSink,
     SinkError,
-    SourceError,
     VideoFileSink,
     VirtualCameraSink,
     WindowSink,
-    check_writable_folder,
     has_display,
+    why_no_window,
+)
+from seg_jax.live.sources import (
+    IMAGE_EXTENSIONS,
+    SAMPLE_VIDEO,
+    URL_PREFIXES,
+    ImageListSource,
+    LoopingVideo,
+    SourceError,
     open_source,
     read_image,
     resize_cover,
-    why_no_window,
-    write_image_file,
 )
 
 
@@ -133,23 +136,6 @@ class RunStats:
         return self.timed_frames / self.process_seconds if self.process_seconds > 0 else 0.0
 
 
-class SingleImageSink(FrameSink):
-    """``--output result.png`` for one image; later frames get ``result_000001.png``..."""
-
-    def __init__(self, path: str):
-        self.path = Path(path)
-        check_writable_folder(self.path.parent, "the image")
-        self.frames = 0
-        self.description = str(self.path)
-
-    def write(self, frame: np.ndarray) -> None:
-        p = self.path
-        if self.frames:
-            p = p.with_name(f"{p.stem}_{self.frames:06d}{p.suffix}")
-        write_image_file(p, frame)
-        self.frames += 1
-
-
 HELP_KEYS = "keys: b blur  i image  v video  c color  g green  m mask  t threshold  +/- blur  f mirror  r reset  q quit"
 
 
@@ -190,7 +176,6 @@ def pad_to_bucket(frame: np.ndarray, bucket: int) -> np.ndarray:
 
 def audio_source(opts: LiveOptions, source_fps: float) -> Optional[str]:
     """The source file whose sound track the output keeps: a video file written at its own frame rate."""
-    from seg_jax.video import SAMPLE_VIDEO, URL_PREFIXES
     source = str(SAMPLE_VIDEO) if opts.source == "sample" else str(opts.source)
     if source.isdigit() or source.startswith(URL_PREFIXES) or Path(source).suffix.lower() in IMAGE_EXTENSIONS:
         return None

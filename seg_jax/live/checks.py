@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from seg_jax.video import IMAGE_EXTENSIONS, SAMPLE_VIDEO
+from seg_jax.live.sources import IMAGE_EXTENSIONS, SAMPLE_VIDEO
 
 # Accepted ranges: beyond them a value is a typo, not a look (a 100-pixel feather or expand at 640x360 is
 # already most of a face) and costs the loop time for nothing.

@@ -1,29 +1,20 @@
-"""Frame sources and sinks for the live tool: webcam, video file, image(s), URL; video file, image folder,
-window, virtual camera. Frames are (H, W, 3) uint8 **RGB** everywhere (OpenCV's BGR stays inside this module).
+"""Frame sinks of the live tool: video file, image file(s), image folder, window, virtual camera.
 
-Errors a user can cause (no camera, unreadable file, missing background, no display, missing pyvirtualcam)
-raise :class:`SourceError` / :class:`SinkError` with a one-line message. Sinks finalise their file on
-``close()`` (also through ``with``), so an interrupted run leaves a playable video.
+Sinks take (H, W, 3) uint8 RGB frames (single-channel for image files in mask mode). Files are written beside
+their target and renamed into place when finalised (``close()``, also through ``with``), so an interrupted run
+leaves a playable file and a good older file survives a failed one. A sink a user can get wrong (unwritable
+folder, no display, missing pyvirtualcam) raises :class:`SinkError` with a one-line message.
 """
 from __future__ import annotations
 
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
-
-SAMPLE_VIDEO = Path(__file__).parent / "assets" / "sample_office.mp4"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-URL_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-
-
-class SourceError(RuntimeError):
-    """A source (or background) that cannot be opened or read; the message is meant for the user."""
 
 
 class SinkError(RuntimeError):
@@ -65,213 +56,6 @@ def write_image_file(path: Path, rgb: np.ndarray) -> None:
         raise SinkError(f"cannot write {path}{reason}")
 
 
-def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(frame[..., ::-1]) if frame.ndim == 3 else np.stack([frame] * 3, -1)
-
-
-def resize_cover(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    """Scale ``image`` to cover (h, w) and centre-crop (no distortion)."""
-    h, w = int(size_hw[0]), int(size_hw[1])
-    ih, iw = image.shape[:2]
-    if (ih, iw) == (h, w):
-        return image
-    s = max(h / ih, w / iw)
-    nh, nw = max(h, int(round(ih * s))), max(w, int(round(iw * s)))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(image, (nw, nh), interpolation=interp)
-    y, x = (nh - h) // 2, (nw - w) // 2
-    return np.ascontiguousarray(scaled[y:y + h, x:x + w])
-
-
-def read_image(path: Union[str, os.PathLike], what: str = "image") -> np.ndarray:
-    """Read an image file as RGB uint8, or raise SourceError."""
-    p = Path(path)
-    if not p.is_file():
-        raise SourceError(f"{what} not found: {p}")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if img is None:
-        raise SourceError(f"{what} is not a readable image: {p}")
-    return bgr_to_rgb(img)
-
-
-# ---------------------------------------------------------------------------------------------- sources
-class FrameSource:
-    """Iterator of RGB frames. Attributes: ``name``, ``fps``, ``frame_count`` (None if unknown), ``live``,
-    ``end_reason`` (why the stream stopped early, e.g. 'camera disconnected'; None at a normal end)."""
-    name = "source"
-    fps = 30.0
-    frame_count: Optional[int] = None
-    live = False
-    end_reason: Optional[str] = None
-
-    def read(self) -> Optional[np.ndarray]:
-        raise NotImplementedError
-
-    def size_hint(self) -> Optional[tuple[int, int]]:
-        """(H, W) of the coming frames when known before reading (for compiling ahead), else None."""
-        return None
-
-    def close(self) -> None:
-        pass
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        while True:
-            frame = self.read()
-            if frame is None:
-                return
-            yield frame
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class CaptureSource(FrameSource):
-    """A ``cv2.VideoCapture``-like object (``isOpened/read/get/release``): webcam, file or URL.
-
-    For live sources a run of ``max_failures`` failed reads after frames have arrived ends the stream with
-    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs).
-    """
-
-    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10):
-        self.cap, self.name, self.live = capture, name, live
-        self.max_failures = max_failures
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
-        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.frame_count = count if (count > 0 and not live) else None
-        self._frames = 0
-
-    def size_hint(self) -> Optional[tuple[int, int]]:
-        try:
-            h = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-            w = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        except cv2.error:
-            return None
-        return (h, w) if h > 0 and w > 0 else None
-
-    def read(self) -> Optional[np.ndarray]:
-        failures = 0
-        while True:
-            try:
-                ok, frame = self.cap.read()
-            except cv2.error:
-                ok, frame = False, None
-            if ok and frame is not None:
-                self._frames += 1
-                return bgr_to_rgb(frame)
-            if not self.live:
-                if self._frames == 0:
-                    self.end_reason = f"could not decode any frame of {self.name}"
-                return None
-            failures += 1
-            if failures >= self.max_failures:
-                kind = "stream lost" if self.name.startswith(URL_PREFIXES) else "camera disconnected"
-                self.end_reason = kind if self._frames else f"no frames from {self.name}"
-                return None
-            time.sleep(0.01)
-
-    def close(self) -> None:
-        try:
-            self.cap.release()
-        except Exception:  # noqa: BLE001 - releasing a dead device must not mask the real error
-            pass
-
-
-class ImageListSource(FrameSource):
-    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output."""
-
-    def __init__(self, paths: Sequence[Path], name: str, fps: float = 25.0):
-        self.paths, self.name, self.fps = list(paths), name, fps
-        self.frame_count = len(self.paths)
-        self._i = 0
-        self.current_path: Optional[Path] = None
-
-    def read(self) -> Optional[np.ndarray]:
-        while self._i < len(self.paths):
-            p = self.paths[self._i]
-            self._i += 1
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
-                print(f"skipping unreadable image {p}", file=sys.stderr)
-                continue
-            self.current_path = p
-            return bgr_to_rgb(img)
-        return None
-
-
-def open_source(spec: Union[str, int, os.PathLike], *,
-                capture_factory: Callable[..., Any] = cv2.VideoCapture) -> FrameSource:
-    """Open ``spec``: a webcam index ('0'), 'sample', a video file, an image, an image folder or a URL.
-
-    ``capture_factory`` builds the capture object (tests pass a fake camera).
-    """
-    s = str(spec)
-    if s == "sample":
-        if not SAMPLE_VIDEO.is_file():
-            raise SourceError(f"the sample video is missing from the installation ({SAMPLE_VIDEO})")
-        s = str(SAMPLE_VIDEO)
-    if s.isdigit():
-        cap = capture_factory(int(s))
-        if cap is None or not cap.isOpened():
-            raise SourceError(f"could not open camera {s}: no camera at that index, or it is busy in another "
-                              f"application (try another --source index, or a video file)")
-        return CaptureSource(cap, f"camera {s}", live=True)
-    if s.startswith(URL_PREFIXES):
-        cap = capture_factory(s)
-        if cap is None or not cap.isOpened():
-            raise SourceError(f"could not open stream {s} (unreachable, or a format OpenCV cannot read)")
-        return CaptureSource(cap, s, live=True)
-    p = Path(s)
-    if p.is_dir():
-        paths = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
-        if not paths:
-            raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {p}")
-        return ImageListSource(paths, str(p))
-    if not p.exists():
-        raise SourceError(f"source not found: {p} (expected a camera index, 'sample', a file, folder or URL)")
-    if p.suffix.lower() in IMAGE_EXTENSIONS:
-        read_image(p)  # fail now if unreadable
-        return ImageListSource([p], str(p))
-    cap = capture_factory(str(p))
-    if cap is None or not cap.isOpened():
-        raise SourceError(f"cannot read video {p} (not a video, damaged, or an unsupported codec)")
-    src = CaptureSource(cap, str(p), live=False)
-    return src
-
-
-class LoopingVideo:
-    """Background video for mode ``video:<path>``: frames resized to cover the output size, looped forever."""
-
-    def __init__(self, path: Union[str, os.PathLike], capture_factory: Callable[..., Any] = cv2.VideoCapture):
-        self.path = str(path)
-        if not Path(self.path).is_file():
-            raise SourceError(f"background video not found: {self.path}")
-        self.cap = capture_factory(self.path)
-        ok, frame = (self.cap.read() if self.cap.isOpened() else (False, None))
-        if not ok:
-            raise SourceError(f"background video is not readable: {self.path}")
-        self._first = frame
-
-    def next(self, size_hw: Sequence[int]) -> np.ndarray:
-        if self._first is not None:
-            frame, self._first = self._first, None
-        else:
-            ok, frame = self.cap.read()
-            if not ok:
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, frame = self.cap.read()
-                if not ok:
-                    raise SourceError(f"background video stopped being readable: {self.path}")
-        return resize_cover(bgr_to_rgb(frame), size_hw)
-
-    def close(self) -> None:
-        self.cap.release()
-
-
-# ------------------------------------------------------------------------------------------------ sinks
 class FrameSink:
     """Consumes RGB frames. ``write(frame)``; ``close()`` finalises (idempotent)."""
     description = "sink"
@@ -382,7 +166,7 @@ class VideoFileSink(FrameSink):
 
     def _add_audio(self) -> str:
         """Carry ``audio_from``'s sound track into the finished partial file; -> a note for the description."""
-        from seg_jax import audio
+        from seg_jax.live import audio
         if self.audio_from is None or not audio.has_audio(self.audio_from):
             return "" if self.audio_from is None or audio.ffmpeg_exe() else "audio not checked: no ffmpeg"
         with_audio = self.partial.with_name(f"{self.partial.stem}.audio{self.partial.suffix}")
@@ -391,6 +175,23 @@ class VideoFileSink(FrameSink):
             return f"audio not kept: {error}"
         os.replace(with_audio, self.partial)
         return "audio kept"
+
+
+class SingleImageSink(FrameSink):
+    """``--output result.png`` for one image; later frames get ``result_000001.png``..."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        check_writable_folder(self.path.parent, "the image")
+        self.frames = 0
+        self.description = str(self.path)
+
+    def write(self, frame: np.ndarray) -> None:
+        p = self.path
+        if self.frames:
+            p = p.with_name(f"{p.stem}_{self.frames:06d}{p.suffix}")
+        write_image_file(p, frame)
+        self.frames += 1
 
 
 class ImageFolderSink(FrameSink):
@@ -506,8 +307,6 @@ class WindowSink(FrameSink):
             pass
 
 
-__all__ = ["SAMPLE_VIDEO", "CaptureSource", "FrameSink", "FrameSource", "ImageFolderSink", "ImageListSource",
-           "LoopingVideo", "SinkError", "SourceError", "VideoFileSink", "VirtualCameraSink", "WindowSink",
-           "check_writable_folder", "has_display", "open_source", "opencv_has_gui", "partial_path", "read_image",
-           "why_no_window",
-           "resize_cover", "write_image_file"]
+__all__ = ["FrameSink", "ImageFolderSink", "SingleImageSink", "SinkError", "VideoFileSink", "VirtualCameraSink",
+           "WindowSink", "check_writable_folder", "has_display", "opencv_has_gui", "partial_path", "why_no_window",
+           "write_image_file"]
