@@ -10,12 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_live import count_frames, weights  # noqa: F401 - weights is the shared fixture of random weights
 
 from seg_jax.live import LiveOptions, run
 from seg_jax.live.cli import main
 from seg_jax.live.signals import StopRequest
-from seg_jax.model_io import save_weights
-from seg_jax.segmenter import random_variables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,22 +30,6 @@ def _video(path, n):
         writer.write(f)
     writer.release()
     return path
-
-
-def _count(path):
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    d = tmp_path_factory.mktemp("w") / "mobilenet"
-    save_weights(d, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
-    return str(d)
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +60,13 @@ def test_stop_signal_finalises_the_video_and_an_interrupted_rerun_keeps_the_prev
     argv = ["--source", str(long_clip), "--output", str(out), "--checkpoint", weights, "-q"]
     rc, err = _start_and_signal(argv, out, signum)
     assert rc == 128 + signum and "Traceback" not in err, err
-    first = _count(out)
+    first = count_frames(out)
     assert 0 < first < 3000
     before = out.read_bytes()
     rc, err = _start_and_signal(argv, out, signum)        # the same command again, stopped again
     assert rc == 128 + signum
     assert out.read_bytes() == before                       # the first result is intact
-    assert _count(tmp_path / "out.interrupted.avi") > 0     # and the second one is kept, finalised, beside it
+    assert count_frames(tmp_path / "out.interrupted.avi") > 0     # and the second one is kept, finalised, beside it
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
@@ -95,10 +78,10 @@ def test_stop_request_between_frames_and_a_complete_rerun_replaces(tmp_path, wei
     stop.request(signal.SIGTERM)
     stats = run(LiveOptions(source=str(clip), output=str(out), checkpoint=weights, quiet=True), stop=stop)
     assert stats.frames == 0 and stats.end_reason == "stopped (SIGTERM)" and stop.exit_code == 143
-    assert _count(out) == 6 and not (tmp_path / "o.interrupted.avi").exists()   # 0 frames: nothing replaced
+    assert count_frames(out) == 6 and not (tmp_path / "o.interrupted.avi").exists()   # 0 frames: nothing replaced
     assert run(LiveOptions(source=str(clip), output=str(out), checkpoint=weights, quiet=True,
                            max_frames=2)).frames == 2
-    assert _count(out) == 2                                                       # a finished run replaces
+    assert count_frames(out) == 2                                                       # a finished run replaces
 
 
 def test_output_that_is_the_input_is_refused_and_the_input_untouched(tmp_path, weights, capsys):
