@@ -73,14 +73,6 @@ class FrameSink:
         self.close()
 
 
-def _h264_available() -> bool:
-    try:
-        import imageio_ffmpeg  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 class VideoFileSink(FrameSink):
     """A video file. ``.mp4``: H.264 via imageio-ffmpeg (plays everywhere; OpenCV's mp4v only without it);
     ``.avi``: MJPG; ``.webm``: VP8; ``.mkv``: H.264 or MJPG. The size is fixed by the first frame; later
@@ -96,7 +88,8 @@ class VideoFileSink(FrameSink):
         if ext not in (".mp4", ".avi", ".webm", ".mkv", ".mov"):
             raise SinkError(f"unsupported video extension {ext!r} for {self.path}; use .mp4, .avi, .webm or .mkv")
         if codec == "auto":
-            codec = "h264" if ext in (".mp4", ".mkv", ".mov") and _h264_available() else \
+            from seg_jax.live.audio import ffmpeg_exe
+            codec = "h264" if ext in (".mp4", ".mkv", ".mov") and ffmpeg_exe() is not None else \
                 {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".webm": "VP80", ".mkv": "MJPG"}[ext]
         self.codec = codec
         check_writable_folder(self.path.parent, "the video")
