@@ -176,34 +176,22 @@ def has_checkpoint(workdir: str | Path) -> bool:
     return root.exists() and any(p.name.isdigit() for p in root.iterdir())
 
 
-def load_inference_variables(workdir: str | Path, model_name: str) -> tuple[dict, dict]:
-    """{"params", "batch_stats"} of the best checkpoint (else the latest) of a training workdir.
-
-    Returns (variables, manifest-like dict with the training config). Raises a one-line error when the
-    folder holds no checkpoint or the checkpoint was trained as another model.
-    """
+def restore_inference_state(workdir: str | Path) -> tuple[dict, dict, str]:
+    """({"params", "batch_stats"} as numpy arrays, training config dict, checkpoint folder) of the best
+    checkpoint (else the latest) of a training workdir. Checking the variables against a model is the
+    caller's job (:func:`seg_jax.model_io.load_weights`)."""
     workdir = Path(workdir)
-    config_path = workdir / "config.json"
     if not has_checkpoint(workdir):
-        raise FileNotFoundError(f"{workdir} holds no seg_jax weights (no manifest.json) and no training "
-                                f"checkpoint (no {CHECKPOINT_DIR}/latest/<step>); pass a weights folder or a workdir")
+        raise FileNotFoundError(f"{workdir} holds no training checkpoint (no {CHECKPOINT_DIR}/latest/<step>)")
+    config_path = workdir / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    trained_as = config.get("model", {}).get("name")
-    if trained_as and trained_as != model_name:
-        raise ValueError(f"checkpoint {workdir} holds a {trained_as!r} model, not {model_name!r}; "
-                         f"use --model {trained_as} or another checkpoint")
     ckpts = TrainingCheckpoints(workdir, read_only=True)
-    which = "best" if ckpts.best.latest_step() is not None else "latest"
-    manager = getattr(ckpts, which)
-    step = manager.latest_step()
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    state = restored["state"]
-    ckpts.close()
-    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
-    from seg_jax import model_io
-    model = model_io.build_model(config.get("model") or {"name": model_name})
-    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), model_io.dummy_input(model_name, 1, 64, 64),
-                                                 train=False))
-    model_io.check_variables_match(variables, dict(expected), str(workdir), model_name)
-    return variables, {"model": config.get("model", {"name": model_name}), "config": config,
-                       "checkpoint": f"{workdir}/{CHECKPOINT_DIR}/{which}/{step}"}
+    try:
+        which = "best" if ckpts.best.latest_step() is not None else "latest"
+        manager = getattr(ckpts, which)
+        step = manager.latest_step()
+        state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+    finally:
+        ckpts.close()
+    return ({"params": state["params"], "batch_stats": state["batch_stats"]}, config,
+            f"{workdir}/{CHECKPOINT_DIR}/{which}/{step}")

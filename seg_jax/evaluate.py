@@ -31,9 +31,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from seg_jax import model_io
+from seg_jax import model_io, weights_folder
+from seg_jax.configs.sizes import parse_size
 from seg_jax.metrics import add_sums, probability_sums, summarize
-from seg_jax.models import is_temporal
+from seg_jax.models import build as model_build
+from seg_jax.models import get_spec
 
 TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice")
 DEFAULT_DATA_ROOT = "../shared/data"
@@ -68,15 +70,16 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
     from seg_jax import data
     from seg_jax.steps import TrainState, make_eval_step
     config = ml_collections.ConfigDict(config.to_dict())
-    if is_temporal(model_name) and subset != "davis":
+    if get_spec(model_name).temporal and subset != "davis":
         config.data.clip_length = 1  # still images: the paper's one-frame use of the ConvLSTM
-    model = model_io.build_model(config.model)
+    model = model_build.build_model(config.model)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                        batch_stats=variables.get("batch_stats", {}), opt_state=None,
                        lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
     step = make_eval_step(model, model_name, config)
     total = None
-    for batch in data.build_eval_batches(config, split=split, subset=subset):
+    for batch in data.build_eval_batches(config, split=split, subset=subset,
+                                         temporal=get_spec(model_name).temporal):
         total = add_sums(total, step(state, batch))
     if total is None:
         raise ValueError(f"split {split!r} subset {subset!r} is empty; check --data")
@@ -175,12 +178,11 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
                 input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
     """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
-    model = model_io.build_model(model_config)
+    model = model_build.build_model(model_config)
     h, w = input_size
-    if is_temporal(model_name):
-        from seg_jax.models import UNetMobileNetConvLSTM
+    if get_spec(model_name).temporal:
         fn = jax.jit(lambda v, s, x: model.apply(v, s, x, method=model.step))
-        state = UNetMobileNetConvLSTM.initial_state(1, h, w)
+        state = get_spec(model_name).initial_state(1, h, w)
         run = lambda x: fn(variables, state, x)[1]  # noqa: E731
     else:
         fn = jax.jit(lambda v, x: model.apply(v, x, train=False))
@@ -221,9 +223,9 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     real = config.data.source == "mixed"
     subsets = list(subsets) if subsets else (list(data.SUBSETS) if real else [None])
     result: dict[str, Any] = {
-        "model": model_name, "checkpoint": str(checkpoint or model_io.shipped_weights_dir(model_name)),
-        "parameters": model_io.count_parameters(variables),
-        "size_mb": model_io.count_parameters(variables) * 4 / 1e6, "input_size": list(size), "split": split,
+        "model": model_name, "checkpoint": str(checkpoint or weights_folder.shipped_weights_dir(model_name)),
+        "parameters": model_build.count_parameters(variables),
+        "size_mb": model_build.count_parameters(variables) * 4 / 1e6, "input_size": list(size), "split": split,
         "hardware": hardware(), "resized": {}, "full_res": {},
         "training": {k: manifest[k] for k in ("metrics", "training", "data") if k in manifest},
     }
@@ -324,7 +326,8 @@ def main(argv=None) -> None:
     flags.DEFINE_string("split", "test", "Split to evaluate: test | val.")
     flags.DEFINE_list("subsets", None,
                       "Subsets of the real data (default: portraits, selfies, people, fullbody, davis).")
-    flags.DEFINE_list("image_size", None, "Model input size H,W for the resized protocol (default: manifest).")
+    flags.DEFINE_string("image_size", None, "Model input size HxW for the resized protocol, e.g. 256x256 "
+                        "(default: the manifest's).")
     flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")
     flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")
     flags.DEFINE_integer("guided_subsample", 1, "Full-resolution protocol: fit the guided upsampling at "
@@ -346,8 +349,9 @@ def main(argv=None) -> None:
         if f.checkpoint and len(models) > 1:
             raise SystemExit("seg_jax.evaluate: error: --checkpoint applies to one --model; evaluate one at a time")
         try:
+            image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
-                                      subsets=f.subsets, image_size=f.image_size, full_res=f.full_res, fps=f.fps,
+                                      subsets=f.subsets, image_size=image_size, full_res=f.full_res, fps=f.fps,
                                       guided_subsample=f.guided_subsample)
                        for m in models]
             peers = [p for p in f.peers if p and p != "none"]

@@ -40,8 +40,9 @@ import jax
 import jax.numpy as jnp
 from jax import export as jax_export
 
-from seg_jax.model_io import build_model, init_variables, load_weights
-from seg_jax.models import is_temporal
+from seg_jax.model_io import load_weights
+from seg_jax.models import get_spec
+from seg_jax.models.build import build_model, init_variables
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, UNetMobileNetConvLSTM
 
 STATE_SCALES = (8, 4, 2, 1)
@@ -97,7 +98,7 @@ def export_functions(model_name: str, model: Any, variables: Mapping[str, Any], 
         (b,) = jax_export.symbolic_shape("b")
     f32 = jnp.float32
     opts = dict(platforms=tuple(platforms))
-    if not is_temporal(model_name):
+    if not get_spec(model_name).temporal:
         def predict(images):
             return _head(model.apply(variables, images, train=False), output)
         spec = jax.ShapeDtypeStruct((b, height, width, 3), f32)
@@ -144,7 +145,7 @@ def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapp
                           **({"h": "height = 32*h", "w": "width = 32*w"} if isinstance(height, str) else {})},
         "functions": {},
     }
-    if not is_temporal(model_name):
+    if not get_spec(model_name).temporal:
         manifest["functions"]["predict"] = {"file": files["predict"], "call": "mask = fn.call(images)",
                                             "inputs": {"images": frame}, "outputs": {"mask": mask}}
         return manifest
@@ -188,8 +189,8 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
         height, width = "32*h", "32*w"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = {"step" if is_temporal(model_name) else "predict": out}
-    if is_temporal(model_name):
+    paths = {"step" if get_spec(model_name).temporal else "predict": out}
+    if get_spec(model_name).temporal:
         paths["clip"] = _clip_path(out)
     for name, path in paths.items():
         path.write_bytes(exported[name].serialize())

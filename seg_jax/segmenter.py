@@ -71,7 +71,7 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.model_io import build_model, dummy_input
+    from seg_jax.models.build import build_model, dummy_input
     model = build_model({"name": model_name})
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
     rng = np.random.default_rng(seed)
@@ -167,12 +167,12 @@ class Segmenter:
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  max_fused_sizes: int = 2, fast: bool = True, dot_dtype: str = "auto",
                  stabilise: Optional[Stabilise] = None):
-        from seg_jax.model_io import build_model, load_weights
-        from seg_jax.models import MODELS
+        from seg_jax.model_io import load_weights
+        from seg_jax.models import get_spec
+        from seg_jax.models.build import build_model
         from seg_jax.streaming import DEFAULT_INPUT_SIZE, Refine
 
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
+        get_spec(model)  # an unknown name fails here with the list of known ones
         self.model_name = model
         self.manifest: dict = {}
         if variables is None:

@@ -1,6 +1,6 @@
 """Turn a training workdir into shipped inference weights with a manifest, and record the run.
 
-  python -m seg_jax.ship --workdir runs/mobilenet_cpu --model mobilenet --input_size 224,224
+  python -m seg_jax.ship --workdir runs/mobilenet_cpu --model mobilenet --input_size 224x224
 
 writes ``seg_jax/weights/<model>/{variables.msgpack,manifest.json}`` (loaded by default by ``seg_jax.live``,
 ``seg_jax.Segmenter`` and ``seg_jax.evaluate``) and ``results/training/<model>.json`` (config, steps, wall
@@ -13,7 +13,8 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
-from seg_jax import checkpointing, cpuinfo, model_io
+from seg_jax import cpuinfo, model_io, weights_folder
+from seg_jax.configs.sizes import parse_size
 from seg_jax.metric_writer import read_metrics
 
 
@@ -48,11 +49,11 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder. The run's
     record goes to ``<results_dir>/<record_name or model_name>.json``."""
     workdir = Path(workdir)
-    variables, info = checkpointing.load_inference_variables(workdir, model_name)
+    variables, info = model_io.load_weights(model_name, workdir)
     record = training_record(workdir, commands)
     model_config = dict(info["model"])
     model_config["depthwise_impl"] = "auto"  # the runtime picks the fastest form per backend
-    out = Path(out_dir) if out_dir else model_io.shipped_weights_dir(model_name)
+    out = Path(out_dir) if out_dir else weights_folder.shipped_weights_dir(model_name)
     extra = {
         "input_size": [int(v) for v in input_size],
         "keep_aspect": bool(keep_aspect),
@@ -65,7 +66,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
         "training": {k: record[k] for k in ("steps", "examples_seen", "wall_time_hours", "hardware", "commands")},
         "metrics": {"best_val": record["best_val"]},
     }
-    model_io.save_weights(out, model_config, variables, extra)
+    weights_folder.save_weights(out, model_config, variables, extra)
     results = Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{record_name or model_name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
     from absl import app, flags
     flags.DEFINE_string("workdir", None, "Training workdir (its best checkpoint is shipped).")
     flags.DEFINE_string("model", None, "Model name of the run: mobilenet | convlstm | unet.")
-    flags.DEFINE_list("input_size", ["256", "256"], "Default inference size H,W written to the manifest.")
+    flags.DEFINE_string("input_size", "256x256", "Default inference size HxW written to the manifest.")
     flags.DEFINE_string("out", None, "Weights folder (default seg_jax/weights/<model>).")
     flags.DEFINE_string("results_dir", "results/training", "Where the training record <model>.json is written.")
     flags.DEFINE_bool("keep_aspect", True, "Whether the Segmenter adapts the input size to the frame's aspect "
@@ -90,8 +91,9 @@ def main(argv=None) -> None:
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:
-            out = ship(f.workdir, f.model, [int(v) for v in f.input_size], f.out, results_dir=f.results_dir,
-                       commands=f.command, keep_aspect=f.keep_aspect, record_name=f.record_name)
+            size = parse_size(f.input_size, flag="input_size")
+            out = ship(f.workdir, f.model, size, f.out, results_dir=f.results_dir, commands=f.command,
+                       keep_aspect=f.keep_aspect, record_name=f.record_name)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.ship: error: {e}") from None
         print(f"shipped {f.model} weights to {out}")

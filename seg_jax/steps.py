@@ -16,7 +16,7 @@ import optax
 
 from seg_jax.losses import segmentation_loss, temporal_consistency_loss
 from seg_jax.metrics import segmentation_sums
-from seg_jax.models import is_temporal
+from seg_jax.models import get_spec
 
 Batch = Mapping[str, jax.Array]
 
@@ -90,7 +90,7 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
         new_stats = updates["batch_stats"]
     else:
         new_stats = None
-    logits = out[0] if is_temporal(model_name) else out
+    logits = out[0] if get_spec(model_name).temporal else out
     return logits, new_stats
 
 
@@ -101,7 +101,7 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
 
-    temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if is_temporal(model_name) else 0.0
+    temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if get_spec(model_name).temporal else 0.0
 
     def loss_fn(params):
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
@@ -130,7 +130,7 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
     logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
                              images, train=False)
     valid = batch.get("valid")
-    if is_temporal(model_name):  # fold time into the batch; a clip's frames share its validity
+    if get_spec(model_name).temporal:  # fold time into the batch; a clip's frames share its validity
         b, t = logits.shape[:2]
         logits = logits.reshape((b * t,) + logits.shape[2:])
         targets = targets.reshape((b * t,) + targets.shape[2:])

@@ -36,7 +36,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seg_jax.models import is_temporal
+from seg_jax.models import get_spec
 from seg_jax.ops.guided_filter import (
     apply_coefficients,
     coefficients_to_width,
@@ -132,11 +132,8 @@ def choose_input_size(frame_hw: Sequence[int], base_hw: Sequence[int] = DEFAULT_
 
 def initial_state(model_name: str, input_size: Sequence[int], dtype=jnp.float32) -> State:
     """A fresh zero state for one stream (batch 1) at ``input_size``; ``()`` for per-frame models."""
-    if not is_temporal(model_name):
-        return ()
-    from seg_jax.models import UNetMobileNetConvLSTM
     h, w = input_size
-    return UNetMobileNetConvLSTM.initial_state(1, int(h), int(w), dtype)
+    return get_spec(model_name).initial_state(1, int(h), int(w), dtype)
 
 
 def preprocess(frame: jax.Array, input_size: Sequence[int]) -> tuple[jax.Array, jax.Array]:
@@ -149,7 +146,7 @@ def preprocess(frame: jax.Array, input_size: Sequence[int]) -> tuple[jax.Array, 
 def network(model: nn.Module, model_name: str, variables: Mapping[str, Any], state: State,
             x: jax.Array) -> tuple[State, jax.Array]:
     """(state, (1, h, w, 3)) -> (state, probabilities (h, w)) for any registered model."""
-    if is_temporal(model_name):
+    if get_spec(model_name).temporal:
         state, logits = model.apply(variables, state, x, method="step")
     else:
         logits = model.apply(variables, x, train=False)
@@ -161,7 +158,7 @@ def fast_params(model: nn.Module, model_name: str, variables: Mapping[str, Any],
     (U-Net, non-float32 compute). ``dot_dtype`` ('auto', 'float32', 'bfloat16'): the dtype the 1x1 kernels
     are stored in, which is the operand dtype of those products in :func:`network_fast` ('auto':
     bfloat16 on CPUs with native bfloat16 dots, see :mod:`seg_jax.fused`)."""
-    if model_name not in ("mobilenet", "convlstm") or jnp.dtype(getattr(model, "dtype", jnp.float32)) != jnp.float32:
+    if not get_spec(model_name).foldable or jnp.dtype(getattr(model, "dtype", jnp.float32)) != jnp.float32:
         return None
     from seg_jax.fused import fold_batchnorm, folded_to_device
     return folded_to_device(fold_batchnorm(variables), dot_dtype)
@@ -173,7 +170,7 @@ def network_fast(model: nn.Module, model_name: str, folded: Mapping[str, Any], s
     products (bfloat16 1x1 products where the weights store them so: probabilities within ~0.05)."""
     from seg_jax.fused import fused_apply
     impl = getattr(model, "depthwise_impl", "auto")
-    if is_temporal(model_name):
+    if get_spec(model_name).temporal:
         state, logits = fused_apply(folded, x, depthwise_impl=impl, state=state,
                                     gate_activation=getattr(model, "gate_activation", "hard_sigmoid"))
     else:
@@ -281,7 +278,7 @@ class StreamingStep:
 
     @property
     def temporal(self) -> bool:
-        return is_temporal(self.model_name)
+        return get_spec(self.model_name).temporal
 
     def init_state(self) -> State:
         """A fresh zero state (new buffers each call, safe to donate)."""
@@ -321,7 +318,7 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
     ``"model"``) choose the module; default: the registry's module with default options.
     """
     if model is None:
-        from seg_jax.model_io import build_model
+        from seg_jax.models.build import build_model
         config = dict(model_config or {"name": model_name})
         config["name"] = model_name
         model = build_model(config)

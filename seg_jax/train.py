@@ -8,10 +8,8 @@ of a device mesh, parameters are replicated; multi-host runs call ``jax.distribu
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -25,97 +23,17 @@ from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from seg_jax import checkpointing, model_io
+from seg_jax import checkpointing
 from seg_jax.metric_writer import MetricWriter
 from seg_jax.metrics import add_sums, summarize
+from seg_jax.models import build as model_build
+from seg_jax.models.registry import get_spec
 from seg_jax.steps import TrainState, create_train_state, make_eval_step, make_optimizer, make_train_step
-
-MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
+from seg_jax.train_checks import ConfigError, check_config, check_resumable, check_workdir
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/Inf; the last good checkpoint is kept."""
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the field and the fix."""
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """Fail fast, with the field name, on values that would only break later."""
-    from seg_jax.losses import LOSSES
-    from seg_jax.models import MODELS
-    if config.model.name not in MODELS:
-        raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
-    if config.loss not in LOSSES:
-        raise ConfigError(f"config.loss={config.loss!r} is unknown; choose one of {LOSSES}")
-    h, w = config.data.image_size
-    multiple = 16 if config.model.name == "unet" else 32
-    if h % multiple or w % multiple or h <= 0 or w <= 0:
-        raise ConfigError(f"config.data.image_size={tuple(config.data.image_size)} must be positive multiples of "
-                          f"{multiple} for model {config.model.name!r} (e.g. 256,256 or 160,288)")
-    for field in ("batch_size", "eval_batch_size", "num_steps", "eval_every", "log_every", "checkpoint_every"):
-        if int(config[field]) <= 0:
-            raise ConfigError(f"config.{field}={config[field]} must be a positive integer")
-    if config.learning_rate <= 0:
-        raise ConfigError(f"config.learning_rate={config.learning_rate} must be > 0 (the paper uses 1e-4)")
-    n = jax.device_count()
-    if config.batch_size % n or config.eval_batch_size % n:
-        raise ConfigError(f"config.batch_size={config.batch_size} and config.eval_batch_size="
-                          f"{config.eval_batch_size} must be divisible by the {n} devices")
-    if int(config.get("warmup_steps", 0) or 0) < 0:
-        raise ConfigError(f"config.warmup_steps={config.warmup_steps} must be >= 0 (0 = no warm-up)")
-    if float(config.get("max_train_seconds", 0) or 0) < 0:
-        raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
-    if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
-        raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
-    if config.data.get("pipeline", "grain") not in ("grain", "device"):
-        raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
-    if config.model.dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
-
-
-def check_workdir(workdir: Path) -> None:
-    """Fail before training if the workdir cannot be written or the disk is nearly full."""
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_probe.{jax.process_index()}"  # one per process: hosts may share the workdir
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise OSError(f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir") from None
-    free = shutil.disk_usage(workdir).free
-    if free < MIN_FREE_DISK_BYTES:
-        raise OSError(f"only {free / 2**20:.0f} MiB free on the disk of {workdir}; free space or choose another "
-                      f"--workdir (need >= {MIN_FREE_DISK_BYTES / 2**20:.0f} MiB for checkpoints)")
-
-
-# config.model fields that change how the network computes but not its variables: a run may resume with others
-MODEL_FIELDS_FREE_ON_RESUME = ("dtype", "depthwise_impl", "encoder_bn_momentum", "gate_activation")
-
-
-def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
-    """Refuse, before anything is written, to resume a workdir whose checkpoint holds another model."""
-    stored_path = workdir / "config.json"
-    if not stored_path.is_file() or not checkpointing.has_checkpoint(workdir):
-        return
-    try:
-        stored = json.loads(stored_path.read_text()).get("model", {})
-    except (OSError, ValueError):
-        return                      # unreadable: the restore itself will say whether the checkpoint fits
-    wanted = config.model.to_dict()
-    differ = sorted(k for k in set(stored) | set(wanted)
-                    if k not in MODEL_FIELDS_FREE_ON_RESUME and _jsonable(stored.get(k)) != _jsonable(wanted.get(k)))
-    if differ:
-        name = stored.get("name", "?")
-        detail = ", ".join(f"{k}: {stored.get(k)!r} there vs {wanted.get(k)!r} here" for k in differ)
-        raise ConfigError(f"--workdir {workdir} holds a checkpoint of model {name!r} with another config.model "
-                          f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
-                          f"this config in a new --workdir")
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=list))
 
 
 class _CompileThenRun:
@@ -167,7 +85,7 @@ def evaluate_batches(eval_step: Callable, state: TrainState, batches: Iterable[M
 
 def _initial_variables(config, model, rng) -> dict:
     h, w = config.data.image_size
-    return model_io.init_variables(model, config.model.name, rng, min(h, 64), min(w, 64))
+    return model_build.init_variables(model, config.model.name, rng, min(h, 64), min(w, 64))
 
 
 def _apply_init_from(config, variables: dict) -> dict:
@@ -176,7 +94,7 @@ def _apply_init_from(config, variables: dict) -> dict:
     from seg_jax import convert
     loaded = convert.load_init_variables(config.init_from, variables)
     scale = float(config.get("convlstm_warm_start", 0.0) or 0.0)
-    if config.model.name == "convlstm" and scale > 0:
+    if get_spec(config.model.name).temporal and scale > 0:
         key = ("decoder", "convlstm_0", "kernel")
         fresh = traverse_util.flatten_dict(variables["params"])[key]
         if np.array_equal(np.asarray(traverse_util.flatten_dict(loaded["params"])[key]), np.asarray(fresh)):
@@ -284,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
 
-    model = model_io.build_model(config.model)
+    model = model_build.build_model(config.model)
     mesh = make_mesh()
     replicated = NamedSharding(mesh, P())
     data_sharding = NamedSharding(mesh, P("data"))
@@ -296,8 +214,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     state = create_train_state(variables, optimizer, state_rng)
 
     ckpts = checkpointing.TrainingCheckpoints(workdir, keep_latest=config.keep_checkpoints)
+    temporal = get_spec(config.model.name).temporal
     train_iter = data.build_train_iterator(config, seed=config.seed, shard_index=jax.process_index(),
-                                           shard_count=jax.process_count())
+                                           shard_count=jax.process_count(), temporal=temporal)
     loop = {"best_val_loss": math.inf, "evals_without_improvement": 0, "plateau_count": 0, "lr_scale": 1.0,
             "stopped_early": False, "last_val": {}}
     start = "scratch"
@@ -321,7 +240,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     writer = MetricWriter(workdir, enabled=is_main)
     first_step = int(jax.device_get(state.step))
     if is_main:
-        print(f"seg_jax.train: model={config.model.name} ({model_io.count_parameters(variables):,} parameters), "
+        print(f"seg_jax.train: model={config.model.name} ({model_build.count_parameters(variables):,} parameters), "
               f"devices={jax.device_count()} ({jax.default_backend()}), processes={jax.process_count()}, "
               f"workdir={workdir}, {start}", flush=True)
 
@@ -370,7 +289,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             if step % config.log_every == 0 and _time_budget_spent(session_start, budget_s):
                 out_of_time = True
             if step % config.eval_every == 0 or step == config.num_steps or out_of_time:
-                val = evaluate_batches(eval_step, state, data.build_eval_batches(config, split="val"), data_sharding,
+                val = evaluate_batches(eval_step, state, data.build_eval_batches(config, "val", temporal=temporal),
+                                       data_sharding,
                                        config.max_eval_examples, config.dice_smooth)
                 improved, stop = _update_loop_after_eval(loop, val["dice_loss"], config)
                 loop["last_val"] = val

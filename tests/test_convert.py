@@ -19,8 +19,9 @@ from seg_jax.convert.keras_mobilenet import (
     layer_weights_from_keras_model,
 )
 from seg_jax.convert.keras_mobilenet import main as convert_main
-from seg_jax.model_io import build_model, dummy_input, save_weights
+from seg_jax.models.build import build_model, dummy_input
 from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
+from seg_jax.weights_folder import save_weights
 
 SIZE = 64
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -181,8 +182,9 @@ def test_init_from_training_workdir(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text('{"model": {"name": "mobilenet"}}')
     calls = []
     monkeypatch.setattr(checkpointing, "has_checkpoint", lambda p: True)
-    monkeypatch.setattr(checkpointing, "load_inference_variables",
-                        lambda p, name: calls.append(name) or (abstract_zeros("mobilenet", 0.5), {}))
+    monkeypatch.setattr(checkpointing, "restore_inference_state",
+                        lambda p: calls.append(p) or (abstract_zeros("mobilenet", 0.5),
+                                                      {"model": {"name": "mobilenet"}}, str(p)))
     loaded = load_init_variables(tmp_path, abstract_zeros("convlstm"))
-    assert calls == ["mobilenet"]
+    assert calls == [tmp_path]
     np.testing.assert_array_equal(loaded["params"]["encoder"]["conv"]["kernel"], 0.5)

@@ -24,7 +24,8 @@ import json, sys
 import importlib.util
 import jax, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from seg_jax import model_io, train
+from seg_jax import train
+from seg_jax.models import build as model_build
 from seg_jax.steps import create_train_state, make_optimizer, make_train_step
 
 spec = importlib.util.spec_from_file_location("cfg", sys.argv[1]); cfg = importlib.util.module_from_spec(spec)
@@ -32,9 +33,9 @@ spec.loader.exec_module(cfg)
 config = cfg.get_config()
 config.batch_size = 8
 assert jax.device_count() == 8, jax.devices()
-model = model_io.build_model(config.model)
+model = model_build.build_model(config.model)
 # a host copy: the steps donate their inputs
-variables = jax.device_get(model_io.init_variables(model, "unet", jax.random.PRNGKey(0), 64, 64))
+variables = jax.device_get(model_build.init_variables(model, "unet", jax.random.PRNGKey(0), 64, 64))
 rng = np.random.default_rng(0)
 batch = {"image": rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8),
          "mask": (rng.random((8, 64, 64, 1)) > 0.5).astype(np.uint8) * 255}

@@ -8,8 +8,8 @@ from seg_jax.live import LiveOptions, parse_mode, run
 from seg_jax.live.app import LiveError
 from seg_jax.live.cli import main
 from seg_jax.live.sources import SAMPLE_VIDEO, open_source
-from seg_jax.model_io import save_weights
 from seg_jax.segmenter import random_variables
+from seg_jax.weights_folder import save_weights
 
 H, W = 40, 56
 

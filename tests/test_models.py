@@ -4,14 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax import model_io
-from seg_jax.models import PAPER_PARAMETER_COUNTS, ConvLSTMCell, UNetMobileNetConvLSTM, create_model, is_temporal
+from seg_jax.models import ConvLSTMCell, UNetMobileNetConvLSTM, create_model, get_spec
+from seg_jax.models import build as model_build
 from seg_jax.models.layers import depthwise_conv, keras_hard_sigmoid, upsample2x_bilinear
 
 
 def _abstract_variables(name, h, w):
     model = create_model(name)
-    x = model_io.dummy_input(name, 1, h, w)
+    x = model_build.dummy_input(name, 1, h, w)
     return model, jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
 
 
@@ -19,10 +19,10 @@ def _abstract_variables(name, h, w):
 @pytest.mark.parametrize("hw", [(256, 256), (160, 288)])
 def test_parameter_count_and_output_shape(name, hw):
     model, variables = _abstract_variables(name, *hw)
-    assert model_io.count_parameters(variables) == PAPER_PARAMETER_COUNTS[name]
-    x = model_io.dummy_input(name, 2, *hw, time_steps=3)
+    assert model_build.count_parameters(variables) == get_spec(name).paper_parameter_count
+    x = model_build.dummy_input(name, 2, *hw, time_steps=3)
     out = jax.eval_shape(lambda v: model.apply(v, x, train=False), variables)
-    logits = out[0] if is_temporal(name) else out
+    logits = out[0] if get_spec(name).temporal else out
     assert logits.shape == x.shape[:-1] + (1,)
     assert logits.dtype == jnp.float32
 
@@ -30,7 +30,7 @@ def test_parameter_count_and_output_shape(name, hw):
 def test_convlstm_parameters_are_the_papers():
     _, v2 = _abstract_variables("mobilenet", 64, 64)
     _, v3 = _abstract_variables("convlstm", 64, 64)
-    lstm = {k: model_io.count_parameters(v) for k, v in v3["params"]["decoder"].items() if k.startswith("convlstm")}
+    lstm = {k: model_build.count_parameters(v) for k, v in v3["params"]["decoder"].items() if k.startswith("convlstm")}
     assert lstm == {"convlstm_0": 373_536, "convlstm_1": 373_536, "convlstm_2": 295_168, "convlstm_3": 18_496}
     # Model 2's parameter tree is model 3's minus the cells, so model-2 weights initialise model 3.
     shared = {k: v for k, v in v3["params"]["decoder"].items() if not k.startswith("convlstm")}
@@ -57,7 +57,7 @@ def test_upsample_matches_half_pixel_bilinear_resize():
 @pytest.fixture(scope="module")
 def convlstm_model_and_vars():
     model = UNetMobileNetConvLSTM(gate_activation="sigmoid")
-    variables = model_io.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
+    variables = model_build.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
     return model, variables
 
 

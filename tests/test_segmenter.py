@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from seg_jax.model_io import save_weights
 from seg_jax.segmenter import Segmenter, parse_size, random_variables
+from seg_jax.weights_folder import save_weights
 
 
 @pytest.fixture(scope="module")

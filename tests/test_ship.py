@@ -20,7 +20,7 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     train_and_evaluate(config, workdir, progress=False)
     out, results = tmp_path / "weights", tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(workdir), "--model", "mobilenet",
-                           "--input_size", "64,64", "--out", str(out), "--results_dir", str(results),
+                           "--input_size", "64x64", "--out", str(out), "--results_dir", str(results),
                            "--record_name", "mobilenet_tiny", "--command", "tiny run"], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -43,7 +43,7 @@ def test_moving_image_passes_the_new_alpha_through():
 
 
 def test_segmenter_stream_holds_still_frames_and_reset_forgets(tmp_path):
-    from seg_jax.model_io import save_weights
+    from seg_jax.weights_folder import save_weights
     d = tmp_path / "mobilenet"
     save_weights(d, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
     rng = np.random.default_rng(2)
@@ -72,7 +72,7 @@ def test_tune_stabilise_cli(tmp_path):
     import cv2
 
     from seg_jax import tune_stabilise
-    from seg_jax.model_io import save_weights
+    from seg_jax.weights_folder import save_weights
     weights = tmp_path / "mobilenet"
     save_weights(weights, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
     rng = np.random.default_rng(3)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax.model_io import build_model
+from seg_jax.models.build import build_model
 from seg_jax.segmenter import random_variables
 from seg_jax.streaming import choose_input_size, make_streaming_step, network, preprocess
 

@@ -7,18 +7,19 @@ import ml_collections
 import numpy as np
 import pytest
 
-from seg_jax import model_io
+from seg_jax import weights_folder
 from seg_jax.convert.convlstm_warm_start import warm_start_convlstm
 from seg_jax.convert.init_from import load_init_variables
+from seg_jax.models import build as model_build
 from seg_jax.steps import learning_rate_schedule
 
-SHIPPED = str(model_io.shipped_weights_dir("mobilenet"))
+SHIPPED = str(weights_folder.shipped_weights_dir("mobilenet"))
 
 
 def _model(name):
     cfg = ml_collections.ConfigDict(dict(name=name, dtype="float32", depthwise_impl="auto",
                                          gate_activation="hard_sigmoid", encoder_bn_momentum=0.99))
-    return model_io.build_model(cfg)
+    return model_build.build_model(cfg)
 
 
 def _frames(n=2, size=64, seed=0):
@@ -38,10 +39,11 @@ def _frames(n=2, size=64, seed=0):
 def outputs():
     x = _frames()
     mobilenet = _model("mobilenet")
-    v_mb = load_init_variables(SHIPPED, model_io.init_variables(mobilenet, "mobilenet", jax.random.PRNGKey(0), 64, 64))
+    fresh = model_build.init_variables(mobilenet, "mobilenet", jax.random.PRNGKey(0), 64, 64)
+    v_mb = load_init_variables(SHIPPED, fresh)
     p_mb = jax.nn.sigmoid(mobilenet.apply(v_mb, x, train=False))
     convlstm = _model("convlstm")
-    v_cl = load_init_variables(SHIPPED, model_io.init_variables(convlstm, "convlstm", jax.random.PRNGKey(0), 64, 64))
+    v_cl = load_init_variables(SHIPPED, model_build.init_variables(convlstm, "convlstm", jax.random.PRNGKey(0), 64, 64))
     clip = jnp.repeat(x[:, None], 3, axis=1)
 
     def probs(v):
@@ -77,7 +79,7 @@ def test_warm_start_sets_gates_and_rescales_readers(outputs):
 
 def test_warm_start_rejects_mobilenet_variables():
     mobilenet = _model("mobilenet")
-    shapes = jax.eval_shape(lambda: model_io.init_variables(mobilenet, "mobilenet", jax.random.PRNGKey(0), 64, 64))
+    shapes = jax.eval_shape(lambda: model_build.init_variables(mobilenet, "mobilenet", jax.random.PRNGKey(0), 64, 64))
     with pytest.raises(ValueError, match="not the convlstm model's"):
         warm_start_convlstm(shapes)
 
@@ -98,10 +100,10 @@ def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
     from seg_jax.convert.convlstm_warm_start import warm_start_from_weights
 
     out = warm_start_from_weights(SHIPPED, str(tmp_path / "convlstm"))
-    shipped_dir = model_io.shipped_weights_dir("convlstm")
+    shipped_dir = weights_folder.shipped_weights_dir("convlstm")
 
     def flat(folder):
-        raw = (Path(folder) / model_io.WEIGHTS_FILE).read_bytes()
+        raw = (Path(folder) / weights_folder.WEIGHTS_FILE).read_bytes()
         return traverse_util.flatten_dict(serialization.msgpack_restore(raw))
     made, shipped = flat(out), flat(shipped_dir)
     assert made.keys() == shipped.keys()

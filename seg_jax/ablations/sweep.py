@@ -117,10 +117,10 @@ def build_run_config(sweep: Mapping[str, Any], run_name: str, *, tiny: bool = Fa
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: str,
                      subsets: Sequence[str | None]) -> dict[str, dict[str, float]]:
     """The best checkpoint of ``workdir`` on ``split`` with the paper's resized protocol, per subset."""
-    from seg_jax.checkpointing import load_inference_variables
     from seg_jax.evaluate import evaluate_resized
+    from seg_jax.model_io import load_weights
 
-    variables, _ = load_inference_variables(workdir, config.model.name)
+    variables, _ = load_weights(config.model.name, workdir)
     cfg = ml_collections.ConfigDict(config.to_dict())
     cfg.data.augment = False
     cfg.max_eval_examples = 0

@@ -85,15 +85,16 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
     """
     import ml_collections
 
-    from seg_jax import model_io
+    from seg_jax import model_io, weights_folder
     from seg_jax.convert.init_from import load_init_variables
+    from seg_jax.models import build as model_build
 
     # Validates the folder (exists, is a mobilenet, file intact) with the project's usual one-line errors.
     _, manifest = model_io.load_weights("mobilenet", mobilenet_weights)
     model_config = ml_collections.ConfigDict(dict(manifest["model"]))
     model_config.name = "convlstm"
-    model = model_io.build_model(model_config)
-    fresh = model_io.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
+    model = model_build.build_model(model_config)
+    fresh = model_build.init_variables(model, "convlstm", jax.random.PRNGKey(0), 64, 64)
     variables = warm_start_convlstm(load_init_variables(mobilenet_weights, fresh), scale=scale, forget_bias=forget_bias,
                                     gate_activation=model_config.gate_activation)
     extra = {k: manifest[k] for k in ("input_size", "keep_aspect", "input", "output") if k in manifest}
@@ -101,7 +102,7 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
                            "forget_bias": forget_bias, "open_bias": 2.0, "recurrent_init_scale": 0.1,
                            "trained_on_clips": False, "commands": list(commands)}
     extra["metrics"] = {"mobilenet_best_val": manifest.get("metrics", {}).get("best_val")}
-    model_io.save_weights(out_dir, dict(model_config), variables, extra)
+    weights_folder.save_weights(out_dir, dict(model_config), variables, extra)
     return out_dir
 
 

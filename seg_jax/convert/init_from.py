@@ -11,8 +11,6 @@ provides replaced (params and batch_stats alike); everything else keeps its fres
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,41 +18,18 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import serialization, traverse_util
+from flax import traverse_util
 
-from seg_jax.model_io import MANIFEST_FILE, WEIGHTS_FILE
+from seg_jax.model_io import read_weights
 
 log = logging.getLogger(__name__)
 
 
 def _read_checkpoint(path: Path) -> tuple[dict, tuple[str, ...], str]:
-    """(state {"params", "batch_stats"}, subtree prefix, description) from a folder or a Keras .h5 file."""
-    if path.is_file() and path.suffix in (".h5", ".hdf5"):
-        from seg_jax.convert.keras_mobilenet import ENCODER_SUBTREE, convert_h5
-        return convert_h5(path), (ENCODER_SUBTREE,), f"Keras weights {path}"
-    if not (path / MANIFEST_FILE).exists() and path.is_dir():
-        from seg_jax import checkpointing
-        if checkpointing.has_checkpoint(path):  # a training workdir (Orbax): its best, else latest, checkpoint
-            config_path = path / "config.json"
-            config = json.loads(config_path.read_text()) if config_path.exists() else {}
-            name = config.get("model", {}).get("name")
-            if not name:
-                raise ValueError(f"init_from {path}: training workdir without config.json model name")
-            state, _ = checkpointing.load_inference_variables(path, name)
-            return dict(state), (), f"{name!r} training workdir {path}"
-    if not (path / MANIFEST_FILE).exists():
-        raise ValueError(f"init_from {path} is not a seg_jax weights folder (no {MANIFEST_FILE}); pass a folder "
-                         f"written by seg_jax.convert.keras_mobilenet or seg_jax.model_io.save_weights, or a Keras .h5")
-    manifest = json.loads((path / MANIFEST_FILE).read_text())
-    try:
-        raw = (path / WEIGHTS_FILE).read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path / WEIGHTS_FILE} is missing; the weights folder is incomplete") from None
-    if manifest.get("sha256") and hashlib.sha256(raw).hexdigest() != manifest["sha256"]:
-        raise ValueError(f"{path / WEIGHTS_FILE} does not match the sha256 in its manifest; the file is damaged")
-    state = serialization.msgpack_restore(raw)
+    """(state {"params", "batch_stats"}, subtree prefix, description) of any source ``read_weights`` takes."""
+    state, manifest = read_weights(path)
     subtree = tuple(p for p in str(manifest.get("subtree", "")).split("/") if p)
-    kind = manifest.get("model", {}).get("name", "?")
+    kind = (manifest.get("model") or {}).get("name", "?")
     return state, subtree, f"{kind!r} weights {path}"
 
 

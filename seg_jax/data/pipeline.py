@@ -17,11 +17,12 @@ import grain
 import numpy as np
 
 from seg_jax.data import augment, sources
+from seg_jax.models.registry import get_spec
 
 
-def _is_temporal(config) -> bool:
-    from seg_jax.models import is_temporal  # local import: the data package does not need flax otherwise
-    return is_temporal(config.model.name)
+def _is_temporal(config, temporal: bool | None) -> bool:
+    """The caller's answer, else the model spec's: do the batches hold clips (B, T, H, W, C)?"""
+    return get_spec(config.model.name).temporal if temporal is None else bool(temporal)
 
 
 def _shard_seed(seed: int, shard_index: int) -> int:
@@ -31,7 +32,7 @@ def _shard_seed(seed: int, shard_index: int) -> int:
 def build_train_dataset(config, seed: int, shard_index: int = 0, shard_count: int = 1,
                         temporal: bool | None = None) -> grain.IterDataset:
     """The training IterDataset (see module docstring); batches of ``config.batch_size // shard_count``."""
-    temporal = _is_temporal(config) if temporal is None else temporal
+    temporal = _is_temporal(config, temporal)
     if config.batch_size % shard_count:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by shard_count {shard_count}")
     weighted = sources.train_sources(config, temporal)
@@ -54,7 +55,8 @@ def build_train_dataset(config, seed: int, shard_index: int = 0, shard_count: in
     return ids
 
 
-def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_count: int = 1):
+def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_count: int = 1,
+                         temporal: bool | None = None):
     """Infinite training iterator over batches.
 
     Yields {'image': uint8 (B, H, W, 3), 'mask': uint8 (B, H, W, 1)} (or (B, T, H, W, C) for temporal models),
@@ -64,8 +66,8 @@ def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_coun
     """
     if config.data.get("pipeline", "grain") == "device":
         from seg_jax.data.device_pipeline import DeviceIterator
-        return DeviceIterator(config, seed, _is_temporal(config), shard_index, shard_count)
-    return iter(build_train_dataset(config, seed, shard_index, shard_count))
+        return DeviceIterator(config, seed, _is_temporal(config, temporal), shard_index, shard_count)
+    return iter(build_train_dataset(config, seed, shard_index, shard_count, temporal))
 
 
 def _pad_batch(items: list[dict], size: int) -> dict:
@@ -77,7 +79,8 @@ def _pad_batch(items: list[dict], size: int) -> dict:
     return out
 
 
-def build_eval_batches(config, split: str = "val", subset: str | None = None) -> Iterator[dict]:
+def build_eval_batches(config, split: str = "val", subset: str | None = None,
+                       temporal: bool | None = None) -> Iterator[dict]:
     """Finite, deterministic batches covering the WHOLE split (nothing dropped).
 
     ``subset`` selects one held-out folder of the real data (one of
@@ -86,7 +89,7 @@ def build_eval_batches(config, split: str = "val", subset: str | None = None) ->
     with 'valid' bool (B,), B = ``config.eval_batch_size``; images are resized to ``config.data.image_size``
     (aspect ratio not kept). With ``config.max_eval_examples > 0`` only that many examples are used.
     """
-    temporal = _is_temporal(config)
+    temporal = _is_temporal(config, temporal)
     src = sources.eval_source(config, split, subset, temporal)
     limit = int(config.get("max_eval_examples", 0) or 0)
     ds = grain.MapDataset.source(src)

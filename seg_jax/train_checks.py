@@ -1,0 +1,96 @@
+"""What the trainer checks before it writes anything: the config's values, the workdir, and that a workdir's
+checkpoint holds the model being trained. Each failure is one line naming the field or folder and the fix."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from seg_jax import checkpointing
+from seg_jax.models.registry import get_spec
+
+MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field and the fix."""
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Fail fast, with the field name, on values that would only break later."""
+    from seg_jax.losses import LOSSES
+    from seg_jax.models import MODEL_NAMES
+    if config.model.name not in MODEL_NAMES:
+        raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {list(MODEL_NAMES)}")
+    if config.loss not in LOSSES:
+        raise ConfigError(f"config.loss={config.loss!r} is unknown; choose one of {LOSSES}")
+    h, w = config.data.image_size
+    multiple = get_spec(config.model.name).size_multiple
+    if h % multiple or w % multiple or h <= 0 or w <= 0:
+        raise ConfigError(f"config.data.image_size={tuple(config.data.image_size)} must be positive multiples of "
+                          f"{multiple} for model {config.model.name!r} (e.g. 256,256 or 160,288)")
+    for field in ("batch_size", "eval_batch_size", "num_steps", "eval_every", "log_every", "checkpoint_every"):
+        if int(config[field]) <= 0:
+            raise ConfigError(f"config.{field}={config[field]} must be a positive integer")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"config.learning_rate={config.learning_rate} must be > 0 (the paper uses 1e-4)")
+    n = jax.device_count()
+    if config.batch_size % n or config.eval_batch_size % n:
+        raise ConfigError(f"config.batch_size={config.batch_size} and config.eval_batch_size="
+                          f"{config.eval_batch_size} must be divisible by the {n} devices")
+    if int(config.get("warmup_steps", 0) or 0) < 0:
+        raise ConfigError(f"config.warmup_steps={config.warmup_steps} must be >= 0 (0 = no warm-up)")
+    if float(config.get("max_train_seconds", 0) or 0) < 0:
+        raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
+    if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
+        raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
+    if config.data.get("pipeline", "grain") not in ("grain", "device"):
+        raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
+    if config.model.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
+
+
+def check_workdir(workdir: Path) -> None:
+    """Fail before training if the workdir cannot be written or the disk is nearly full."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write_probe.{jax.process_index()}"  # one per process: hosts may share the workdir
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"workdir {workdir} is not writable ({e.strerror}); choose another --workdir") from None
+    free = shutil.disk_usage(workdir).free
+    if free < MIN_FREE_DISK_BYTES:
+        raise OSError(f"only {free / 2**20:.0f} MiB free on the disk of {workdir}; free space or choose another "
+                      f"--workdir (need >= {MIN_FREE_DISK_BYTES / 2**20:.0f} MiB for checkpoints)")
+
+
+# config.model fields that change how the network computes but not its variables: a run may resume with others
+MODEL_FIELDS_FREE_ON_RESUME = ("dtype", "depthwise_impl", "encoder_bn_momentum", "gate_activation")
+
+
+def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
+    """Refuse, before anything is written, to resume a workdir whose checkpoint holds another model."""
+    stored_path = workdir / "config.json"
+    if not stored_path.is_file() or not checkpointing.has_checkpoint(workdir):
+        return
+    try:
+        stored = json.loads(stored_path.read_text()).get("model", {})
+    except (OSError, ValueError):
+        return                      # unreadable: the restore itself will say whether the checkpoint fits
+    wanted = config.model.to_dict()
+    differ = sorted(k for k in set(stored) | set(wanted)
+                    if k not in MODEL_FIELDS_FREE_ON_RESUME and _jsonable(stored.get(k)) != _jsonable(wanted.get(k)))
+    if differ:
+        name = stored.get("name", "?")
+        detail = ", ".join(f"{k}: {stored.get(k)!r} there vs {wanted.get(k)!r} here" for k in differ)
+        raise ConfigError(f"--workdir {workdir} holds a checkpoint of model {name!r} with another config.model "
+                          f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
+                          f"this config in a new --workdir")
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=list))
