@@ -85,119 +85,79 @@ def get_default_config() -> ml_collections.ConfigDict:
     return c
 
 
-def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-    """Apply a named variant given after ':' in ``--config file.py:variant``.
+# Named variants for ``--config file.py:variant``, as data: dotted field -> value, applied in order; the
+# ``temporal`` table is applied on top for temporal models (seg_jax.models.registry), and a value may be a
+# callable of the config (e.g. a path that names the model).
+#   tiny: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
+#   cpu: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU (no ImageNet
+#     weights, short budget): a 10x higher starting rate than the paper's 1e-4, BCE + Dice, 128x128, decays
+#     at 75% and 90%.
+#   gpu: one GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
+#     warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session.
+#   cpu-short: about one hour on a 2-core CPU for a model too big for ``cpu`` (the baseline U-Net):
+#     650 steps, bounded by max_train_seconds.
+#   cpu-long: hours in the background on a 2-core CPU, continuing from the shipped weights on every real
+#     source: 192x192 (the Segmenter runs the shipped input size), a short warm-up, decays at 70% and 90% of
+#     num_steps; stops (evaluates and checkpoints) at the time budget and the same command resumes it. Set
+#     num_steps to what the budget reaches (results/training/). Temporal models: clips of T frames cost T
+#     images each, so 2 clips x 4 frames per step, the temporal loss on, and a lower rate so the
+#     warm-started cells learn without unlearning the per-frame decoder.
+VARIANTS: dict[str, dict[str, dict]] = {
+    "tiny": {"all": {
+        "data.source": "synthetic", "data.image_size": (64, 64), "data.clip_length": 2, "data.synthetic_size": 12,
+        "data.augment": False, "batch_size": 2, "eval_batch_size": 4, "num_steps": 4, "eval_every": 2,
+        "log_every": 1, "checkpoint_every": 2, "learning_rate": 2e-3, "lr_boundaries": (1000,),
+        "lr_scales": (0.1,)}},
+    "cpu": {"all": {
+        "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 1e-3, "data.image_size": (128, 128),
+        "num_steps": 4000, "lr_boundaries": (3000, 3600), "lr_scales": (0.1, 0.1), "eval_every": 300,
+        "checkpoint_every": 300, "plateau_patience": 4, "early_stopping_patience": 10}},
+    "gpu": {
+        "all": {
+            "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 5e-4, "temporal_loss_weight": 0.0,
+            "warmup_steps": 300, "data.image_size": (256, 256), "data.num_workers": 12, "batch_size": 32,
+            "eval_batch_size": 32, "num_steps": 6000, "lr_boundaries": (4000, 5200), "lr_scales": (0.1, 0.1),
+            "eval_every": 500, "checkpoint_every": 1000, "log_every": 50},
+        "temporal": {
+            "learning_rate": 2e-4, "temporal_loss_weight": 1.0, "batch_size": 8, "eval_batch_size": 16,
+            "num_steps": 3000, "lr_boundaries": (2000, 2600)}},
+    "cpu-short": {"all": {
+        "loss": "bce_dice", "learning_rate": 5e-4, "warmup_steps": 30, "data.image_size": (128, 128),
+        "batch_size": 4, "eval_batch_size": 8, "num_steps": 650, "lr_boundaries": (480, 580), "lr_scales": (0.1, 0.1),
+        "eval_every": 200, "checkpoint_every": 200, "max_eval_examples": 48, "log_every": 10,
+        "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 3900.0}},
+    "cpu-long": {
+        "all": {
+            "loss": "bce_dice", "model.encoder_bn_momentum": 0.99,
+            "init_from": lambda c: "seg_jax/weights/" + c.model.name, "learning_rate": 3e-4, "warmup_steps": 100,
+            "data.image_size": (192, 192), "batch_size": 8, "eval_batch_size": 16, "num_steps": 6000,
+            "lr_boundaries": (4200, 5400), "lr_scales": (0.1, 0.1), "eval_every": 500, "checkpoint_every": 250,
+            "log_every": 25, "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 6000.0},
+        "temporal": {
+            "batch_size": 2, "eval_batch_size": 4, "data.clip_length": 4, "learning_rate": 1e-4,
+            "temporal_loss_weight": 1.0, "max_eval_examples": 64}},
+}
 
-    ``tiny``: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
-    ``cpu``: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU.
-    ``gpu``: the one-GPU fine-tuning schedule of ``launch/gpu_train_ship.sh`` (256x256, batch 32 / 8 clips).
-    ``cpu-long``: hours in the background on a 2-core CPU, continued from the shipped weights (see below).
-    ``cpu-short``: about one hour on a 2-core CPU for a model too big for ``cpu`` (the 31M-parameter baseline
-    U-Net takes ~6 s per batch-4 step at 128x128 there): 650 steps, bounded by ``max_train_seconds``.
-    """
+
+def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = config
+    for name in parents:
+        node = node[name]
+    node[leaf] = value(config) if callable(value) else value
+
+
+def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Apply the named variant (a key of ``VARIANTS``) given after ':' in ``--config file.py:variant``."""
     if not arg:
         return config
-    if arg == "tiny":
-        config.data.source = "synthetic"
-        config.data.image_size = (64, 64)
-        config.data.clip_length = 2
-        config.data.synthetic_size = 12
-        config.data.augment = False
-        config.batch_size = 2
-        config.eval_batch_size = 4
-        config.num_steps = 4
-        config.eval_every = 2
-        config.log_every = 1
-        config.checkpoint_every = 2
-        config.learning_rate = 2e-3
-        config.lr_boundaries = (1000,)
-        config.lr_scales = (0.1,)
-        return config
-    if arg == "cpu":
-        # The recipe used for the shipped weights on a 2-core CPU (no ImageNet weights, short budget): from
-        # scratch, a 10x higher starting rate than the paper's 1e-4, BCE + Dice, 128x128 (the run is resumed
-        # at a larger size for its last steps, see results/README), decays at 75% and 90%.
-        config.loss = "bce_dice"
-        config.model.encoder_bn_momentum = 0.99
-        config.learning_rate = 1e-3
-        config.data.image_size = (128, 128)
-        config.num_steps = 4000
-        config.lr_boundaries = (3000, 3600)
-        config.lr_scales = (0.1, 0.1)
-        config.eval_every = 300
-        config.checkpoint_every = 300
-        config.plateau_patience = 4
-        config.early_stopping_patience = 10
-        return config
-    if arg == "gpu":
-        # One GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
-        # warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session.
-        temporal = config.model.name == "convlstm"
-        config.loss = "bce_dice"
-        config.model.encoder_bn_momentum = 0.99
-        config.learning_rate = 2e-4 if temporal else 5e-4
-        config.temporal_loss_weight = 1.0 if temporal else 0.0
-        config.warmup_steps = 300
-        config.data.image_size = (256, 256)
-        config.data.num_workers = 12
-        config.batch_size = 8 if temporal else 32
-        config.eval_batch_size = 16 if temporal else 32
-        config.num_steps = 3000 if temporal else 6000
-        config.lr_boundaries = (2000, 2600) if temporal else (4000, 5200)
-        config.lr_scales = (0.1, 0.1)
-        config.eval_every = 500
-        config.checkpoint_every = 1000
-        config.log_every = 50
-        return config
-    if arg == "cpu-short":
-        config.loss = "bce_dice"
-        config.learning_rate = 5e-4
-        config.warmup_steps = 30
-        config.data.image_size = (128, 128)
-        config.batch_size = 4
-        config.eval_batch_size = 8
-        config.num_steps = 650
-        config.lr_boundaries = (480, 580)
-        config.lr_scales = (0.1, 0.1)
-        config.eval_every = 200
-        config.checkpoint_every = 200
-        config.max_eval_examples = 48
-        config.log_every = 10
-        config.plateau_patience = 0
-        config.early_stopping_patience = 0
-        config.max_train_seconds = 3900.0
-        return config
-    if arg == "cpu-long":
-        # Hours in the background on a 2-core CPU, continuing from the shipped weights on every real source:
-        # 192x192 (about 2x the examples/s of 256x256; the Segmenter runs the shipped input size), a short
-        # warm-up, decays at 70% and 90% of num_steps. Stops (evaluates and checkpoints) at the time budget;
-        # the same command resumes it. Set num_steps to what the budget reaches (results/training/).
-        config.loss = "bce_dice"
-        config.model.encoder_bn_momentum = 0.99
-        config.init_from = "seg_jax/weights/" + config.model.name
-        config.learning_rate = 3e-4
-        config.warmup_steps = 100
-        config.data.image_size = (192, 192)
-        config.batch_size = 8
-        config.eval_batch_size = 16
-        config.num_steps = 6000
-        config.lr_boundaries = (4200, 5400)
-        config.lr_scales = (0.1, 0.1)
-        config.eval_every = 500
-        config.checkpoint_every = 250
-        config.log_every = 25
-        config.plateau_patience = 0
-        config.early_stopping_patience = 0
-        config.max_train_seconds = 6000.0
-        if config.model.name == "convlstm":
-            # clips of T frames cost T images each: 2 clips x 4 frames per step, the temporal loss on, and a
-            # lower rate so the warm-started cells learn without unlearning the per-frame decoder
-            config.batch_size = 2
-            config.eval_batch_size = 4
-            config.data.clip_length = 4
-            config.learning_rate = 1e-4
-            config.temporal_loss_weight = 1.0
-            config.max_eval_examples = 64
-        return config
-    raise ValueError(f"unknown config variant {arg!r}; known variants: 'tiny', 'cpu', 'gpu', 'cpu-short', "
-                     "'cpu-long'")
+    if arg not in VARIANTS:
+        raise ValueError(f"unknown config variant {arg!r}; known variants: {', '.join(map(repr, VARIANTS))}")
+    from seg_jax.models.registry import get_spec
+    tables = VARIANTS[arg]
+    overrides = dict(tables.get("all", {}))
+    if get_spec(config.model.name).temporal:
+        overrides.update(tables.get("temporal", {}))
+    for dotted, value in overrides.items():
+        _set(config, dotted, value)
+    return config

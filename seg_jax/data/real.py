@@ -33,7 +33,8 @@ from __future__ import annotations
 import json
 import os
 
-from seg_jax.data import clips, composite, folder, io, sources
+from seg_jax.data import clips, composite, folder, io
+from seg_jax.data.combinators import ConcatSource, RepeatFrames
 
 STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
 SUBSETS = STILL_SUBSETS + ("davis",)
@@ -179,7 +180,7 @@ def subset_source(config, split: str, subset: str, temporal: bool):
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
     src = folder.PairSource(pairs(root, subset, split), subset)
-    return sources.RepeatFrames(src, t) if temporal else src
+    return RepeatFrames(src, t) if temporal else src
 
 
 def eval_source(config, split: str, subset: str | None, temporal: bool):
@@ -188,7 +189,7 @@ def eval_source(config, split: str, subset: str | None, temporal: bool):
         raise ValueError(f"unknown split {split!r} for the real data; choose val | test")
     if subset is not None:
         return subset_source(config, split, subset, temporal)
-    return sources.ConcatSource([(s, subset_source(config, split, s, temporal)) for s in SUBSETS])
+    return ConcatSource([(s, subset_source(config, split, s, temporal)) for s in SUBSETS])
 
 
 def heldout_files(root: str, split: str = "test", subset: str = "portraits") -> list[dict]:

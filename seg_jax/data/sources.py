@@ -16,52 +16,12 @@ Temporal models get clips (T = ``config.data.clip_length``); still-image sources
 """
 from __future__ import annotations
 
-import bisect
 import logging
 
-import numpy as np
-
 from seg_jax.data import folder, synthetic
+from seg_jax.data.combinators import RepeatFrames
 
 SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
-KINDS = ("mixed", "folder", "tfds", "synthetic", "davis", "conference")
-
-
-class ConcatSource:
-    """Random access over several sources in order. ``parts`` lists (name, source)."""
-
-    def __init__(self, parts: list[tuple[str, object]]):
-        self.parts = [(n, s) for n, s in parts if len(s) > 0]
-        self._starts = list(np.cumsum([0] + [len(s) for _, s in self.parts]))
-
-    def __len__(self) -> int:
-        return int(self._starts[-1])
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        k = bisect.bisect_right(self._starts, index) - 1
-        return self.parts[k][1][index - int(self._starts[k])]
-
-    def __repr__(self) -> str:
-        return f"ConcatSource({[(n, len(s)) for n, s in self.parts]})"
-
-
-class RepeatFrames:
-    """A still-image source seen as clips of T identical frames: {'image': (T, H, W, 3), 'mask': (T, H, W, 1)}."""
-
-    def __init__(self, source, clip_length: int):
-        self.source, self.clip_length = source, int(clip_length)
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, index: int) -> dict:
-        ex = self.source[index]
-        return {k: np.repeat(ex[k][None], self.clip_length, axis=0) for k in ("image", "mask")}
-
-    def __repr__(self) -> str:
-        return f"RepeatFrames({self.source!r}, T={self.clip_length})"
 
 
 def _synthetic_count(config, split: str) -> int:
@@ -138,41 +98,68 @@ def _video(config, split: str, temporal: bool, train: bool):
     return clips.FrameSource(seqs)
 
 
+def _file_pairs(config, split: str):
+    return _folder(config, split) if config.data.source == "folder" else _tfds(config, split)
+
+
+def _train_file_pairs(config, temporal: bool):
+    src = _file_pairs(config, "train")
+    if temporal:
+        from seg_jax.data import pseudo_video
+        src = pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
+                                                seed=0)
+    return [(src, 1.0)]
+
+
+def _eval_file_pairs(config, split: str, temporal: bool):
+    src = _file_pairs(config, split)
+    return RepeatFrames(src, config.data.clip_length) if temporal else src
+
+
+def _train_mixed(config, temporal: bool):
+    from seg_jax.data import real
+    return real.train_sources(config, temporal)
+
+
+def _eval_mixed(config, split: str, temporal: bool, subset: str | None):
+    from seg_jax.data import real
+    return real.eval_source(config, split, subset, temporal)
+
+
+# config.data.source -> (train: (config, temporal) -> [(source, weight)],
+#                        eval: (config, split, temporal) -> source); 'mixed' also takes a subset.
+SOURCE_KINDS = {
+    "mixed": (_train_mixed, _eval_mixed),
+    "folder": (_train_file_pairs, _eval_file_pairs),
+    "tfds": (_train_file_pairs, _eval_file_pairs),
+    "synthetic": (lambda c, t: [(_synthetic(c, "train", t), 1.0)], _synthetic),
+    "davis": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)], lambda c, s, t: _video(c, s, t, train=False)),
+    "conference": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)],
+                   lambda c, s, t: _video(c, s, t, train=False)),
+}
+KINDS = tuple(SOURCE_KINDS)
+
+
+def _kind(config) -> tuple:
+    try:
+        return SOURCE_KINDS[config.data.source]
+    except KeyError:
+        raise ValueError(f"unknown data.source {config.data.source!r}; choose {KINDS}") from None
+
+
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     """-> [(source, weight)] to mix for training."""
-    kind = config.data.source
-    if kind == "synthetic":
-        return [(_synthetic(config, "train", temporal), 1.0)]
-    if kind in ("davis", "conference"):
-        return [(_video(config, "train", temporal, train=True), 1.0)]
-    if kind in ("folder", "tfds"):
-        src = _folder(config, "train") if kind == "folder" else _tfds(config, "train")
-        if temporal:
-            from seg_jax.data import pseudo_video
-            src = pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
-                                                    seed=0)
-        return [(src, 1.0)]
-    if kind == "mixed":
-        from seg_jax.data import real
-        return real.train_sources(config, temporal)
-    raise ValueError(f"unknown data.source {kind!r}; choose {KINDS}")
+    return _kind(config)[0](config, temporal)
 
 
 def eval_source(config, split: str, subset: str | None, temporal: bool):
     """The random-access source of a whole evaluation split (one subset, or all of them concatenated)."""
     if split not in ("val", "test", "train"):
         raise ValueError(f"unknown split {split!r}; choose val | test")
-    kind = config.data.source
-    if kind == "mixed":
-        from seg_jax.data import real
-        return real.eval_source(config, split, subset, temporal)
-    if subset not in (None, kind):
-        raise ValueError(f"subset {subset!r} needs data.source='mixed'; source {kind!r} has no subsets")
-    if kind == "synthetic":
-        return _synthetic(config, split, temporal)
-    if kind in ("davis", "conference"):
-        return _video(config, split, temporal, train=False)
-    if kind in ("folder", "tfds"):
-        src = _folder(config, split) if kind == "folder" else _tfds(config, split)
-        return RepeatFrames(src, config.data.clip_length) if temporal else src
-    raise ValueError(f"unknown data.source {kind!r}; choose {KINDS}")
+    make = _kind(config)[1]
+    if config.data.source == "mixed":
+        return make(config, split, temporal, subset)
+    if subset not in (None, config.data.source):
+        raise ValueError(f"subset {subset!r} needs data.source='mixed'; source {config.data.source!r} has no "
+                         "subsets")
+    return make(config, split, temporal)
