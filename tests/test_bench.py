@@ -12,11 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax.bench import fused, peers
+from seg_jax import fused
+from seg_jax.bench import peers
 from seg_jax.bench.report import render
 from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
-from seg_jax.model_io import build_model
 from seg_jax.models import layers
+from seg_jax.models.build import build_model
 
 # ---------------------------------------------------------------------------- reference layers (frozen copies)
 
@@ -218,3 +219,39 @@ def test_paired_rounds_alternate_and_lead_the_ratios(tmp_path, monkeypatch):
         assert r["round_ratio_min"] <= r["round_ratio_median"] <= r["round_ratio_max"]
     assert rows[0]["peer_ms"] == 2.0 and rows[1]["peer_ms"] == 1.0
     assert res["ratios"][0]["kind"] == "end-to-end (alpha at frame size), paired rounds"
+
+
+def test_peers_section_asks_each_registered_peer(monkeypatch):
+    """The peers section runs every peer of the suite through the peer interface; one that cannot run here is
+    reported with its reason, one that can is measured on the frames it asked for."""
+    from seg_jax.bench import sections_peers
+
+    class Absent:
+        name, suite, description, pairs = "absent", "cpu", "a peer not installed", ()
+
+        def availability(self, install):
+            return False, "not installed here"
+
+    class Present:
+        name, suite, description, pairs = "present", "cpu", "a fake peer", ()
+        seen = []
+
+        def availability(self, install):
+            return True, "always"
+
+        def frame_sizes(self, options):
+            return [(8, 12)]
+
+        def measure(self, options, frames):
+            self.seen.append(sorted(frames))
+            return {"status": "ok", "results": [{"model": "m", "frame": "8x12", "median_ms": 1.5}]}
+
+    class OtherSuite(Present):
+        name, suite = "gpu-only", "gpu"
+
+    monkeypatch.setattr(sections_peers, "PEERS", (Absent(), Present(), OtherSuite()))
+    res = Runner(Options(suite="cpu", sections=("peers",)), log=lambda s: None).run()
+    assert res["peers"]["absent"] == {"status": "skipped", "reason": "not installed here"}
+    assert res["peers"]["present"]["results"][0]["median_ms"] == 1.5
+    assert res["peers"]["present"]["what"] == "a fake peer"
+    assert "gpu-only" not in res["peers"] and Present.seen == [["8x12"]]

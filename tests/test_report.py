@@ -14,7 +14,8 @@ def test_front_door_has_peer_table_and_link(tmp_path):
     text = report.front_door_section(tmp_path)
     assert f"]({tmp_path.as_posix()}/README.md)" in text
     assert "eval-a.json" in text and "eval-b.json" not in text
-    assert "| selfies (3) | mediapipe general 256x256 | 0.9000 |" in text
+    assert "| Source | mobilenet | mediapipe general 256x256 |" in text
+    assert "| selfies (3) | 0.9000 | 0.9000 |" in text
     assert "full table a" in report.results_section(tmp_path, [])
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\ntail\n")

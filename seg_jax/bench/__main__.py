@@ -9,13 +9,14 @@ import argparse
 import platform
 import sys
 
+from seg_jax.configs.sizes import parse_sizes
+
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
-    out = []
-    for part in text.split(","):
-        h, w = part.lower().split("x")
-        out.append((int(h), int(w)))
-    return tuple(out)
+    try:
+        return parse_sizes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _names(text: str) -> tuple[str, ...]:
