@@ -14,11 +14,9 @@ also export cleanly (ONNX rejected the BatchNorm'd graph, see docs/gotchas.md). 
 
 Matrix products in bfloat16 (``dot_dtype``): the 1x1 convolutions (over half the time on CPU) can take
 bfloat16 operands with float32 accumulation while every other op stays float32. On a CPU with native bfloat16
-dot instructions (AVX512-BF16 / AMX) that was 14-20% faster at 256x256 batch 1 on the 2-core AMD EPYC
-(round-robin in one process 13.94 -> 11.95 ms; the bench ablation's step 6 13.21 -> 10.62 ms), with the real
-validation Dice unchanged to 1e-4 (portraits 0.97695 -> 0.97687, people 0.93462 -> 0.93468); a fully bfloat16
-network was 2x slower there (elementwise bf16 is emulated).
-:func:`default_dot_dtype` picks bfloat16 only on such CPUs.
+dot instructions (AVX512-BF16 / AMX) that is faster, with the real validation Dice unchanged to 1e-4; a fully
+bfloat16 network is slower there (elementwise bf16 is emulated) (measured: results/MEASUREMENTS.md,
+'fused: bfloat16 1x1 products'). :func:`default_dot_dtype` picks bfloat16 only on such CPUs.
 
 For ``UNetMobileNetConvLSTM`` the folded dict also carries the four cells' parameters unchanged
 (``decoder/convlstm_<level>``) and ``fused_apply(..., state=state)`` runs one streaming step (the cells are the
@@ -230,8 +228,9 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
 def stem_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
     """The encoder's first conv (3x3, stride 2, TF 'SAME', 3 -> 16 channels), without bias.
 
-    On CPU ('shift_add') it is 27 broadcast multiply-adds in one loop fusion (~2.7x faster than XLA's
-    convolution for 3 input channels); elsewhere the plain convolution.
+    On CPU ('shift_add') it is 27 broadcast multiply-adds in one loop fusion (faster than XLA's convolution
+    for 3 input channels; measured: results/MEASUREMENTS.md, 'fused: stem conv as shift-and-add'); elsewhere
+    the plain convolution.
     """
     if impl != "shift_add":
         return jax.lax.conv_general_dilated(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))

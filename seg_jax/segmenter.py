@@ -145,8 +145,9 @@ class Segmenter:
       refine: 'guided' (edge-aware upsampling guided by the full-resolution RGB frame), 'guided-gray' (guided
         by its luma: cheaper) or 'bilinear'.
       guided_radius, guided_eps, guided_color, guided_subsample: guided filter settings (radius in inference
-        pixels; subsample 2 fits at half the inference size, ~1 ms faster per frame on CPU; None: the
-        default of :class:`seg_jax.streaming.Refine`).
+        pixels; subsample 2 fits at half the inference size, a little faster per frame on CPU (measured:
+        results/MEASUREMENTS.md, 'streaming: guided filter subsample'); None: the default of
+        :class:`seg_jax.streaming.Refine`).
       variables, model_config: use these in-memory variables (and model options) instead of a checkpoint.
       max_fused_sizes: unused (kept for compatibility): every step now runs as separately jitted pieces, so a new
         frame size recompiles only the cheap pre/post pieces.
@@ -156,8 +157,8 @@ class Segmenter:
         None: :data:`DEFAULT_STABILISE`; ``Stabilise()`` turns it off). It never changes the first frame after
         :meth:`reset`, so single images are unaffected.
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
-        bfloat16 dot instructions, 14-20% faster there with Dice unchanged to 1e-4; float32 elsewhere),
-        'float32' or 'bfloat16'.
+        bfloat16 dot instructions, faster there with Dice unchanged to 1e-4; float32 elsewhere; measured:
+        results/MEASUREMENTS.md, 'fused: bfloat16 1x1 products'), 'float32' or 'bfloat16'.
     """
 
     def __init__(self, model: str = "mobilenet", checkpoint: Union[None, str, os.PathLike] = None,
@@ -193,7 +194,9 @@ class Segmenter:
         self.base_size = manifest_size or DEFAULT_INPUT_SIZE
         self.fixed_size = check_input_size(parse_size(input_size))
         self.keep_aspect = bool(self.manifest.get("keep_aspect", True)) if keep_aspect is None else keep_aspect
-        if refine == "guided-gray":  # luma guide: ~3x cheaper on CPU, slightly less exact edges
+        # luma guide: cheaper on CPU, slightly less exact edges (measured: results/MEASUREMENTS.md,
+        # 'segmenter: luma guide')
+        if refine == "guided-gray":
             refine, guided_color = "guided", False
         if guided_radius is None:
             from seg_jax.streaming import DEFAULT_GUIDED_RADIUS

@@ -7,17 +7,18 @@ full-resolution frame). The state argument is donated, so the recurrent buffers 
 state is always built fresh (:meth:`StreamingStep.init_state`), never shared.
 
 Fast path (default, ``fast=True``): the 'mobilenet' and 'convlstm' models run on BatchNorm-folded weights
-(:mod:`seg_jax.fused`; the ConvLSTM cells unchanged), equal to the Flax model to ~1e-6 and 1.2-1.7x faster at
-batch 1 on CPU. ``fast=False`` (or a non-float32 model, or 'unet') runs ``model.apply``.
+(:mod:`seg_jax.fused`; the ConvLSTM cells unchanged), equal to the Flax model to ~1e-6 and faster at batch 1
+on CPU (measured: results/MEASUREMENTS.md, 'streaming: fused path vs Flax model'). ``fast=False`` (or a
+non-float32 model, or 'unet') runs ``model.apply``.
 
 Compilation: the jitted functions are cached per (model, inference size, refinement, fast); jax compiles them
 once per frame resolution. A step is dispatched as separately jitted pieces (preprocess, network, and the
-guided upsample's three stages: fit at low resolution, column pass, row pass + combine): measured on a 2-core
-CPU at 1280x720, one jit over the whole step was ~3x slower (XLA's CPU fusion merged the antialiased
-downsample's gathers with the guided filter's products and recomputed them per use; the
-``optimization_barrier`` in ``ops.resize`` does not survive on CPU), so the guided upsample's stages are jitted
-apart (``seg_jax.bench`` e2e measures both forms); a frame of a new size recompiles only the cheap pre/post
-pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
+guided upsample's three stages: fit at low resolution, column pass, row pass + combine): on CPU one jit over
+the whole step is much slower (XLA's CPU fusion merged the antialiased downsample's gathers with the guided
+filter's products and recomputed them per use; the ``optimization_barrier`` in ``ops.resize`` does not survive
+on CPU), so the guided upsample's stages are jitted apart (measured: results/MEASUREMENTS.md, 'streaming:
+separately jitted pieces'; ``seg_jax.bench`` e2e measures both forms); a frame of a new size recompiles only
+the cheap pre/post pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
 
     step = make_streaming_step("convlstm", variables, input_size=(160, 288))
     state = step.init_state()
@@ -68,19 +69,17 @@ class Refine:
       eps: guided filter regulariser (for colours in [0, 1]).
       color: use the RGB frame as guide (True) or its luma (False).
       subsample: fit the guided filter's linear model at 1/subsample of the inference size (block means;
-        He & Sun 2015). 2 costs a quarter of the fit (post stage at 1280x720 from 160x288: 2.6 -> 1.5 ms;
-        640x480 from 192x256: 1.4 -> 0.7 ms, 2-core CPU) with the same Dice to 1e-4 (validation, full
-        resolution, U-Net MobileNet: portraits / people / DAVIS 0.97687 / 0.93468 / 0.31025 at 1,
-        0.97695 / 0.93459 / 0.31072 at 2), but on the test split the edges are a little less exact and less
-        steady (boundary F portraits 0.816 -> 0.813, people 0.693 -> 0.690; DAVIS flicker 0.01520 -> 0.01558,
-        ConvLSTM 0.01328 -> 0.01371), so the default stays 1.
+        He & Sun 2015). 2 fits on a quarter of the pixels, which makes the post stage markedly cheaper on CPU,
+        with the same validation Dice to 1e-4, but on the test split the edges are a little less exact
+        (boundary F) and less steady (flicker), so the default stays 1 (measured: results/MEASUREMENTS.md,
+        'streaming: guided filter subsample').
 
     Defaults: eps 1e-3 and the colour guide were chosen on a proxy (a ground-truth mask shrunk to the inference
-    size, softened, upsampled back: portraits Dice 0.9968 bilinear -> 0.9974 guided). The radius was then chosen
-    with the trained U-Net MobileNet on the real validation split at full resolution (Segmenter, 256 budget):
-    Dice portraits / people / DAVIS 0.9739 / 0.9325 / 0.3065 at radius 1, 0.9762 / 0.9340 / 0.3097 at 4,
-    0.9770 / 0.9346 / 0.3102 at 6, 0.9775 / 0.9348 / 0.3100 at 8, 0.9787 / 0.9307 / 0.2931 at 16 (bilinear
-    0.9727 / 0.9318 / 0.3049); 6 sits in the middle of the plateau and costs ~1 ms more than 1 at 640x480 on CPU.
+    size, softened, upsampled back; guided beat bilinear). The radius was then chosen with the trained U-Net
+    MobileNet on the real validation split at full resolution (Segmenter, 256 budget): Dice rises from radius 1
+    to a plateau around 4-8 and falls on people and DAVIS by 16; 6 sits in the middle of the plateau at a small
+    cost over radius 1 on CPU (measured: results/MEASUREMENTS.md, 'streaming: guided filter eps, colour guide
+    and radius').
     """
     method: str = "guided"
     radius: int = DEFAULT_GUIDED_RADIUS

@@ -3,9 +3,10 @@
 Forward: XLA's convolution, unchanged. Backward (``jax.custom_vjp``): with the input's k x k patches laid out
 as a (N*H*W, k*k*C) matrix P, the kernel gradient is ``P^T @ dY`` and the input gradient is ``dY @ K^T``
 folded back onto the image (the sum of k*k shifted slices). XLA's CPU backend computes the kernel gradient
-of a convolution as another convolution with an image-sized window, which ran at ~3 GFLOP/s: for the ConvLSTM
-model's 64x64 cell (128 -> 256 channels) 790 ms per frame at a 128x128 input. As products it is a few tens of
-ms. GPUs keep XLA's own gradients (cuDNN is fast there): :func:`conv_same` picks by backend.
+of a convolution as another convolution with an image-sized window, which is very slow there (for the
+ConvLSTM model's large cells); as products it is much cheaper (measured: results/MEASUREMENTS.md, 'conv_same:
+ConvLSTM kernel gradient on CPU'). GPUs keep XLA's own gradients (cuDNN is fast there): :func:`conv_same` picks
+by backend.
 """
 from __future__ import annotations
 

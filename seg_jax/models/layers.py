@@ -42,7 +42,8 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def resolve_depthwise_impl(impl: DepthwiseImpl) -> str:
-    """'auto' picks shift-and-add on CPU (XLA's grouped conv is 5-25x slower there)."""
+    """'auto' picks shift-and-add on CPU (XLA's grouped conv is much slower there; measured:
+    results/MEASUREMENTS.md, 'layers: depthwise conv on CPU')."""
     if impl == "auto":
         return "shift_add" if jax.default_backend() == "cpu" else "grouped"
     if impl not in ("shift_add", "grouped"):

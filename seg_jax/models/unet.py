@@ -31,7 +31,8 @@ class UpConv2x2(nn.Module):
     (2i + a, 2j + b) is ``x[i, j] @ kernel[1 - a, 1 - b] + bias``. (N, H, W, C) -> (N, 2H, 2W, F).
 
     Why: XLA's CPU backend computes the transposed convolution's kernel gradient as a dilated convolution
-    (~340 of ~1000 ms of a U-Net train step at 128x128); as a product its gradients are products too.
+    (a large share of a U-Net train step; measured: results/MEASUREMENTS.md, 'unet: transposed-conv gradient
+    on CPU'); as a product its gradients are products too.
     """
     features: int
     dtype: Any = jnp.float32

@@ -15,7 +15,8 @@ from seg_jax.ops.resize import downscale_mean, luma, resize, to_float
 
 # The coefficient maths runs on channel-first planes (C, h, w) stacked so that each box mean is one call over
 # every plane that needs it: two box means per fit instead of 7 (grey) or 17 (colour) separate ones, each
-# along contiguous rows (the colour fit at 256x256 on CPU: ~1.5-1.9 ms, was ~3-4 ms as per-plane box means).
+# along contiguous rows (faster on CPU than per-plane box means; measured: results/MEASUREMENTS.md,
+# 'guided_filter: stacked box means').
 
 
 def _gray_coefficients(p: jax.Array, guide: jax.Array, r: int, eps: float) -> jax.Array:
@@ -102,7 +103,8 @@ def apply_coefficients(coef: jax.Array, guide_high: jax.Array) -> jax.Array:
     high = to_float(guide_high)
     if coef.shape[-1] == 4:
         # written out, not jnp.sum(..., axis=-1): a channel reduction becomes a separate reduce fusion on CPU
-        # that re-gathers the coefficients (~6x slower at 1280x720)
+        # that re-gathers the coefficients (much slower; measured: results/MEASUREMENTS.md,
+        # 'guided_filter: channel sum written out')
         q = coef[..., 0] * high[..., 0] + coef[..., 1] * high[..., 1] + coef[..., 2] * high[..., 2] + coef[..., 3]
     else:
         q = coef[..., 0] * luma(high) + coef[..., 1]
@@ -121,8 +123,8 @@ def fast_guided_upsample(p_low: jax.Array, guide_low: jax.Array, guide_high: jax
     The three stages (:func:`guided_coefficients`, :func:`coefficients_to_width`, :func:`apply_coefficients`)
     are public so that a caller can jit them separately: inside one XLA computation on CPU each stage is
     fused into the next one's gathers and recomputed per output pixel (XLA drops optimization barriers).
-    :mod:`seg_jax.streaming` jits them apart: its end-to-end step went from 12.7 to 11.2 ms at 640x480 and from
-    14.6 to 11.6 ms at 1280x720 on a 2-core CPU.
+    :mod:`seg_jax.streaming` jits them apart, which made its end-to-end step faster on CPU (measured:
+    results/MEASUREMENTS.md, 'streaming: separately jitted pieces').
     """
     planes = guided_coefficients(p_low, guide_low, radius, eps, color, subsample)
     return apply_coefficients(coefficients_to_width(planes, int(guide_high.shape[1])), guide_high)

@@ -57,9 +57,10 @@ def _resize_rows(x: jax.Array, out_size: int, antialias: bool) -> jax.Array:
         term = jnp.take(x2, jnp.asarray(idx[:, k]), axis=0) * jnp.asarray(w[:, k], x.dtype)[:, None]
         y = term if y is None else y + term
     # The barriers ask XLA not to fuse producers into the gathers and the gathers into consumers (it recomputes
-    # them per use: 10-100x slower inside the guided filter and the background blur on CPU). XLA's CPU compiler
-    # in jax 0.10 drops them, so the CPU hot paths jit such stages separately (seg_jax.streaming's guided
-    # upsample, seg_jax.ops.composite.render's blur).
+    # them per use: much slower inside the guided filter and the background blur on CPU; measured:
+    # results/MEASUREMENTS.md, 'resize: gathers fused into consumers'). XLA's CPU compiler in jax 0.10 drops
+    # them, so the CPU hot paths jit such stages separately (seg_jax.streaming's guided upsample,
+    # seg_jax.ops.composite.render's blur).
     return jax.lax.optimization_barrier(y.reshape((out_size,) + x.shape[1:]))
 
 
@@ -69,7 +70,8 @@ def resize(x: jax.Array, size: tuple[int, int], antialias: bool = True) -> jax.A
     ``antialias`` low-pass filters when shrinking (as OpenCV's INTER_AREA does), which keeps thin structures
     and avoids aliasing when a 1280x720 frame goes down to the model's 160x288. Same result as
     ``jax.image.resize(..., "linear", antialias)``, computed with a few row gathers instead of dense resampling
-    matrices (2-5x faster on CPU at video sizes).
+    matrices (faster on CPU at video sizes; measured: results/MEASUREMENTS.md, 'resize: row gathers vs dense
+    matrices').
     """
     h, w = int(size[0]), int(size[1])
     in_h, in_w = int(x.shape[0]), int(x.shape[1])
@@ -86,7 +88,8 @@ def resize(x: jax.Array, size: tuple[int, int], antialias: bool = True) -> jax.A
     # Rows first transposes (h, in_w) and (h, w); columns first transposes (in_h, in_w) and (in_h, w). Shrinking
     # (the network input) -> rows first; enlarging (the alpha / coefficients to the frame) -> columns first,
     # at the low resolution, and the last pass (whole-row gathers) writes the full-resolution output directly.
-    # ~3x faster than always rows-first for 256x256 -> 1280x720; same values up to float rounding.
+    # Faster than always rows-first when enlarging to video sizes (measured: results/MEASUREMENTS.md,
+    # 'resize: order of the two passes'); same values up to float rounding.
     k_h, k_w = _taps(in_h, h, antialias)[0].shape[1], _taps(in_w, w, antialias)[0].shape[1]
     transpose_cost = 4  # a strided transpose costs about four gathered rows per element on CPU
     rows_first = transpose_cost * (h * in_w + h * w) + k_h * h * in_w + k_w * h * w
