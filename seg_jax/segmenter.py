@@ -149,8 +149,6 @@ class Segmenter:
         results/MEASUREMENTS.md, 'streaming: guided filter subsample'); None: the default of
         :class:`seg_jax.streaming.Refine`).
       variables, model_config: use these in-memory variables (and model options) instead of a checkpoint.
-      max_fused_sizes: unused (kept for compatibility): every step now runs as separately jitted pieces, so a new
-        frame size recompiles only the cheap pre/post pieces.
       fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.
       stabilise: the motion-gated hold of the previous alpha on a stream (:class:`seg_jax.ops.stabilise.Stabilise`;
@@ -166,7 +164,7 @@ class Segmenter:
                  guided_radius: Optional[int] = None, guided_eps: float = 1e-3, guided_color: bool = True,
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
-                 max_fused_sizes: int = 2, fast: bool = True, dot_dtype: str = "auto",
+                 fast: bool = True, dot_dtype: str = "auto",
                  stabilise: Optional[Stabilise] = None):
         from seg_jax.model_io import load_weights
         from seg_jax.models import get_spec
@@ -205,7 +203,6 @@ class Segmenter:
         self.stabilise = DEFAULT_STABILISE if stabilise is None else stabilise
         if not isinstance(self.stabilise, Stabilise):
             raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
-        self.max_fused_sizes = max_fused_sizes
         self.fast = bool(fast)
         from seg_jax.fused import resolve_dot_dtype
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work

@@ -292,7 +292,6 @@ class StreamingStep:
         state, prob = self._net(self.params, state, small)
         return state, self._post(prob, small, frame)
 
-    split_step = __call__  # the step is always split now; kept for callers of the old name
 
     def single_jit_step(self, state: State, frame) -> tuple[State, jax.Array]:
         """Same result as ``__call__`` as one jit over the whole step (slower on CPU; for comparison)."""

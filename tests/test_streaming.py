@@ -43,9 +43,9 @@ def test_convlstm_state_carries_and_split_matches_fused():
     s1, s2 = step.init_state(), step.init_state()
     outs_fused, outs_split = [], []
     for f in fs:
-        s1, a = step(s1, f)
+        s1, a = step.single_jit_step(s1, f)
         outs_fused.append(np.asarray(a))
-        s2, b = step.split_step(s2, f)
+        s2, b = step(s2, f)
         outs_split.append(np.asarray(b))
     np.testing.assert_allclose(outs_fused, outs_split, atol=1e-5)
     # the state matters: the same frame after a history differs from it on a fresh state
