@@ -32,13 +32,13 @@ import ml_collections
 import numpy as np
 
 from seg_jax import model_io, weights_folder
+from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.configs.sizes import parse_size
 from seg_jax.metrics import add_sums, probability_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
 
 TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice")
-DEFAULT_DATA_ROOT = "../shared/data"
 
 
 def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: ml_collections.ConfigDict | None,

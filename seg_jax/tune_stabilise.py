@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
 
 
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mobilenet")
     parser.add_argument("--checkpoint", default=None, help="weights folder (default: the shipped weights)")
-    parser.add_argument("--data_root", default="../shared/data")
+    parser.add_argument("--data_root", default=DEFAULT_DATA_ROOT)
     parser.add_argument("--splits", default="train,val", help="DAVIS splits to sweep on (comma separated)")
     parser.add_argument("--strengths", default="0,0.8,0.85,0.9,0.95")
     parser.add_argument("--motions", default="0.1,0.15,0.2,0.3")

@@ -2,10 +2,8 @@
 
   python -m seg_jax.ablations --sweep configs/ablations/augment.py --out results/ablations/augment
 """
-import os
-from pathlib import Path
 
-DATA = os.environ.get("SEG_JAX_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+from seg_jax.configs.default import DEFAULT_DATA_ROOT as DATA
 
 
 def get_sweep(arg=None):

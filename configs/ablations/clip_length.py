@@ -5,10 +5,8 @@
 
 Evaluated on DAVIS (real video clips, scanned with the clip length of the run) and portraits (T=1 stills).
 """
-import os
-from pathlib import Path
 
-DATA = os.environ.get("SEG_JAX_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+from seg_jax.configs.default import DEFAULT_DATA_ROOT as DATA
 
 
 def get_sweep(arg=None):

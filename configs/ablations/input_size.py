@@ -4,10 +4,8 @@
 
 Each run is evaluated at its own input size (the resized protocol).
 """
-import os
-from pathlib import Path
 
-DATA = os.environ.get("SEG_JAX_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+from seg_jax.configs.default import DEFAULT_DATA_ROOT as DATA
 
 
 def get_sweep(arg=None):

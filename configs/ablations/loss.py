@@ -5,13 +5,11 @@
 
 Reduced scale for a shared 2-core CPU: 128x128 inputs, 150 steps of batch 8 per run, from scratch (no
 ImageNet weights), learning rate 1e-3 (the ``cpu`` recipe), encoder BatchNorm momentum 0.9, real data under
-``SEG_JAX_DATA`` (default ``../shared/data`` next to the repository), evaluated on the real held-out val split per
+``SEG_JAX_DATA`` (default ``../shared/data`` from the repository root), evaluated on the real held-out val split per
 folder.
 """
-import os
-from pathlib import Path
 
-DATA = os.environ.get("SEG_JAX_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+from seg_jax.configs.default import DEFAULT_DATA_ROOT as DATA
 
 
 def get_sweep(arg=None):

@@ -6,7 +6,12 @@ Every field can be overridden on the command line, e.g. ``--config.batch_size=16
 """
 from __future__ import annotations
 
+import os
+
 import ml_collections
+
+# The real data root of every command's default: $SEG_JAX_DATA, else ../shared/data from the repository root.
+DEFAULT_DATA_ROOT = os.environ.get("SEG_JAX_DATA", "../shared/data")
 
 
 def get_default_config() -> ml_collections.ConfigDict:
