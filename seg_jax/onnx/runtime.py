@@ -58,6 +58,9 @@ def load_session(path: str | os.PathLike, threads: int = 0):
                              "python -m seg_jax.export --format onnx --model mobilenet --out model.onnx")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    # no busy-waiting worker threads: on a shared or small CPU (and between the frames of a video loop, where
+    # decoding and compositing need the cores) spinning threads slowed each call down by up to 2x
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 4  # our own one-line errors instead of onnxruntime's log
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -142,12 +145,15 @@ class OnnxSegmenter:
             feeds.update({k: np.repeat(v, images.shape[0], 0) for k, v in self._zero_state(h, w).items()})
         return self.session.run(["mask"], feeds)[0]
 
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H, W) float32 alpha in [0, 1] at the frame's size."""
+    def step(self, frame: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """(H, W, 3) uint8 RGB (BGR, OpenCV's order, with ``bgr``) -> (H, W) float32 alpha in [0, 1] at the
+        frame's size."""
         import cv2
         fh, fw = frame.shape[:2]
         h, w = self.input_size_for((fh, fw))
         small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        if bgr:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         feeds = {"image": (small.astype(np.float32) * (1.0 / 255.0))[None]}
         if self.recurrent:
             if self._state is None or self._state_size != (h, w):
