@@ -12,8 +12,8 @@ import pytest
 
 from seg_jax import export as seg_export
 from seg_jax.model_io import build_model, load_weights
-from seg_jax.models.unet import UNet
 from seg_jax.models.unet_mobilenet import UNetMobileNetConvLSTM
+from seg_jax.onnx.check import narrow_unet
 from seg_jax.onnx.export import export_onnx
 from seg_jax.onnx.runtime import OnnxSegmenter, load_session
 
@@ -89,25 +89,8 @@ def test_convlstm_clip_with_state_fed_back(tmp_path):
         assert np.abs(masks[2] - masks[0]).max() > 1e-3  # the state (and the frames) change the output
 
 
-def _small_unet_variables():
-    """A narrow U-Net with non-trivial BatchNorm statistics and a head that spreads the probabilities."""
-    model = UNet(widths=(8, 16, 32, 64))
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32),
-                                               train=False))
-    rng = np.random.default_rng(3)
-
-    def fill(path, s):
-        key = path[-1].key
-        if key in ("var", "scale"):
-            return rng.uniform(0.5, 1.5, s.shape).astype(np.float32)
-        if key == "kernel":
-            return rng.normal(0, 1.5 / np.sqrt(np.prod(s.shape[:-1])), s.shape).astype(np.float32)
-        return rng.normal(0, 0.1, s.shape).astype(np.float32)
-    return model, jax.tree_util.tree_map_with_path(fill, dict(shapes))
-
-
 def test_unet_matches_jax_at_two_sizes(tmp_path):
-    model, variables = _small_unet_variables()
+    model, variables = narrow_unet()  # widths 8-64, BatchNorm statistics perturbed
     path = export_onnx("unet", tmp_path / "unet.onnx", variables=variables)
     session = load_session(path)
     for h, w in ((32, 48), (64, 32)):
