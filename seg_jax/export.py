@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.random_init and args.checkpoint:
         p.error("--random-init and --checkpoint exclude each other")
+    if args.format == "onnx" and args.output != "mask":
+        p.error("--format onnx writes the person probability ('mask'); --output logits is for --format jax")
     try:
         if args.format == "onnx":
             paths = _export_onnx(args)

@@ -63,18 +63,19 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="mobilenet", choices=("mobilenet", "convlstm"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--max-frames", type=int, default=None, help="frames per run (default: the whole clip)")
-    p.add_argument("--out", default="results/bench-cpu-onnx.json")
+    p.add_argument("--out", help="JSON path (default results/onnx-fps-cpu-<model>.json; not a seg_jax.bench schema)")
     args = p.parse_args(argv)
     try:
         record = measure(args.model, args.rounds, args.max_frames)
     except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as e:
         print(f"seg_jax.bench.onnx_fps: {e}", file=sys.stderr)
         return 1
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    out = Path(args.out or f"results/onnx-fps-cpu-{args.model}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
     for name, r in record["results"].items():
         print(f"{name:12s} {r['fps_median']:6.1f} fps end-to-end, {r['model_fps_median']:6.1f} fps model/process")
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -59,7 +59,7 @@ def load_session(path: str | os.PathLike, threads: int = 0):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # no busy-waiting worker threads: on a shared or small CPU (and between the frames of a video loop, where
-    # decoding and compositing need the cores) spinning threads slowed each call down by up to 2x
+    # decoding and compositing need the cores) spinning threads made each call slower, not faster
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 4  # our own one-line errors instead of onnxruntime's log
     try:
