@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from seg_jax import export as seg_export
+from seg_jax.bench.onnx_fps import ONNX_LINE
 from seg_jax.model_io import build_model, load_weights
 from seg_jax.models.unet_mobilenet import UNetMobileNetConvLSTM
 from seg_jax.onnx.check import narrow_unet
@@ -40,7 +41,8 @@ def _symbolic(model: onnx.ModelProto, name: str) -> list:
 
 @pytest.fixture(scope="module")
 def mobilenet_onnx(tmp_path_factory):
-    path = export_onnx("mobilenet", tmp_path_factory.mktemp("onnx") / "mobilenet.onnx")  # the shipped weights
+    path = tmp_path_factory.mktemp("onnx") / "mobilenet.onnx"
+    assert seg_export.main(["--format", "onnx", "--model", "mobilenet", "--out", str(path)]) == 0  # shipped weights
     return path
 
 
@@ -87,6 +89,12 @@ def test_convlstm_clip_with_state_fed_back(tmp_path):
             np.testing.assert_allclose(feeds[f"h{level}i"], np.asarray(hh), atol=ATOL, rtol=0)
             np.testing.assert_allclose(feeds[f"c{level}i"], np.asarray(cc), atol=ATOL, rtol=0)
         assert np.abs(masks[2] - masks[0]).max() > 1e-3  # the state (and the frames) change the output
+    seg = OnnxSegmenter(path)  # the runner carries the state between frames and drops it on reset()
+    frame = (_images((64, 64, 3), 5) * 255).astype(np.uint8)
+    first, second = seg.step(frame), seg.step(frame)
+    seg.reset()
+    assert seg.recurrent and np.abs(second - first).max() > 1e-4
+    np.testing.assert_array_equal(seg.step(frame), first)
 
 
 def test_unet_matches_jax_at_two_sizes(tmp_path):
@@ -178,6 +186,6 @@ def test_runner_without_jax_writes_a_video(tmp_path, mobilenet_onnx, mode):
                           "--mode", mode, "--max-frames", "4", "--output", str(out)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "4 frames" in res.stdout and "fps" in res.stdout
+    assert "4 frames" in res.stdout and ONNX_LINE.search(res.stdout)  # the line seg_jax.bench.onnx_fps parses
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
