@@ -55,10 +55,15 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
     return g.model(doc, props)
 
 
-def fix_size(model: onnx.ModelProto, height: int, width: int, multiple: int) -> onnx.ModelProto:
-    """Replace the symbolic height/width (and their 1/s fractions) of the inputs and outputs by numbers."""
+def check_size(height: int, width: int, multiple: int) -> None:
+    """One-line ValueError unless height and width are positive multiples of ``multiple``."""
     if height <= 0 or width <= 0 or height % multiple or width % multiple:
         raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
+
+
+def fix_size(model: onnx.ModelProto, height: int, width: int, multiple: int) -> onnx.ModelProto:
+    """Replace the symbolic height/width (and their 1/s fractions) of the inputs and outputs by numbers."""
+    check_size(height, width, multiple)
     values = {"height": height, "width": width}
     values.update({f"{k}/{s}": v // s for k, v in list(values.items()) for s in mobilenet_lib.STATE_SCALES[:-1]})
     for info in list(model.graph.input) + list(model.graph.output):
@@ -91,7 +96,7 @@ def export_onnx(model_name: str, out: str | Path, *, checkpoint: Any = None, ran
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
     if size is not None:  # check before the (slow) weight loading
-        fix_size(onnx.ModelProto(), size[0], size[1], SIZE_MULTIPLE[model_name])
+        check_size(size[0], size[1], SIZE_MULTIPLE[model_name])
     out = Path(out)
     if out.is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")
