@@ -5,6 +5,7 @@ Command line::
     python -m seg_jax.export --model mobilenet --out model.jaxexport                 # shipped weights
     python -m seg_jax.export --model convlstm --checkpoint runs/x --out lstm.jaxexport --size 256,256
     python -m seg_jax.export --model mobilenet --random-init --size 64,64 --out /tmp/m.jaxexport  # for tests
+    python -m seg_jax.export --format onnx --model convlstm --out lstm.onnx          # ONNX, see seg_jax.onnx.export
 
 The batch dimension is symbolic ("b"); height and width are fixed at export (``--size``, multiples of 32) or,
 with ``--dynamic-size``, symbolic too ("32*h", "32*w"). By default one artifact is lowered for both CPU and
@@ -41,7 +42,7 @@ import jax.numpy as jnp
 from jax import export as jax_export
 
 from seg_jax.model_io import load_weights
-from seg_jax.models import get_spec
+from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, UNetMobileNetConvLSTM
 
@@ -179,7 +180,7 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
         config = dict(wmanifest.get("model") or {"name": model_name})
         weights = {"source": str(checkpoint) if checkpoint else "shipped", "sha256": wmanifest.get("sha256")}
     config["name"] = model_name
-    overrides = {} if model_name == "unet" else {"depthwise_impl": depthwise_impl}
+    overrides = {"depthwise_impl": depthwise_impl} if "depthwise_impl" in get_spec(model_name).options else {}
     model = build_model(config, **overrides)
     if random_init:
         variables = init_variables(model, model_name, jax.random.key(seed), 64, 64)
@@ -212,13 +213,33 @@ def _size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (exit 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _export_onnx(args: argparse.Namespace) -> dict[str, Path]:
+    try:
+        from seg_jax.onnx.export import export_onnx
+    except ImportError as e:
+        raise ValueError(f"--format onnx needs the onnx package ({e.name} is missing): "
+                         "pip install 'seg_jax[onnx]'") from None
+    return {"onnx": export_onnx(args.model, args.out, checkpoint=args.checkpoint, random_init=args.random_init,
+                                seed=args.seed, size=args.size)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.export", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, choices=["unet", "mobilenet", "convlstm"])
-    p.add_argument("--out", required=True, help="artifact path, e.g. model.jaxexport")
+    p = _OneLineParser(prog="python -m seg_jax.export", description=__doc__.split("\n\n")[0])
+    p.add_argument("--format", default="jax", choices=["jax", "onnx"],
+                   help="jax: jax.export StableHLO artifact (default); onnx: a standard ONNX graph (opset 17)")
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--out", required=True, help="artifact path, e.g. model.jaxexport or model.onnx")
     p.add_argument("--checkpoint", default=None, help="weights folder or training workdir (default: shipped)")
     p.add_argument("--random-init", action="store_true", help="random weights (for tests and benchmarks)")
-    p.add_argument("--size", type=_size, default=(256, 256), help="H,W of the input (multiples of 32)")
+    p.add_argument("--size", type=_size, default=None,
+                   help="H,W of the input (multiples of 32; default 256,256 for jax, symbolic for onnx)")
     p.add_argument("--depthwise-impl", default="grouped", choices=["grouped", "shift_add"])
     p.add_argument("--dynamic-size", action="store_true",
                    help="symbolic height and width (any multiples of 32) instead of --size")
@@ -230,13 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.random_init and args.checkpoint:
         p.error("--random-init and --checkpoint exclude each other")
+    if args.format == "onnx" and args.output != "mask":
+        p.error("--format onnx writes the person probability ('mask'); --output logits is for --format jax")
     try:
-        paths = export_to_files(args.model, args.out, checkpoint=args.checkpoint, random_init=args.random_init,
-                                height=args.size[0], width=args.size[1], depthwise_impl=args.depthwise_impl,
-                                output=args.output, clip_length=args.clip_length, dynamic_size=args.dynamic_size,
-                                platforms=[s.strip() for s in args.platforms.split(",") if s.strip()],
-                                seed=args.seed)
-    except (FileNotFoundError, ValueError) as e:
+        if args.format == "onnx":
+            paths = _export_onnx(args)
+        else:
+            size = args.size or (256, 256)
+            paths = export_to_files(args.model, args.out, checkpoint=args.checkpoint, random_init=args.random_init,
+                                    height=size[0], width=size[1], depthwise_impl=args.depthwise_impl,
+                                    output=args.output, clip_length=args.clip_length,
+                                    dynamic_size=args.dynamic_size,
+                                    platforms=[s.strip() for s in args.platforms.split(",") if s.strip()],
+                                    seed=args.seed)
+    except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for name, path in paths.items():
