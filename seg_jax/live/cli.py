@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     safety = p.add_argument_group("privacy")
     safety.add_argument("--failsafe", default="blur", metavar="|".join(ACTIONS),
                         help="when the mask cannot be trusted (camera covered or black, frozen source, the person "
-                             "suddenly filling the frame, a mostly uncertain alpha): blur the whole output, "
+                             "region covering most of the frame, a mostly uncertain alpha): blur the whole output, "
                              "freeze the last good one, or off (default: blur)")
     safety.add_argument("--people", default="all", metavar="|".join(PEOPLE),
                         help="all: everybody the model finds; primary: only the main person (the largest region "

@@ -7,7 +7,8 @@ frame, for the situations in which the network's answer is not worth trusting:
 - ``flat``: a featureless picture (luma spread at or below ``flat_std``: a lens covered by a finger or a lid);
 - ``frozen``: the source stopped changing (mean absolute change at or below ``frozen_change``; a real camera
   always has sensor noise, so an identical frame means a stuck driver or a paused stream);
-- ``person covers the frame``: the person region suddenly takes most of the picture (more than ``max_coverage``);
+- ``person covers the frame``: the person region takes most of the picture (more than ``max_coverage``: even a
+  close-up face leaves some background; a mask that does not has failed);
 - ``uncertain``: a large share of the alpha (more than ``max_uncertain``) lies inside ``uncertain_band``.
 
 Hysteresis keeps it from flapping: it engages after ``engage_after`` consecutive bad frames and releases after
