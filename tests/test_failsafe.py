@@ -4,7 +4,7 @@ import cv2
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_live import FakeCapture
+from test_live import FakeCapture, weights  # noqa: F401 - weights is the shared fixture of random weights
 
 from seg_jax.live import LiveOptions, run
 from seg_jax.live.cli import main
@@ -221,6 +221,16 @@ def test_presets_fill_only_what_was_not_given():
     assert apply_preset(LiveOptions(preset="quality", model="mobilenet")).model == "mobilenet"
 
 
+def test_a_preset_base_size_is_a_pixel_budget_at_the_frame_aspect(weights):
+    from seg_jax.segmenter import Segmenter
+    small = Segmenter("mobilenet", weights, base_size="192x192")
+    assert small.input_size_for((480, 640)) == (160, 224) and small.input_size_for((100, 100)) == (192, 192)
+    assert Segmenter("mobilenet", weights, base_size="192x192", input_size="64x64").input_size_for((480, 640)) \
+        == (64, 64)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        Segmenter("mobilenet", weights, base_size="100x100")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--failsafe", "maybe"], "use blur, freeze, off"), (["--people", "some"], "use all, primary"),
     (["--preset", "turbo"], "use quality, balanced, fast"),
@@ -231,3 +241,17 @@ def test_bad_values_of_the_new_flags_get_one_line(tmp_path, capsys, argv, messag
     assert main(["--source", str(clip), "-o", str(tmp_path / "o.mp4"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_live_modules_stay_small():
+    """The renovation's limits: no module of seg_jax.live over 450 lines, no function over 100."""
+    import ast
+    from pathlib import Path
+
+    import seg_jax.live
+    for path in Path(seg_jax.live.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert len(text.splitlines()) <= 450, path
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 100, (path.name, node.name)
