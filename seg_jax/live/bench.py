@@ -2,15 +2,20 @@
 
   python -m seg_jax.live.bench pipeline                    # results/live-pipeline.json: one thread vs three
   python -m seg_jax.live.bench presets --per-source 6      # results/presets.{json,md}: fps and Dice per preset
+  python -m seg_jax.live.bench failsafe --per-source 60    # results/failsafe-false-alarms.json
 
 ``pipeline`` runs the sample clip end to end (decode, segment, blur, H.264 encode) alternately with
 ``--no-pipeline`` and with the default three threads, and keeps every run. ``presets`` times each preset end to
 end on the sample clip scaled to 640x480 (a webcam's size) and scores it with ``seg_jax.evaluate``'s
 full-resolution protocol on the first ``--per-source`` examples of each test source (all of them with 0).
+``failsafe`` runs the fail-safe rule on the shipped model's alphas of good pictures (the test split: the
+DAVIS sequences as streams, each still photo as its own stream) and counts its false alarms, with the largest
+uncertain share and person coverage it saw, against which the rule's thresholds were set.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -137,6 +142,43 @@ def presets_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def bench_failsafe(per_source: int, data: str, out: Path) -> dict:
+    import collections
+
+    import numpy as np
+
+    from seg_jax import data as seg_data
+    from seg_jax.data.io import read_pair
+    from seg_jax.live.failsafe import Failsafe, FailsafeRule
+    from seg_jax.segmenter import Segmenter
+    rule, segmenter, sources = FailsafeRule(), Segmenter("mobilenet"), {}
+    for subset in seg_data.SUBSETS:
+        files = seg_data.heldout_files(data, split="test", subset=subset)
+        files = files[:per_source] if per_source else files
+        reasons, engaged, uncertain, coverage, previous, failsafe = collections.Counter(), 0, [], [], None, None
+        for entry in files:
+            if not entry["sequence"] or entry["sequence"] != previous:
+                segmenter.reset()
+                failsafe = Failsafe(rule)
+            previous = entry["sequence"]
+            image = read_pair(entry["image_path"], entry["mask_path"])["image"]
+            alpha = segmenter.step(image)
+            decision = failsafe.update(image, alpha)
+            reasons.update(decision.reasons if decision.bad else ())
+            engaged += int(decision.engaged)
+            low, high = rule.uncertain_band
+            uncertain.append(float(((alpha > low) & (alpha < high)).mean()))
+            coverage.append(float((alpha > 0.5).mean()))
+        sources[subset] = {"frames": len(files), "bad_frames_by_reason": dict(reasons), "engaged_frames": engaged,
+                           "uncertain_share_max": max(uncertain),
+                           "uncertain_share_p95": float(np.percentile(uncertain, 95)),
+                           "coverage_max": max(coverage), "coverage_p95": float(np.percentile(coverage, 95))}
+    result = {"command": f"python -m seg_jax.live.bench failsafe --per-source {per_source}", "model": "mobilenet",
+              "split": "test", "rule": dataclasses.asdict(rule), "sources": sources}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seg_jax.live.bench", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -148,6 +190,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pre.add_argument("--repeats", type=int, default=2)
     pre.add_argument("--data", default="../shared/data")
     pre.add_argument("--out", default="results/presets", help="path without extension (.json and .md)")
+    safe = sub.add_parser("failsafe", help="the fail-safe's false alarms on good pictures")
+    safe.add_argument("--per-source", type=int, default=60, help="examples per test source (0: all)")
+    safe.add_argument("--data", default="../shared/data")
+    safe.add_argument("--out", default="results/failsafe-false-alarms.json")
     args = p.parse_args(argv)
     from seg_jax.live.cli import use_compile_cache
     use_compile_cache()
@@ -155,6 +201,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.what == "pipeline":
         result = bench_pipeline(args.repeats, Path(args.out))
         print(json.dumps(result["median"], indent=2))
+    elif args.what == "failsafe":
+        print(json.dumps(bench_failsafe(args.per_source, args.data, Path(args.out))["sources"], indent=2))
     else:
         result = bench_presets(args.per_source, args.data, args.repeats, Path(args.out))
         print(presets_markdown(result))
