@@ -87,7 +87,11 @@ class Reader:
         if self._done:
             return None
         if not self.threaded:
-            item = self._read()
+            try:
+                item = self._read()
+            except BaseException:
+                self._done = True
+                raise
         else:
             while True:
                 if should_stop():
