@@ -22,9 +22,9 @@ def noise_frame():
 
 
 def dark_frame():
-    """A covered camera that is not quite black: a 0/30 checkerboard (mean luma 15)."""
+    """A covered camera that is not quite black: a 0/24 checkerboard of 2-pixel squares (mean luma 12)."""
     yy, xx = np.mgrid[:H, :W]
-    return np.repeat((((yy + xx) % 2) * 30).astype(np.uint8)[..., None], 3, -1)
+    return np.repeat((((yy // 2 + xx // 2) % 2) * 24).astype(np.uint8)[..., None], 3, -1)
 
 
 def person_alpha(h=H, w=W):
@@ -150,12 +150,29 @@ def sharpness(image):
     return float(np.abs(cv2.Laplacian(image, cv2.CV_32F)).mean())
 
 
-@pytest.mark.parametrize("action", ["blur", "freeze", "off"])
-def test_black_frames_in_a_stream_hide_the_output_until_it_is_trustworthy_again(tmp_path, action):
+def write_mjpg(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    for f in frames:
+        writer.write(f[..., ::-1])
+    writer.release()
+    cap, decoded = cv2.VideoCapture(str(path)), []
+    while (got := cap.read())[0]:
+        decoded.append(got[1][..., ::-1])
+    return decoded
+
+
+@pytest.mark.parametrize("source, action", [("camera", "blur"), ("camera", "freeze"), ("camera", "off"),
+                                            ("video", "blur")])
+def test_black_frames_in_a_stream_hide_the_output_until_it_is_trustworthy_again(tmp_path, source, action):
     frames = [noise_frame() for _ in range(6)] + [dark_frame()] * 8 + [noise_frame() for _ in range(14)]
     out = tmp_path / "out"
-    stats = run(LiveOptions(source="0", output=str(out), failsafe=action, quiet=True),
-                capture_factory=lambda *_: FakeCapture(frames), segmenter=StubSegmenter())
+    if source == "video":       # a generated video file: the frames as decoded are the reference
+        frames = write_mjpg(tmp_path / "in.avi", frames)
+        stats = run(LiveOptions(source=str(tmp_path / "in.avi"), output=str(out), failsafe=action, quiet=True),
+                    segmenter=StubSegmenter())
+    else:
+        stats = run(LiveOptions(source="0", output=str(out), failsafe=action, quiet=True),
+                    capture_factory=lambda *_: FakeCapture(frames), segmenter=StubSegmenter())
     assert stats.frames == 28
     outputs = [cv2.imread(str(out / f"frame_{i:06d}.png"))[..., ::-1] for i in range(28)]
     hidden = set(range(8, 23)) if action != "off" else set()   # engaged at the 3rd bad frame, released at 10 good
