@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--max-frames", type=int, help="stop after this many frames")
     io.add_argument("--fps", type=float, help="output frame rate (default: the source's)")
     io.add_argument("--overlay", dest="overlay", action="store_true", default=None,
-                    help="draw FPS/latency on the output too (always on in the window)")
+                    help="draw fps, latency, flicker and the fail-safe's state on the output too (always on in "
+                         "the window)")
     io.add_argument("--mirror", action="store_true", help="flip horizontally (selfie view)")
     io.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
                     help="do not keep compiled steps between runs (default: kept in $SEG_JAX_CACHE or "

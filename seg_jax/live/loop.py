@@ -173,8 +173,9 @@ def run_frames(reader: Reader, writer: Writer, process: FrameProcessor, stats: A
                window: Any, overlay: bool, latency: LatencyMeter, say: Callable[[str], None],
                on_first: Callable[[Captured], bool], progress: Any = None) -> None:
     """The loop: until the reader ends, ``stop`` is set or the window is closed. Fills ``stats`` (frames, rates,
-    end reason); ``writer`` gets ``(captured, output (H, W, 3) uint8, mode name)`` in capture order. ``on_first(captured)``: called
-    before the first frame, true when it announced a compile. ``stats.started``: when the steady state began.
+    end reason); ``writer`` gets ``(captured, output (H, W, 3) uint8, mode name)`` in capture order.
+    ``on_first(captured)``: called before the first frame, true when it announced a compile. ``stats.started``:
+    when the steady state began.
     """
     fps_ema, last_t, announced = 0.0, None, False
     while True:
