@@ -140,6 +140,8 @@ class Segmenter:
       model: 'mobilenet' (default), 'convlstm' (temporal, least flicker) or 'unet'.
       checkpoint: None (shipped weights), a weights folder, a training workdir, or 'random' (untrained).
       input_size: None (auto, see module docstring), an int, 'HxW' or (h, w).
+      base_size: the automatic inference size's base (its pixel budget, adapted to the frame's aspect ratio like
+        the manifest's ``input_size``); None: the manifest's. A fixed ``input_size`` wins over it.
       keep_aspect: adapt the automatic inference size to the frame's aspect ratio (None: the weights'
         manifest decides, default True; weights trained on squashed square crops set it False).
       refine: 'guided' (edge-aware upsampling guided by the full-resolution RGB frame), 'guided-gray' (guided
@@ -160,7 +162,8 @@ class Segmenter:
     """
 
     def __init__(self, model: str = "mobilenet", checkpoint: Union[None, str, os.PathLike] = None,
-                 input_size: SizeLike = None, *, keep_aspect: Optional[bool] = None, refine: str = "guided",
+                 input_size: SizeLike = None, *, base_size: SizeLike = None, keep_aspect: Optional[bool] = None,
+                 refine: str = "guided",
                  guided_radius: Optional[int] = None, guided_eps: float = 1e-3, guided_color: bool = True,
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
@@ -189,7 +192,7 @@ class Segmenter:
         except ValueError as e:
             raise ValueError(f"the weights manifest of {checkpoint or 'the shipped weights'} has a bad input_size: "
                              f"{e}; fix its manifest.json") from None
-        self.base_size = manifest_size or DEFAULT_INPUT_SIZE
+        self.base_size = check_input_size(parse_size(base_size)) or manifest_size or DEFAULT_INPUT_SIZE
         self.fixed_size = check_input_size(parse_size(input_size))
         self.keep_aspect = bool(self.manifest.get("keep_aspect", True)) if keep_aspect is None else keep_aspect
         # luma guide: cheaper on CPU, slightly less exact edges (measured: results/MEASUREMENTS.md,

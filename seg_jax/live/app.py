@@ -1,7 +1,9 @@
-"""The live loop: source -> Segmenter (streaming step) -> render (alpha refinement + composite) -> sinks.
+"""The live tool: source -> Segmenter (streaming step) -> render (alpha refinement + composite) -> sinks.
 
-Everything a user can get wrong ends with a one-line message (``LiveError``); outputs are always finalised
-(``finally``), so Ctrl-C, a camera unplugged mid-stream or a damaged file still leave a playable video.
+:func:`run` opens everything a user can get wrong first (each failure is one ``LiveError`` line), then runs the
+loop of :mod:`seg_jax.live.loop` between a reader and a writer thread (:mod:`seg_jax.live.pipeline`). Outputs are
+always finalised (``finally``), so Ctrl-C, a camera unplugged mid-stream or a damaged file still leave a playable
+video.
 """
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
-
-from seg_jax.live.checks import MAX_BLUR, LiveError, check_blur, check_numbers, check_output_spares_input
+from seg_jax.live.checks import LiveError, check_choices, check_numbers, check_output_spares_input
+from seg_jax.live.loop import STILL_BUCKET, FrameProcessor, Look, draw_overlay, pad_to_bucket, run_frames
+from seg_jax.live.meters import LatencyMeter
+from seg_jax.live.modes import Mode, help_keys, parse_mode
+from seg_jax.live.pipeline import Reader, Writer
+from seg_jax.live.presets import apply_preset
 from seg_jax.live.signals import StopRequest
 from seg_jax.live.sinks import (
     FrameSink,
@@ -30,51 +35,15 @@ from seg_jax.live.sources import (
     IMAGE_EXTENSIONS,
     SAMPLE_VIDEO,
     URL_PREFIXES,
+    FrameSource,
     ImageListSource,
     LoopingVideo,
     SourceError,
     open_source,
     read_image,
-    resize_cover,
 )
 
-
-@dataclasses.dataclass
-class Mode:
-    """A parsed ``--mode``: kind in ops.MODES plus its argument (blur sigma, path, colour)."""
-    kind: str
-    blur_sigma: float = 12.0
-    path: Optional[str] = None
-    color: tuple[int, int, int] = (0, 0, 0)
-
-
-def parse_mode(text: str, blur_sigma: float = 12.0) -> Mode:
-    """'blur' | 'blur:<sigma>' | 'image:<path>' | 'video:<path>' | 'color:<r,g,b>' | 'mask' | 'green'."""
-    from seg_jax.ops.composite import MODES
-    kind, _, arg = text.partition(":")
-    kind = kind.strip().lower()
-    if kind not in MODES:
-        raise LiveError(f"unknown mode {text!r}; use blur, blur:<strength>, image:<path>, video:<path>, "
-                        f"color:<r,g,b>, mask or green")
-    if kind == "blur":
-        try:
-            sigma = float(arg) if arg else blur_sigma
-        except ValueError:
-            raise LiveError(f"blur strength must be a number, got {arg!r}") from None
-        return Mode("blur", blur_sigma=check_blur(sigma))
-    if kind in ("image", "video"):
-        if not arg:
-            raise LiveError(f"mode {kind} needs a path: --mode {kind}:<path>")
-        return Mode(kind, path=arg)
-    if kind == "color":
-        try:
-            rgb = tuple(int(v) for v in arg.replace(" ", "").split(","))
-            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-                raise ValueError
-        except ValueError:
-            raise LiveError(f"color must be r,g,b with values 0..255, got {arg!r}") from None
-        return Mode("color", color=rgb)
-    return Mode(kind)
+HELP_KEYS = help_keys()
 
 
 @dataclasses.dataclass
@@ -86,14 +55,16 @@ class LiveOptions:
     window: Optional[bool] = None         # None: a window when a display exists and nothing else is asked for
     virtual_cam: bool = False
     virtual_cam_device: Optional[str] = None  # e.g. /dev/video2 (default: the backend's first free device)
-    model: str = "mobilenet"
+    preset: Optional[str] = None          # seg_jax.live.presets name; None: DEFAULT_PRESET
+    model: Optional[str] = None           # None: the preset's
     checkpoint: Optional[str] = None      # None: shipped weights; 'random': untrained (demo/benchmark)
-    input_size: Optional[str] = None      # None/'auto' or 'HxW'
+    input_size: Optional[str] = None      # None/'auto' or 'HxW' (fixed)
+    base_size: Optional[str] = None       # pixel budget of the automatic size ('HxW'); None: the preset's
     keep_aspect: Optional[bool] = None  # None: as the weights' manifest says
-    refine: str = "guided"
+    refine: Optional[str] = None          # None: the preset's
     guided_radius: Optional[int] = None  # None: seg_jax.streaming.DEFAULT_GUIDED_RADIUS
     guided_eps: float = 1e-3
-    guided_subsample: int = 1  # fit the guided filter at 1/N of the inference size
+    guided_subsample: Optional[int] = None  # fit the guided filter at 1/N of the inference size; None: preset's
     blur: float = 12.0
     threshold: Optional[float] = None     # None: soft alpha
     feather: float = 0.0
@@ -106,7 +77,10 @@ class LiveOptions:
     overlay: Optional[bool] = None        # FPS/latency text (default: in the window only)
     progress: bool = True
     quiet: bool = False
-    flicker: bool = False                 # measure the flicker of the (smoothed) alpha over the run
+    flicker: bool = False                 # unused: the flicker is always measured (kept for old callers)
+    failsafe: str = "blur"                # seg_jax.live.failsafe.ACTIONS
+    people: str = "all"                   # seg_jax.live.people.PEOPLE
+    pipeline: bool = True                 # read / segment / write in three threads (False: one after the other)
 
 
 def stabilise_settings(strength: Optional[float]):
@@ -124,7 +98,11 @@ class RunStats:
     seconds: float = 0.0                  # wall time of the timed frames (decode and writing included)
     process_seconds: float = 0.0          # segmentation + compositing + transfer (decode and writing excluded)
     end_reason: str = "end of input"
-    flicker: Optional[float] = None       # mean |alpha_t - alpha_{t-1}| (with LiveOptions.flicker)
+    flicker: Optional[float] = None       # mean |alpha_t - alpha_{t-1}| of the composited (smoothed) alpha
+    latency_median_ms: Optional[float] = None   # capture -> written, over the frames after the first
+    latency_p95_ms: Optional[float] = None
+    failsafe_frames: int = 0              # frames whose output the fail-safe hid
+    started: Optional[float] = None       # perf_counter() when the steady state began (after the first frame)
     outputs: list = dataclasses.field(default_factory=list)
 
     @property
@@ -136,19 +114,6 @@ class RunStats:
         return self.timed_frames / self.process_seconds if self.process_seconds > 0 else 0.0
 
 
-HELP_KEYS = "keys: b blur  i image  v video  c color  g green  m mask  t threshold  +/- blur  f mirror  r reset  q quit"
-
-
-def _draw_overlay(frame: np.ndarray, text: str) -> np.ndarray:
-    import cv2
-    out = frame.copy()
-    scale = max(0.4, frame.shape[1] / 1280)
-    for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(out, text, (8, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, thick,
-                    cv2.LINE_AA)
-    return out
-
-
 def _wxh(hw) -> str:
     """(h, w) -> 'WxH' (how video sizes are usually written; every size the tool prints uses this)."""
     return f"{int(hw[1])}x{int(hw[0])}"
@@ -157,21 +122,6 @@ def _wxh(hw) -> str:
 def _log(opts: LiveOptions, msg: str) -> None:
     if not opts.quiet:
         print(msg, file=sys.stderr, flush=True)
-
-
-# Photos of a folder are padded up to a multiple of this (edge pixels repeated) and the result cropped back, so
-# a folder of mixed sizes compiles once per bucket, not once per image.
-STILL_BUCKET = 64
-
-
-def pad_to_bucket(frame: np.ndarray, bucket: int) -> np.ndarray:
-    """(H, W, 3) -> (H', W', 3) with H', W' the next multiples of ``bucket``, the new rows/columns repeating
-    the last ones (so the person's edge and the background continue)."""
-    h, w = frame.shape[:2]
-    ph, pw = -h % bucket, -w % bucket
-    if not ph and not pw:
-        return frame
-    return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
 
 
 def audio_source(opts: LiveOptions, source_fps: float) -> Optional[str]:
@@ -200,228 +150,202 @@ def _file_sinks(opts: LiveOptions, fps: float, source_fps: float) -> list[FrameS
     return sinks
 
 
+def _open_inputs(opts: LiveOptions, mode: Mode, capture_factory: Callable[..., Any]):
+    """-> (source, background image or None, background video or None); backgrounds first, so a missing file
+    fails before any model loading."""
+    bg_image = bg_video = None
+    try:
+        if mode.spec.background == "image":
+            bg_image = read_image(mode.path, "background image")
+        elif mode.spec.background == "video":
+            bg_video = LoopingVideo(mode.path, capture_factory)
+        return open_source(opts.source, capture_factory=capture_factory), bg_image, bg_video
+    except SourceError as e:
+        if bg_video is not None:
+            bg_video.close()
+        raise LiveError(str(e)) from None
+
+
+def load_segmenter(opts: LiveOptions):
+    """The :class:`seg_jax.Segmenter` the options ask for, or a one-line :class:`LiveError`."""
+    from seg_jax.segmenter import Segmenter
+    try:
+        return Segmenter(opts.model, opts.checkpoint, opts.input_size, base_size=opts.base_size,
+                         keep_aspect=opts.keep_aspect, refine=opts.refine, guided_radius=opts.guided_radius,
+                         guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample,
+                         stabilise=stabilise_settings(opts.stabilise))
+    except (FileNotFoundError, ValueError) as e:
+        missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
+        hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""
+        raise LiveError(f"{e}{hint}") from None
+
+
+def _open_window(opts: LiveOptions, sinks: list[FrameSink]) -> Optional[WindowSink]:
+    """A window when asked for (or when nothing else is and a display exists); appended to ``sinks``."""
+    try:
+        want = opts.window if opts.window is not None else (not sinks and has_display())
+        window = WindowSink() if want else None
+    except SinkError as e:
+        raise LiveError(str(e)) from None
+    if window is not None:
+        sinks.append(window)
+    if not sinks:
+        raise LiveError(f"nowhere to show the result: {why_no_window() or 'no window'}; pass --output FILE "
+                        "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
+    return window
+
+
+def output_writer(sinks: list[FrameSink], latency: LatencyMeter) -> Callable[[tuple], None]:
+    """The writer thread's job: ``(captured, output, mode)`` -> every sink but the window (which must be drawn
+    from the main thread), then the frame's capture-to-output latency."""
+    files = [s for s in sinks if not isinstance(s, WindowSink)]
+
+    def write(item: tuple) -> None:
+        captured, out, mode = item
+        for sink in files:
+            # the mask mode writes single-channel alphas to image files (videos need three channels)
+            image = out[..., 0] if mode == "mask" and isinstance(sink, (ImageFolderSink, SingleImageSink)) else out
+            try:
+                if isinstance(sink, ImageFolderSink) and captured.name:
+                    sink.write(image, name=captured.name)
+                else:
+                    sink.write(image)
+            except SinkError as e:
+                raise LiveError(str(e)) from None
+        latency.add(time.perf_counter() - captured.t)
+    return write
+
+
+def _progress_bar(opts: LiveOptions, source: FrameSource):
+    if not opts.progress or source.live or opts.quiet or (source.frame_count or 0) <= 1:
+        return None
+    from tqdm import tqdm
+    total = source.frame_count if opts.max_frames is None else min(source.frame_count, opts.max_frames)
+    return tqdm(total=total, unit="frame", desc="seg_jax.live", file=sys.stderr, dynamic_ncols=True)
+
+
+def _processor(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, bg_image, bg_video):
+    import jax.numpy as jnp
+
+    from seg_jax.ops.composite import AlphaOptions, CompositeOptions
+    look = Look(AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather)),
+                CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color), opts.mirror,
+                opts.threshold if opts.threshold is not None else 0.5,
+                frozenset(k for k, v in (("image", bg_image), ("video", bg_video)) if v is not None))
+    stills = isinstance(source, ImageListSource) and source.frame_count > 1
+    return FrameProcessor(segmenter, look, jnp.float32(opts.smooth), bg_image, bg_video, stills=stills,
+                          people=opts.people, failsafe=opts.failsafe)
+
+
+def _end_reason(stats: RunStats, source: FrameSource, opts: LiveOptions) -> str:
+    """The end reason, saying so when a file ended well before the frame count its header announces."""
+    expected = 0 if source.live or isinstance(source, ImageListSource) else int(source.frame_count or 0)
+    if stats.end_reason == "end of input" and opts.max_frames is None and 1 < expected \
+            and stats.frames < expected - 1 - expected // 50:
+        return (f"end of input after {stats.frames} of the {expected} frames the file announces "
+                "(it may be truncated or damaged)")
+    return stats.end_reason
+
+
+def _stream(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, sinks: list[FrameSink],
+            window: Optional[WindowSink], backgrounds: tuple, stats: RunStats, stop: StopRequest) -> None:
+    """Compile ahead when the frame size is known, then run the loop; fills ``stats``."""
+    process = _processor(opts, mode, source, segmenter, *backgrounds)
+    hint = source.size_hint()
+    if hint is not None:  # compile before the first frame is captured (a webcam keeps streaming meanwhile)
+        t0 = time.perf_counter()
+        _log(opts, f"{source.name}: {_wxh(hint)} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
+                   f"{_wxh(segmenter.input_size_for(hint))}; compiling...")
+        segmenter.warmup(hint)
+        process.warm(hint)
+        _log(opts, f"compiled in {time.perf_counter() - t0:.1f} s")
+    progress = _progress_bar(opts, source)
+
+    def say(msg: str) -> None:
+        if progress is not None:
+            progress.write(msg, file=sys.stderr)
+        else:
+            _log(opts, msg)
+
+    def on_first(captured) -> bool:
+        hw = captured.frame.shape[:2]
+        hw = pad_to_bucket(captured.frame, STILL_BUCKET).shape[:2] if process.stills else hw
+        if hint != hw:
+            say(f"{source.name}: {_wxh(hw)}; model {segmenter.model_name} at "
+                f"{_wxh(segmenter.input_size_for(hw))}; compiling...")
+        return hint != hw
+
+    latency = LatencyMeter()
+    reader = Reader(source, threaded=opts.pipeline, limit=opts.max_frames)
+    writer = Writer(output_writer(sinks, latency), threaded=opts.pipeline)
+    t_begin = time.perf_counter()
+    try:
+        try:
+            run_frames(reader, writer, process, stats, stop=stop, window=window, latency=latency, say=say,
+                       overlay=opts.overlay if opts.overlay is not None else window is not None,
+                       on_first=on_first, progress=progress)
+        except KeyboardInterrupt:
+            stats.end_reason = "interrupted (Ctrl-C)"
+        finally:
+            reader.close()
+            writer.close()   # everything queued is written before the outputs are finalised
+    finally:
+        stats.seconds = time.perf_counter() - (stats.started or t_begin)
+        stats.end_reason = _end_reason(stats, source, opts)
+        stats.flicker = process.flicker.value
+        stats.latency_median_ms, stats.latency_p95_ms = latency.median_ms, latency.p95_ms
+        stats.failsafe_frames = process.failsafe.engaged_frames if process.failsafe is not None else 0
+        if progress is not None:
+            progress.close()
+
+
+def _finalise(sinks: list[FrameSink], stats: RunStats) -> None:
+    interrupted = stats.end_reason.startswith(("interrupted", "stopped")) or sys.exc_info()[0] is not None
+    for sink in sinks:
+        try:
+            sink.close(interrupted=interrupted)
+        except Exception as e:  # noqa: BLE001 - report, keep closing the others
+            print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
+
+
 def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None,
         stop: Optional[StopRequest] = None) -> RunStats:
     """Run the live tool. Raises :class:`LiveError` (one-line message) for bad input; always finalises outputs.
 
     ``capture_factory``: builds ``cv2.VideoCapture``-like objects (tests inject a fake camera).
-    ``segmenter``: an existing :class:`seg_jax.Segmenter` (reuses its compiled steps).
+    ``segmenter``: an existing :class:`seg_jax.Segmenter` (reuses its compiled steps), or any object with its
+    ``step_device / reset / warmup / input_size_for / model_name / manifest``.
     ``stop``: a :class:`StopRequest` the loop checks before each frame (the CLI routes stop signals to it).
     """
     import cv2
-    import jax.numpy as jnp
-
-    from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
-
+    opts = apply_preset(opts)
     capture_factory = capture_factory or cv2.VideoCapture
     stop = stop if stop is not None else StopRequest()
     mode = parse_mode(opts.mode, opts.blur)
     check_numbers(opts)
+    check_choices(opts)
     check_output_spares_input(str(opts.source), opts.output)
-
-    # Backgrounds first: a missing file should fail before any model loading.
-    bg_image = bg_video = None
-    try:
-        if mode.kind == "image":
-            bg_image = read_image(mode.path, "background image")
-        elif mode.kind == "video":
-            bg_video = LoopingVideo(mode.path, capture_factory)
-        source = open_source(opts.source, capture_factory=capture_factory)
-    except SourceError as e:
-        raise LiveError(str(e)) from None
-
+    source, bg_image, bg_video = _open_inputs(opts, mode, capture_factory)
     sinks: list[FrameSink] = []
-    window: Optional[WindowSink] = None
     stats = RunStats()
     try:
-        out_fps = opts.fps or source.fps
         try:
-            sinks += _file_sinks(opts, out_fps, source.fps)
+            sinks += _file_sinks(opts, opts.fps or source.fps, source.fps)
         except SinkError as e:
             raise LiveError(str(e)) from None
-        if segmenter is None:
-            from seg_jax.segmenter import Segmenter
-            try:
-                segmenter = Segmenter(opts.model, opts.checkpoint, opts.input_size, keep_aspect=opts.keep_aspect,
-                                      refine=opts.refine, guided_radius=opts.guided_radius,
-                                      guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample,
-                                      stabilise=stabilise_settings(opts.stabilise))
-            except (FileNotFoundError, ValueError) as e:
-                missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
-                hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""
-                raise LiveError(f"{e}{hint}") from None
+        segmenter = segmenter if segmenter is not None else load_segmenter(opts)
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
-
-        try:
-            want_window = opts.window if opts.window is not None else (not sinks and has_display())
-            if want_window:
-                window = WindowSink()
-                sinks.append(window)
-        except SinkError as e:
-            raise LiveError(str(e)) from None
-        if not sinks:
-            raise LiveError(f"nowhere to show the result: {why_no_window() or 'no window'}; pass --output FILE "
-                            "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
-
-        alpha_opts = AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather))
-        comp_opts = CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color)
-        strength = jnp.float32(opts.smooth)
-        threshold_toggle = opts.threshold if opts.threshold is not None else 0.5
-        mirror = opts.mirror
-        overlay = opts.overlay if opts.overlay is not None else window is not None
-
-        def say(msg: str) -> None:
-            if progress is not None:
-                progress.write(msg, file=sys.stderr)
-            else:
-                _log(opts, msg)
-
-        def background_for(hw):
-            if comp_opts.mode == "image" and bg_image is not None:
-                if hw not in bg_cache:
-                    bg_cache[hw] = jnp.asarray(resize_cover(bg_image, hw))
-                return bg_cache[hw]
-            if comp_opts.mode == "video" and bg_video is not None:
-                return bg_video.next(hw)
-            return None
-
-        bg_cache: dict = {}
-        progress = None
-        hint = source.size_hint()
-        if hint is not None:  # compile before the first frame is captured (a webcam keeps streaming meanwhile)
-            t0 = time.perf_counter()
-            _log(opts, f"{source.name}: {_wxh(hint)} @ {source.fps:.1f} fps; model {segmenter.model_name} at "
-                       f"{_wxh(segmenter.input_size_for(hint))}; compiling...")
-            segmenter.warmup(hint)
-            zero = jnp.zeros(hint, jnp.float32)
-            bg = background_for(hint) if comp_opts.mode == "image" else (
-                jnp.zeros(hint + (3,), jnp.uint8) if comp_opts.mode == "video" else None)
-            warm = render(jnp.zeros(hint + (3,), jnp.uint8), zero, zero, bg, strength, alpha_opts, comp_opts)
-            warm[0].block_until_ready()
-            _log(opts, f"compiled in {time.perf_counter() - t0:.1f} s")
-        if opts.progress and not source.live and not opts.quiet and (source.frame_count or 0) > 1:
-            from tqdm import tqdm
-            total = source.frame_count if opts.max_frames is None else min(source.frame_count, opts.max_frames)
-            progress = tqdm(total=total, unit="frame", desc="seg_jax.live", file=sys.stderr, dynamic_ncols=True)
-
-        prev_alpha = None
-        still_images = isinstance(source, ImageListSource) and source.frame_count > 1
-        fps_ema = latency_ms = 0.0
-        t_start = time.perf_counter()
-        first = True
-        last_t = None
-        meter = None
-        if opts.flicker:
-            from seg_jax.metrics_temporal import FlickerMeter
-            meter = FlickerMeter()
-        try:
-            while opts.max_frames is None or stats.frames < opts.max_frames:
-                if stop:
-                    stats.end_reason = stop.reason
-                    break
-                frame = source.read()
-                if frame is None:
-                    if source.end_reason:
-                        stats.end_reason = source.end_reason
-                    break
-                t0 = time.perf_counter()
-                if mirror:
-                    frame = np.ascontiguousarray(frame[:, ::-1])
-                shown_hw = frame.shape[:2]
-                if still_images:   # unrelated photos: no state carried over, sizes bucketed to reuse compiles
-                    segmenter.reset()
-                    prev_alpha = None
-                    frame = pad_to_bucket(frame, STILL_BUCKET)
-                hw = frame.shape[:2]
-                if first and hint != hw:
-                    say(f"{source.name}: {_wxh(hw)}; model {segmenter.model_name} at "
-                        f"{_wxh(segmenter.input_size_for(hw))}; compiling...")
-                background = background_for(hw)
-                alpha = segmenter.step_device(frame)
-                if prev_alpha is None or prev_alpha.shape != alpha.shape:
-                    prev_alpha = alpha
-                out, prev_alpha = render(frame, alpha, prev_alpha, background, strength, alpha_opts, comp_opts)
-                out = np.asarray(out)[:shown_hw[0], :shown_hw[1]]
-                t1 = time.perf_counter()
-                if meter is not None:
-                    meter.update(np.asarray(prev_alpha))
-                if first:
-                    if hint != hw:
-                        say(f"compiled in {t1 - t0:.1f} s")
-                    t_start = time.perf_counter()  # measure the steady state
-                    first = False
-                else:
-                    stats.process_seconds += t1 - t0
-                    stats.timed_frames += 1
-                stats.frames += 1
-                dt = t1 - t0
-                latency_ms = 1000 * dt if latency_ms == 0 else 0.9 * latency_ms + 100 * dt
-                if last_t is not None:
-                    loop_fps = 1.0 / max(1e-6, t1 - last_t)
-                    fps_ema = loop_fps if fps_ema == 0 else 0.9 * fps_ema + 0.1 * loop_fps
-                last_t = t1
-                if overlay:
-                    out = _draw_overlay(out, f"{fps_ema:5.1f} fps  {latency_ms:5.1f} ms  {comp_opts.mode}  "
-                                             f"{segmenter.model_name}")
-                for sink in sinks:
-                    # the mask mode writes single-channel alphas to image files (videos need three channels)
-                    image = out[..., 0] if comp_opts.mode == "mask" and isinstance(
-                        sink, (ImageFolderSink, SingleImageSink)) else out
-                    named = isinstance(source, ImageListSource) and source.current_path
-                    if isinstance(sink, ImageFolderSink) and named:
-                        sink.write(image, name=source.current_path.stem)
-                    else:
-                        sink.write(image)
-                if progress is not None:
-                    progress.update(1)
-                if window is not None:
-                    key = window.poll_key()
-                    if key in (ord("q"), 27) or window.closed_by_user:
-                        stats.end_reason = "closed by user"
-                        break
-                    new_kind = {ord("b"): "blur", ord("c"): "color", ord("g"): "green", ord("m"): "mask",
-                                ord("i"): "image" if bg_image is not None else None,
-                                ord("v"): "video" if bg_video is not None else None}.get(key)
-                    if new_kind:
-                        comp_opts = dataclasses.replace(comp_opts, mode=new_kind)
-                    elif key in (ord("+"), ord("=")):
-                        sigma = min(MAX_BLUR, comp_opts.blur_sigma * 1.25)
-                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=sigma)
-                    elif key == ord("-"):
-                        comp_opts = dataclasses.replace(comp_opts, blur_sigma=max(1.0, comp_opts.blur_sigma / 1.25))
-                    elif key == ord("t"):
-                        alpha_opts = dataclasses.replace(
-                            alpha_opts, threshold=None if alpha_opts.threshold is not None else threshold_toggle)
-                    elif key == ord("f"):
-                        mirror = not mirror
-                    elif key == ord("r"):
-                        segmenter.reset()
-                        prev_alpha = None
-                    elif key == ord("h"):
-                        say(HELP_KEYS)
-        except KeyboardInterrupt:
-            stats.end_reason = "interrupted (Ctrl-C)"
-        finally:
-            stats.seconds = time.perf_counter() - t_start
-            expected = 0 if source.live or isinstance(source, ImageListSource) else int(source.frame_count or 0)
-            if stats.end_reason == "end of input" and opts.max_frames is None and 1 < expected \
-                    and stats.frames < expected - 1 - expected // 50:
-                stats.end_reason = (f"end of input after {stats.frames} of the {expected} frames the file announces "
-                                    "(it may be truncated or damaged)")
-            if meter is not None:
-                stats.flicker = meter.value
-            if progress is not None:
-                progress.close()
+        window = _open_window(opts, sinks)
+        _stream(opts, mode, source, segmenter, sinks, window, (bg_image, bg_video), stats, stop)
     finally:
-        interrupted = stats.end_reason.startswith(("interrupted", "stopped")) or sys.exc_info()[0] is not None
-        for sink in sinks:
-            try:
-                sink.close(interrupted=interrupted)
-            except Exception as e:  # noqa: BLE001 - report, keep closing the others
-                print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
+        _finalise(sinks, stats)
         source.close()
         if bg_video is not None:
             bg_video.close()
     stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink)]
     return stats
+
+
+__all__ = ["HELP_KEYS", "LiveError", "LiveOptions", "Mode", "RunStats", "draw_overlay", "load_segmenter",
+           "parse_mode", "run"]

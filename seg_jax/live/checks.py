@@ -81,3 +81,16 @@ def check_output_spares_input(source: str, output: Optional[str]) -> None:
             if any(p.stem == stem or p.stem.startswith(stem + "_") for p in src.iterdir()
                    if p.suffix.lower() in IMAGE_EXTENSIONS):
                 raise LiveError(f"--output {output} would overwrite images of the --source folder; {fix}")
+
+
+def check_choices(opts) -> None:
+    """The word-valued options of ``opts`` (``--failsafe``, ``--people``, ``--preset``) among their accepted
+    values; a bad one is one :class:`LiveError` line naming them."""
+    from seg_jax.live.failsafe import ACTIONS
+    from seg_jax.live.people import PEOPLE
+    from seg_jax.live.presets import get_preset
+    if opts.failsafe not in ACTIONS:
+        raise LiveError(f"unknown --failsafe {opts.failsafe!r}; use {', '.join(ACTIONS)}")
+    if opts.people not in PEOPLE:
+        raise LiveError(f"unknown --people {opts.people!r}; use {', '.join(PEOPLE)}")
+    get_preset(opts.preset)

@@ -6,6 +6,7 @@ Examples:
   python -m seg_jax.live --source clip.mp4 --mode image:beach.jpg --model convlstm --output out.mp4
   python -m seg_jax.live --source photos/ --mode mask --output masks/
   python -m seg_jax.live --source 0 --mode color:30,30,30 --virtual-cam --no-window
+  python -m seg_jax.live --source 0 --people primary --failsafe freeze --preset fast --virtual-cam
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from seg_jax.live.app import HELP_KEYS, LiveError, LiveOptions, run
+from seg_jax.live.app import HELP_KEYS, LiveError, LiveOptions, RunStats, run
+from seg_jax.live.failsafe import ACTIONS
+from seg_jax.live.modes import mode_help
+from seg_jax.live.people import PEOPLE
+from seg_jax.live.presets import preset_help
 from seg_jax.live.signals import StopRequest
 
 
@@ -40,19 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--max-frames", type=int, help="stop after this many frames")
     io.add_argument("--fps", type=float, help="output frame rate (default: the source's)")
     io.add_argument("--overlay", dest="overlay", action="store_true", default=None,
-                    help="draw FPS/latency on the output too (always on in the window)")
+                    help="draw fps, latency, flicker and the fail-safe's state on the output too (always on in "
+                         "the window)")
     io.add_argument("--mirror", action="store_true", help="flip horizontally (selfie view)")
     io.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
                     help="do not keep compiled steps between runs (default: kept in $SEG_JAX_CACHE or "
                          "~/.cache/seg_jax/jax, so a second start skips most of the compile)")
     io.add_argument("--quiet", "-q", action="store_true", help="no progress bar or messages")
-    io.add_argument("--flicker", action="store_true",
-                    help="report the alpha's flicker (mean frame-to-frame change, lower is steadier)")
+    io.add_argument("--flicker", action="store_true", help=argparse.SUPPRESS)  # always reported now
+    io.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                    help="read, segment and write one after the other in one thread (default: three threads "
+                         "that overlap)")
+
+    safety = p.add_argument_group("privacy")
+    safety.add_argument("--failsafe", default="blur", metavar="|".join(ACTIONS),
+                        help="when the mask cannot be trusted (camera covered or black, frozen source, the person "
+                             "region covering most of the frame, a mostly uncertain alpha): blur the whole output, "
+                             "freeze the last good one, or off (default: blur)")
+    safety.add_argument("--people", default="all", metavar="|".join(PEOPLE),
+                        help="all: everybody the model finds; primary: only the main person (the largest region "
+                             "near the centre, followed by overlap) (default: all)")
 
     look = p.add_argument_group("effect")
-    look.add_argument("--mode", "-m", default="blur",
-                      help="blur | blur:<strength> | image:<path> | video:<path> (looped) | color:<r,g,b> | "
-                           "mask | green (default: blur)")
+    look.add_argument("--mode", "-m", default="blur", help=mode_help())
     look.add_argument("--blur", type=float, default=12.0, help="background blur strength in pixels (default 12)")
     edge = look.add_mutually_exclusive_group()
     edge.add_argument("--threshold", type=float, help="hard mask: alpha >= THRESHOLD (default: soft alpha)")
@@ -66,24 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
                            "moving parts always take the new alpha)")
 
     m = p.add_argument_group("model")
-    m.add_argument("--model", default="mobilenet", choices=("mobilenet", "convlstm", "unet"),
-                   help="mobilenet (fast), convlstm (temporal, least flicker), unet (large) (default: mobilenet)")
+    m.add_argument("--preset", metavar="quality|balanced|fast", help=preset_help())
+    m.add_argument("--model", default=None, choices=("mobilenet", "convlstm", "unet"),
+                   help="mobilenet (fast), convlstm (temporal, least flicker), unet (large) (default: the "
+                        "preset's)")
     m.add_argument("--checkpoint", help="weights folder or training workdir (default: shipped weights; "
                                         "'random' = untrained, for speed tests)")
     m.add_argument("--input-size", help="inference size HxW, e.g. 160x288 (default: from the weights, "
                                         "adapted to the frame's aspect ratio)")
     m.add_argument("--no-keep-aspect", dest="keep_aspect", action="store_false", default=None,
                    help="always use the weights' inference size, whatever the frame's aspect ratio")
-    m.add_argument("--refine", default="guided", choices=("guided", "guided-gray", "bilinear"),
-                   help="alpha upsampling to full resolution: guided filter on the RGB frame (default, best "
-                        "edges), on its luma (guided-gray: 1.3 -> 0.6 ms per frame on a 2-core CPU at 640x360), "
-                        "or bilinear (cheapest, 0.25 ms)")
+    m.add_argument("--refine", default=None, choices=("guided", "guided-gray", "bilinear"),
+                   help="alpha upsampling to full resolution: guided filter on the RGB frame (best edges), on "
+                        "its luma (guided-gray: cheaper), or bilinear (cheapest) (default: the preset's)")
     m.add_argument("--guided-radius", type=int, default=None,
                    help="guided filter radius in inference pixels (default 6; larger follows edges further)")
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
-    m.add_argument("--guided-subsample", type=int, default=1,
+    m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
-                        "softer edges; see results/ablations/guided_subsample)")
+                        "softer edges; see results/ablations/guided_subsample) (default: the preset's)")
     return p
 
 
@@ -98,7 +114,19 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth,
         stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
-        flicker=args.flicker)
+        flicker=args.flicker, preset=args.preset, failsafe=args.failsafe, people=args.people,
+        pipeline=args.pipeline)
+
+
+def summary(stats: RunStats) -> str:
+    """The final line: frames, outputs, why it ended, rates, latency, flicker and the fail-safe's share."""
+    where = f" -> {', '.join(stats.outputs)}" if stats.outputs else ""
+    latency = ("latency - (one frame)" if stats.latency_median_ms is None else
+               f"latency {stats.latency_median_ms:.0f} ms median, {stats.latency_p95_ms:.0f} ms p95")
+    flicker = "-" if stats.flicker is None else f"{stats.flicker:.5f}"
+    return (f"seg_jax.live: {stats.frames} frames{where}; {stats.end_reason}; {stats.fps:.1f} fps end-to-end "
+            f"(decode+write included), {stats.process_fps:.1f} fps segment+composite; {latency} "
+            f"(capture to output); flicker {flicker}; fail-safe on {stats.failsafe_frames} frames")
 
 
 def _quiet_opencv() -> None:
@@ -146,11 +174,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("seg_jax.live: interrupted before the first frame", file=sys.stderr)
         return 130
     if not opts.quiet:
-        where = f" -> {', '.join(stats.outputs)}" if stats.outputs else ""
-        print(f"seg_jax.live: {stats.frames} frames{where}; {stats.end_reason}; "
-              f"{stats.fps:.1f} fps end-to-end (decode+write included), {stats.process_fps:.1f} fps "
-              f"segment+composite" + (f"; flicker {stats.flicker:.5f}" if stats.flicker is not None else ""),
-              file=sys.stderr)
+        print(summary(stats), file=sys.stderr)
     if stop:
         return stop.exit_code
     if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
