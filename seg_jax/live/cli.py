@@ -20,6 +20,7 @@ from seg_jax.live.modes import mode_help
 from seg_jax.live.people import PEOPLE
 from seg_jax.live.presets import preset_help
 from seg_jax.live.signals import StopRequest
+from seg_jax.models.registry import MODEL_NAMES, describe_models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,9 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = p.add_argument_group("model")
     m.add_argument("--preset", metavar="quality|balanced|fast", help=preset_help())
-    m.add_argument("--model", default=None, choices=("mobilenet", "convlstm", "unet"),
-                   help="mobilenet (fast), convlstm (temporal, least flicker), unet (large) (default: the "
-                        "preset's)")
+    m.add_argument("--model", default=None, choices=MODEL_NAMES,
+                   help=f"{describe_models()} (default: the preset's)")
     m.add_argument("--checkpoint", help="weights folder or training workdir (default: shipped weights; "
                                         "'random' = untrained, for speed tests)")
     m.add_argument("--input-size", help="inference size HxW, e.g. 160x288 (default: from the weights, "
