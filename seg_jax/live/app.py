@@ -107,6 +107,8 @@ class LiveOptions:
     progress: bool = True
     quiet: bool = False
     flicker: bool = False                 # measure the flicker of the (smoothed) alpha over the run
+    clean_edges: bool = True              # replace modes: blend the estimated foreground colour, not the frame
+    light_wrap: float = 0.0               # replace modes: new background light over the edge, [0, 1]
 
 
 def stabilise_settings(strength: Optional[float]):
@@ -265,7 +267,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
                             "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
 
         alpha_opts = AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather))
-        comp_opts = CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color)
+        comp_opts = CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color,
+                                     clean_edges=opts.clean_edges, light_wrap=float(opts.light_wrap))
         strength = jnp.float32(opts.smooth)
         threshold_toggle = opts.threshold if opts.threshold is not None else 0.5
         mirror = opts.mirror

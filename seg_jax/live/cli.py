@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
                       help="hold the previous alpha where the image is still, in [0, 1) (default 0.9; 0: off; "
                            "moving parts always take the new alpha)")
+    look.add_argument("--light-wrap", type=float, default=0.0, metavar="STRENGTH",
+                      help="image/video/color/green: let the new background's light spill over the person's "
+                           "edge, in [0, 1] (default 0: off)")
+    look.add_argument("--no-clean-edges", dest="clean_edges", action="store_false",
+                      help="image/video/color/green: blend the frame itself at soft edges (default: its estimated "
+                           "foreground colour, so the old room's colour does not show round the person)")
 
     m = p.add_argument_group("model")
     m.add_argument("--model", default="mobilenet", choices=("mobilenet", "convlstm", "unet"),
@@ -98,7 +104,7 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         threshold=args.threshold, feather=args.feather, expand=args.expand, smooth=args.smooth,
         stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
-        flicker=args.flicker)
+        flicker=args.flicker, clean_edges=args.clean_edges, light_wrap=args.light_wrap)
 
 
 def _quiet_opencv() -> None:
