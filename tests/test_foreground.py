@@ -31,7 +31,18 @@ def band_of(a):
     return (a > 0.05) & (a < 0.95)
 
 
-def test_estimated_foreground_is_closer_to_the_truth_than_the_frame():
+@pytest.fixture
+def local_b(request, monkeypatch):
+    """foreground.LOCAL_B set for one test; it is read when traced, so JAX's trace caches are cleared around."""
+    from seg_jax.ops import foreground
+    monkeypatch.setattr(foreground, "LOCAL_B", request.param)
+    jax.clear_caches()
+    yield request.param
+    jax.clear_caches()
+
+
+@pytest.mark.parametrize("local_b", [False, True], indirect=True)
+def test_estimated_foreground_is_closer_to_the_truth_than_the_frame(local_b):
     image, f, _, a = scene(old=(0.95, 0.95, 0.95))  # a white wall
     band = band_of(a)
     assert band.sum() > 1000
@@ -119,3 +130,14 @@ def test_upsample_is_bilinear_on_the_block_grid():
     for k in (2, 4):
         want = resize(x, (7 * k, 9 * k), antialias=False)[:7 * k - 1, :9 * k - 3]
         np.testing.assert_allclose(np.asarray(upsample(x, k, (7 * k - 1, 9 * k - 3))), np.asarray(want), atol=1e-6)
+
+
+@pytest.mark.parametrize("local_b", [True], indirect=True)
+def test_the_local_background_option_changes_the_estimate(local_b):
+    image, _, _, a = scene(old=(0.95, 0.95, 0.95))
+    with_local = np.asarray(estimate_foreground(jnp.asarray(image), jnp.asarray(a))[0])
+    from seg_jax.ops import foreground
+    foreground.LOCAL_B = False  # restored by the fixture's monkeypatch
+    jax.clear_caches()
+    without = np.asarray(estimate_foreground(jnp.asarray(image), jnp.asarray(a))[0])
+    assert np.abs(with_local - without).max() > 1e-3

@@ -4,18 +4,25 @@ A soft edge pixel of the frame is a mix ``I = a F + (1 - a) B`` of the person's 
 B. Blending the frame itself over a new background keeps that ``(1 - a) B`` share: a white wall leaves a light
 halo round the hair, a green screen a green fringe. Blending the estimated F instead removes it.
 
-The estimate is blur fusion (after Forte & Pitie, "Approximate Fast Foreground Colour Estimation", ICIP 2021):
+The estimate follows blur fusion (Forte & Pitie, "Approximate Fast Foreground Colour Estimation", ICIP 2021):
 two rounds, a wide one and a narrow one, of
 
-    F_s = box(F a) / box(a)                   (smooth foreground: person colours only, weighted by a)
-    B_s = box(B (1 - a)) / box(1 - a)         (smooth old background: background colours only)
-    F   = F_s + a (I - a F_s - (1 - a) B_s)   (one step towards satisfying the compositing equation)
+    F_s = box(F w) / box(w),  w = a^POWER              (smooth foreground from the mostly-person pixels)
+    B_s = box(B w'') / box(w''),  w'' = (1 - a)^POWER  (smooth old background from the mostly-room pixels)
+    F   = argmin |I - a F - (1 - a) B_s|^2 + LAM (1 - a) |F - F_s|^2     (per pixel, closed form)
 
-starting from F = B = I; the narrow round keeps the wide round's B_s (already smooth). The smooth fields are
-computed at reduced resolution (the wide round at 1/4, the narrow one at 1/2) and upsampled bilinearly; only the
-last correction, which carries the per-pixel detail of I, runs at full resolution. Every box is an
-O(1)-per-pixel box mean (:mod:`seg_jax.ops.filters`). Where a = 1 the result is exactly I; where a = 0 it is
-not used by the blend.
+starting from F = B = I; the narrow round keeps the wide round's B_s (already smooth). Two departures from the
+paper, measured on the val split with ``seg_jax.bench.spill``: the weights are a power of the alpha (half-mixed
+edge pixels barely pollute the smooth colours), and the per-pixel step is the regularised solve above instead of
+the fixed step ``a (I - a F_s - (1 - a) B_s)``, which removed the old colour too but replaced the edge's own
+detail by the smooth F_s. The settings below trade a flat old colour (a green screen: a wide window and the
+wide B_s are best) against a textured room (a narrower window and a local B are better); see
+results/spill-tuning-val.md.
+
+The smooth fields are computed at reduced resolution (the wide round at 1/4, the narrow one at 1/2) and
+upsampled bilinearly; only the last solve, which carries the per-pixel detail of I, runs at full resolution.
+Every box is an O(1)-per-pixel box mean (:mod:`seg_jax.ops.filters`). Where a = 1 the result is exactly I;
+where a = 0 it is not used by the blend.
 """
 from __future__ import annotations
 
@@ -28,15 +35,18 @@ from seg_jax.ops.filters import box_mean
 from seg_jax.ops.resize import downscale_mean, to_float
 
 _EPS = 1e-4
-LAM = 0.2    # weight of the smoothness prior in the per-pixel solve (see _correct)
-POWER = 4    # the smooth fields weight each pixel by a**POWER (person) and (1 - a)**POWER (background)
+LAM = 0.05   # weight of the smoothness prior in the per-pixel solve (see _correct; chosen on the val split)
+WIDE_DIVISOR = 16  # the wide round's box radius is the short side / WIDE_DIVISOR (chosen on the val split)
+LOCAL_B = False   # True: the narrow round re-estimates B from nearby room pixels (False: keeps the wide B_s)
+B_PRIOR = 0.05    # weight of the wide B_s against the narrow window's room pixels
+POWER = 4     # the smooth fields weight each pixel by a**POWER (person) and (1 - a)**POWER (background)
 
 
 def default_radii(hw: tuple[int, int]) -> tuple[int, int]:
     """(wide, narrow) box radii in full-resolution pixels for a frame of size ``hw``: the wide box spans about
     1/8 of the short side (far enough to reach pure person and pure background colours across a soft hair
     band), the narrow one follows the colour changes along the edge."""
-    return max(8, round(min(hw) / 16)), 4
+    return max(8, round(min(hw) / WIDE_DIVISOR)), 4
 
 
 def _upsample_axis(x: jax.Array, k: int, axis: int) -> jax.Array:
@@ -82,8 +92,9 @@ Fields = tuple[jax.Array, jax.Array]
 
 def smooth_fields(frame: jax.Array, alpha: jax.Array, radii: Optional[tuple[int, int]] = None) -> Fields:
     """The two rounds' smooth fields: (frame (H, W, 3) uint8 or float, alpha (H, W)) -> (narrow-round
-    sums (ceil(H / 2), ceil(W / 2), 4): box(F a) and box(a), wide-round background B_s (ceil(H / 4),
-    ceil(W / 4), 3)). :func:`foreground_from_fields` finishes F at full resolution.
+    sums (ceil(H / 2), ceil(W / 2), 4): box(F w) and box(w) (8 with LOCAL_B: and box(I w''), box(w'')),
+    wide-round background B_s (ceil(H / 4), ceil(W / 4), 3)). :func:`foreground_from_fields` finishes F at
+    full resolution.
 
     ``radii``: (wide, narrow) box radii in full-resolution pixels (static; default :func:`default_radii`).
     Split from the full-resolution step so that callers can jit the two separately (in one XLA computation on
@@ -99,17 +110,28 @@ def smooth_fields(frame: jax.Array, alpha: jax.Array, radii: Optional[tuple[int,
     p = box_mean(jnp.concatenate([i4 * wa, i4 * wb, wa, wb], axis=-1), max(1, round(wide / 4)))
     f_s = p[..., 0:3] / (p[..., 6:7] + _EPS)
     b_s = p[..., 3:6] / (p[..., 7:8] + _EPS)
-    # narrow round at 1/2, from the wide round's corrected F (its B_s is kept)
+    # narrow round at 1/2: F from the wide round's corrected F, B from the nearby room pixels of I
     half = i2.shape[:2]
     f1 = _correct(i2, a2, upsample(f_s, 2, half), upsample(b_s, 2, half))
     wa = a2 ** POWER
-    sums = box_mean(jnp.concatenate([f1 * wa, wa], axis=-1), max(1, round(narrow / 2)))
-    return sums, b_s
+    planes = [f1 * wa, wa]
+    if LOCAL_B:
+        wb = (1.0 - a2) ** POWER
+        planes += [i2 * wb, wb]
+    return box_mean(jnp.concatenate(planes, axis=-1), max(1, round(narrow / 2))), b_s
+
+
+def _background(sums: jax.Array, b_s: jax.Array) -> jax.Array:
+    """The narrow round's B: the wide B_s, or with LOCAL_B the mean of the nearby room pixels, leaning on B_s
+    where there are few."""
+    if sums.shape[-1] == 4:
+        return b_s
+    return (sums[..., 4:7] + B_PRIOR * b_s) / (sums[..., 7:8] + B_PRIOR)
 
 
 def old_background(fields: Fields, hw: tuple[int, int]) -> jax.Array:
     """:func:`smooth_fields` -> the smooth old background B (H, W, 3) float."""
-    return upsample(fields[1], 4, hw)
+    return _background(upsample(fields[0], 2, hw), upsample(fields[1], 4, hw))
 
 
 def foreground_from_fields(frame: jax.Array, alpha: jax.Array, fields: Fields) -> jax.Array:
@@ -119,7 +141,7 @@ def foreground_from_fields(frame: jax.Array, alpha: jax.Array, fields: Fields) -
     hw = image.shape[:2]
     sums = upsample(fields[0], 2, hw)
     f_n = sums[..., 0:3] / (sums[..., 3:4] + _EPS)
-    return _correct(image, a, f_n, old_background(fields, hw))
+    return _correct(image, a, f_n, _background(sums, upsample(fields[1], 4, hw)))
 
 
 def estimate_foreground(frame: jax.Array, alpha: jax.Array,
