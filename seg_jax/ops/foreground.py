@@ -19,8 +19,8 @@ detail by the smooth F_s. The settings below trade a flat old colour (a green sc
 wide B_s are best) against a textured room (a narrower window and a local B are better); see
 results/spill-tuning-val.md.
 
-The smooth fields are computed at reduced resolution (the wide round at 1/4, the narrow one at 1/2) and
-upsampled bilinearly; only the last solve, which carries the per-pixel detail of I, runs at full resolution.
+The smooth fields are computed at reduced resolution (the wide round at 1/4, the narrow one at 1/2); only the
+last solve, which carries the per-pixel detail of I, runs at full resolution.
 Every box is an O(1)-per-pixel box mean (:mod:`seg_jax.ops.filters`). Where a = 1 the result is exactly I;
 where a = 0 it is not used by the blend.
 """
@@ -87,14 +87,10 @@ def _correct(image: jax.Array, alpha: jax.Array, f_s: jax.Array, b_s: jax.Array)
     return jnp.clip(f_s + gain * (image - alpha * f_s - (1.0 - alpha) * b_s), 0.0, 1.0)
 
 
-Fields = tuple[jax.Array, jax.Array]
-
-
-def smooth_fields(frame: jax.Array, alpha: jax.Array, radii: Optional[tuple[int, int]] = None) -> Fields:
-    """The two rounds' smooth fields: (frame (H, W, 3) uint8 or float, alpha (H, W)) -> (narrow-round
-    sums (ceil(H / 2), ceil(W / 2), 4): box(F w) and box(w) (8 with LOCAL_B: and box(I w''), box(w'')),
-    wide-round background B_s (ceil(H / 4), ceil(W / 4), 3)). :func:`foreground_from_fields` finishes F at
-    full resolution.
+def smooth_fields(frame: jax.Array, alpha: jax.Array, radii: Optional[tuple[int, int]] = None) -> jax.Array:
+    """The two rounds' smooth fields: (frame (H, W, 3) uint8 or float, alpha (H, W)) -> (ceil(H / 2),
+    ceil(W / 2), 6): the narrow round's F_s and B_s, at 1/2 resolution. :func:`foreground_from_fields`
+    finishes F at full resolution.
 
     ``radii``: (wide, narrow) box radii in full-resolution pixels (static; default :func:`default_radii`).
     Split from the full-resolution step so that callers can jit the two separately (in one XLA computation on
@@ -110,38 +106,39 @@ def smooth_fields(frame: jax.Array, alpha: jax.Array, radii: Optional[tuple[int,
     p = box_mean(jnp.concatenate([i4 * wa, i4 * wb, wa, wb], axis=-1), max(1, round(wide / 4)))
     f_s = p[..., 0:3] / (p[..., 6:7] + _EPS)
     b_s = p[..., 3:6] / (p[..., 7:8] + _EPS)
-    # narrow round at 1/2: F from the wide round's corrected F, B from the nearby room pixels of I
-    half = i2.shape[:2]
-    f1 = _correct(i2, a2, upsample(f_s, 2, half), upsample(b_s, 2, half))
+    # narrow round at 1/2: F from the wide round's corrected F; B the wide B_s (LOCAL_B: the nearby room of I)
+    fb = upsample(jnp.concatenate([f_s, b_s], axis=-1), 2, i2.shape[:2])
+    b_s = fb[..., 3:6]
+    f1 = _correct(i2, a2, fb[..., 0:3], b_s)
     wa = a2 ** POWER
     planes = [f1 * wa, wa]
     if LOCAL_B:
         wb = (1.0 - a2) ** POWER
         planes += [i2 * wb, wb]
-    return box_mean(jnp.concatenate(planes, axis=-1), max(1, round(narrow / 2))), b_s
+    sums = box_mean(jnp.concatenate(planes, axis=-1), max(1, round(narrow / 2)))
+    f_n = sums[..., 0:3] / (sums[..., 3:4] + _EPS)
+    if LOCAL_B:
+        b_s = (sums[..., 4:7] + B_PRIOR * b_s) / (sums[..., 7:8] + B_PRIOR)
+    return jnp.concatenate([f_n, b_s], axis=-1)
 
 
-def _background(sums: jax.Array, b_s: jax.Array) -> jax.Array:
-    """The narrow round's B: the wide B_s, or with LOCAL_B the mean of the nearby room pixels, leaning on B_s
-    where there are few."""
-    if sums.shape[-1] == 4:
-        return b_s
-    return (sums[..., 4:7] + B_PRIOR * b_s) / (sums[..., 7:8] + B_PRIOR)
+def expand_half(fields: jax.Array, hw: tuple[int, int]) -> jax.Array:
+    """Half-resolution fields -> full resolution by pixel repetition: they are smooth at the half-resolution
+    scale, and repeating is several times cheaper on CPU than a bilinear upsample of the full-size frame."""
+    return jnp.repeat(jnp.repeat(fields, 2, axis=0), 2, axis=1)[:hw[0], :hw[1]]
 
 
-def old_background(fields: Fields, hw: tuple[int, int]) -> jax.Array:
+def old_background(fields: jax.Array, hw: tuple[int, int]) -> jax.Array:
     """:func:`smooth_fields` -> the smooth old background B (H, W, 3) float."""
-    return _background(upsample(fields[0], 2, hw), upsample(fields[1], 4, hw))
+    return expand_half(fields[..., 3:6], hw)
 
 
-def foreground_from_fields(frame: jax.Array, alpha: jax.Array, fields: Fields) -> jax.Array:
+def foreground_from_fields(frame: jax.Array, alpha: jax.Array, fields: jax.Array) -> jax.Array:
     """(frame (H, W, 3), alpha (H, W), :func:`smooth_fields` of both) -> foreground F (H, W, 3) float [0, 1]."""
     image = to_float(frame)
     a = jnp.clip(alpha.astype(jnp.float32), 0.0, 1.0)[..., None]
-    hw = image.shape[:2]
-    sums = upsample(fields[0], 2, hw)
-    f_n = sums[..., 0:3] / (sums[..., 3:4] + _EPS)
-    return _correct(image, a, f_n, _background(sums, upsample(fields[1], 4, hw)))
+    full = expand_half(fields, image.shape[:2])
+    return _correct(image, a, full[..., 0:3], full[..., 3:6])
 
 
 def estimate_foreground(frame: jax.Array, alpha: jax.Array,

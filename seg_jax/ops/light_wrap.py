@@ -9,7 +9,7 @@ into a band just inside the person's edge, fading to nothing a few pixels in:
 with C the composite, L the new background blurred by normalised convolution weighted by (1 - a) (the light
 around the person, not the part the person hides), and blur(a) the alpha blurred with the same sigma, which is
 1 deep inside the person (band 0) and about 1/2 on the edge. The blurred fields are computed at 1/4 resolution
-(:func:`wrap_fields`) and upsampled in the full-resolution pass (:func:`apply_light_wrap`).
+(:func:`wrap_fields`), upsampled to 1/2 and repeated in the full-resolution pass (:func:`apply_light_wrap`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from seg_jax.ops.filters import gaussian_blur
-from seg_jax.ops.foreground import upsample
+from seg_jax.ops.foreground import expand_half, upsample
 from seg_jax.ops.resize import downscale_mean, to_float
 
 FACTOR = 4  # resolution of the blurred fields: 1/FACTOR
@@ -53,6 +53,6 @@ def apply_light_wrap(image: jax.Array, alpha: jax.Array, fields: jax.Array, stre
     if strength == 0:
         return image
     hw = image.shape[:2]
-    up = upsample(fields, FACTOR, hw)
+    up = expand_half(upsample(fields, FACTOR // 2, (-(-hw[0] // 2), -(-hw[1] // 2))), hw)
     w = strength * edge_band(alpha.astype(jnp.float32)[..., None], up[..., 0:1])
     return image + w * (up[..., 1:4] - image)
