@@ -141,3 +141,15 @@ def test_the_local_background_option_changes_the_estimate(local_b):
     jax.clear_caches()
     without = np.asarray(estimate_foreground(jnp.asarray(image), jnp.asarray(a))[0])
     assert np.abs(with_local - without).max() > 1e-3
+
+
+def test_spill_bench_measures_less_old_colour_after_cleaning():
+    from seg_jax.bench import spill
+    image, _, _, a = scene(h=96, w=128)
+    shots = [{"name": "synthetic", "image": np.round(image * 255).astype(np.uint8), "alpha": a}]
+    result = spill.evaluate(shots, (0, 255, 0), (0, 0, 255), 0.3)
+    mean = result["mean"]["true"]
+    assert mean["plain"]["old_left"] > 0.03
+    assert mean["clean"]["old_left"] < 0.3 * mean["plain"]["old_left"]
+    assert mean["plain+wrap"]["old_left"] < mean["plain"]["old_left"]  # the wrap brings in the new colour
+    assert len(result["_crops"]) == 1
