@@ -81,6 +81,8 @@ class LiveOptions:
     failsafe: str = "blur"                # seg_jax.live.failsafe.ACTIONS
     people: str = "all"                   # seg_jax.live.people.PEOPLE
     pipeline: bool = True                 # read / segment / write in three threads (False: one after the other)
+    clean_edges: bool = True              # replace modes: blend the estimated foreground colour, not the frame
+    light_wrap: float = 0.0               # replace modes: new background light over the edge, [0, 1]
 
 
 def stabilise_settings(strength: Optional[float]):
@@ -229,7 +231,8 @@ def _processor(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: An
 
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions
     look = Look(AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather)),
-                CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color), opts.mirror,
+                CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color, clean_edges=opts.clean_edges,
+                                 light_wrap=float(opts.light_wrap)), opts.mirror,
                 opts.threshold if opts.threshold is not None else 0.5,
                 frozenset(k for k, v in (("image", bg_image), ("video", bg_video)) if v is not None))
     stills = isinstance(source, ImageListSource) and source.frame_count > 1

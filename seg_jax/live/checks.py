@@ -45,6 +45,8 @@ def check_numbers(opts) -> None:
         raise LiveError(f"--guided-eps must be in (0, 1], got {opts.guided_eps}")
     if opts.stabilise is not None and not 0.0 <= _finite("--stabilise", opts.stabilise) < 1.0:
         raise LiveError(f"--stabilise strength must be in [0, 1) (0 turns it off), got {opts.stabilise}")
+    if not 0.0 <= _finite("--light-wrap", opts.light_wrap) <= 1.0:
+        raise LiveError(f"--light-wrap must be in [0, 1] (0 turns it off), got {opts.light_wrap}")
 
 
 def check_blur(sigma: float) -> float:

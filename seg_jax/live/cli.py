@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
                       help="hold the previous alpha where the image is still, in [0, 1) (default 0.9; 0: off; "
                            "moving parts always take the new alpha)")
+    look.add_argument("--light-wrap", type=float, default=0.0, metavar="STRENGTH",
+                      help="image/video/color/green: let the new background's light spill over the person's "
+                           "edge, in [0, 1] (default 0: off)")
+    look.add_argument("--no-clean-edges", dest="clean_edges", action="store_false",
+                      help="image/video/color/green: blend the frame itself at soft edges (default: its estimated "
+                           "foreground colour, so the old room's colour does not show round the person)")
 
     m = p.add_argument_group("model")
     m.add_argument("--preset", metavar="quality|balanced|fast", help=preset_help())
@@ -115,7 +121,7 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
         flicker=args.flicker, preset=args.preset, failsafe=args.failsafe, people=args.people,
-        pipeline=args.pipeline)
+        pipeline=args.pipeline, clean_edges=args.clean_edges, light_wrap=args.light_wrap)
 
 
 def summary(stats: RunStats) -> str:

@@ -14,9 +14,12 @@ import jax
 import jax.numpy as jnp
 
 from seg_jax.ops.filters import gaussian_blur, max_filter, min_filter
+from seg_jax.ops.foreground import foreground_from_fields, smooth_fields
+from seg_jax.ops.light_wrap import apply_light_wrap, wrap_fields, wrap_sigma
 from seg_jax.ops.resize import downscale_mean, resize, to_float, to_uint8
 
 MODES = ("blur", "image", "video", "color", "mask", "green")
+REPLACE_MODES = ("image", "video", "color", "green")  # a new background replaces the room
 GREEN = (0, 177, 64)  # chroma-key green
 
 
@@ -40,14 +43,22 @@ class CompositeOptions:
       mode: one of MODES. 'image' and 'video' take a background array, 'color' / 'green' a colour.
       blur_sigma: background blur strength in full-resolution pixels (mode 'blur').
       color: RGB 0..255 for mode 'color'.
+      clean_edges: in the replace modes, blend the estimated foreground colour (:mod:`seg_jax.ops.foreground`)
+        instead of the frame, so soft edges do not carry the old room's colour over (False: blend the frame).
+      light_wrap: in the replace modes, how much of the new background's light spills over the person's edge,
+        in [0, 1] (:mod:`seg_jax.ops.light_wrap`; 0 = off).
     """
     mode: str = "blur"
     blur_sigma: float = 12.0
     color: tuple[int, int, int] = (0, 0, 0)
+    clean_edges: bool = True
+    light_wrap: float = 0.0
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if not 0.0 <= self.light_wrap <= 1.0:
+            raise ValueError(f"light_wrap must be in [0, 1], got {self.light_wrap}")
 
 
 def smooth_alpha(alpha: jax.Array, previous: jax.Array, strength: jax.Array | float) -> jax.Array:
@@ -111,28 +122,59 @@ def blend(frame: jax.Array, alpha: jax.Array, background: jax.Array) -> jax.Arra
     return to_uint8(a3 * to_float(frame) + (1.0 - a3) * to_float(background))
 
 
+def new_background(shape: tuple[int, ...], options: CompositeOptions,
+                   background: Optional[jax.Array] = None) -> jax.Array:
+    """The replacement background (H, W, 3) float [0, 1] of a replace mode, for a frame of ``shape``.
+
+    ``background``: (h, w, 3) uint8 or float for modes 'image' / 'video' (resized when not at frame size).
+    """
+    if options.mode in ("image", "video"):
+        if background is None:
+            raise ValueError(f"mode {options.mode!r} needs a background array")
+        bg = to_float(background)
+        return bg if bg.shape[:2] == tuple(shape[:2]) else resize(bg, shape[:2])
+    rgb = GREEN if options.mode == "green" else options.color
+    return jnp.broadcast_to(jnp.asarray(rgb, jnp.float32) / 255.0, tuple(shape[:2]) + (3,))
+
+
+def replace_fields(frame: jax.Array, alpha: jax.Array, options: CompositeOptions,
+                   background: Optional[jax.Array] = None) -> tuple:
+    """The low-resolution fields a replace mode needs: foreground estimate (None without ``clean_edges``) and
+    light wrap (None when off). :func:`replace_blend` finishes at full resolution."""
+    fg = smooth_fields(frame, alpha) if options.clean_edges else None
+    wrap = None
+    if options.light_wrap > 0:
+        wrap = wrap_fields(alpha, new_background(frame.shape, options, background), wrap_sigma(frame.shape[:2]))
+    return fg, wrap
+
+
+def replace_blend(frame: jax.Array, alpha: jax.Array, fields: tuple, options: CompositeOptions,
+                  background: Optional[jax.Array] = None) -> jax.Array:
+    """``alpha * F + (1 - alpha) * B_new`` (F the estimated foreground, or the frame without ``clean_edges``),
+    then the light wrap; (H, W, 3) uint8. ``fields``: :func:`replace_fields` of the same arguments."""
+    fg_fields, wrap = fields
+    fg = to_float(frame) if fg_fields is None else foreground_from_fields(frame, alpha, fg_fields)
+    a3 = alpha.astype(jnp.float32)[..., None]
+    out = a3 * fg + (1.0 - a3) * new_background(frame.shape, options, background)
+    if wrap is not None:
+        out = apply_light_wrap(out, alpha, wrap, options.light_wrap)
+    return to_uint8(out)
+
+
 def composite(frame: jax.Array, alpha: jax.Array, options: CompositeOptions,
               background: Optional[jax.Array] = None) -> jax.Array:
     """Blend ``frame`` (H, W, 3) uint8 over a new background using ``alpha`` (H, W); returns (H, W, 3) uint8.
 
     ``background``: (H, W, 3) uint8 or float for modes 'image' / 'video' (already at frame size).
+    The replace modes blend the estimated foreground colour (``options.clean_edges``) and add the light wrap.
     """
     f = to_float(frame)
     a = alpha.astype(jnp.float32)
     if options.mode == "mask":
         return to_uint8(jnp.repeat(a[..., None], 3, axis=-1))
     if options.mode == "blur":
-        bg = blurred_background(f, a, options.blur_sigma)
-    elif options.mode in ("image", "video"):
-        if background is None:
-            raise ValueError(f"mode {options.mode!r} needs a background array")
-        bg = to_float(background)
-        if bg.shape[:2] != f.shape[:2]:
-            bg = resize(bg, f.shape[:2])
-    else:
-        rgb = GREEN if options.mode == "green" else options.color
-        bg = jnp.broadcast_to(jnp.asarray(rgb, jnp.float32) / 255.0, f.shape)
-    return blend(f, a, bg)
+        return blend(f, a, blurred_background(f, a, options.blur_sigma))
+    return replace_blend(f, a, replace_fields(f, a, options, background), options, background)
 
 
 @functools.partial(jax.jit, static_argnums=(3,))
@@ -147,6 +189,10 @@ _background_rows = jax.jit(background_rows, static_argnums=(2,))
 @functools.partial(jax.jit, static_argnums=(3,))
 def _blend_rows(frame, alpha, rows, sigma):
     return blend(frame, alpha, upsample_background_rows(rows, frame.shape[0], sigma))
+
+
+_replace_fields = jax.jit(replace_fields, static_argnums=(2,))
+_replace_blend = jax.jit(replace_blend, static_argnums=(3,))
 
 
 @functools.partial(jax.jit, static_argnums=(5, 6))
@@ -164,11 +210,17 @@ def render(frame: jax.Array, alpha: jax.Array, previous: Optional[jax.Array], ba
 
     Mode 'blur' runs as separately jitted stages: in one XLA computation on CPU the background blur was fused
     into the per-pixel blend and recomputed for every output pixel (1280x720: 25 ms in one jit, 6 ms staged;
-    640x480: 5.6 -> 2.2 ms). The other modes are one jit.
+    640x480: 5.6 -> 2.2 ms). The replace modes with a foreground estimate or light wrap are staged the same
+    way (low-resolution fields, then the full-resolution blend). The other modes are one jit.
     """
-    if composite_options.mode != "blur":
+    staged_replace = composite_options.mode in REPLACE_MODES and (
+        composite_options.clean_edges or composite_options.light_wrap > 0)
+    if composite_options.mode != "blur" and not staged_replace:
         return _render_one_jit(frame, alpha, previous, background, strength, alpha_options, composite_options)
     frame = jnp.asarray(frame)  # one host -> device copy for both stages that read it
     a, smoothed = _alpha_stage(alpha, previous, strength, alpha_options)
+    if staged_replace:
+        fields = _replace_fields(frame, a, composite_options, background)
+        return _replace_blend(frame, a, fields, composite_options, background), smoothed
     sigma = float(composite_options.blur_sigma)
     return _blend_rows(frame, a, _background_rows(frame, a, sigma), sigma), smoothed
