@@ -12,7 +12,7 @@ Two protocols, reported side by side:
   |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
 
 Peers (``--peers mediapipe``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
-144x256) runs in its own virtualenv (:mod:`seg_jax.bench.peers`) on the same decoded images, in the same order,
+144x256) runs in its own virtualenv (:mod:`seg_jax.peers.mediapipe`) on the same decoded images, in the same order,
 and its alphas are scored by the same code at the same resolution; its rows stand beside seg_jax's per source.
 """
 from __future__ import annotations
@@ -157,8 +157,8 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     import sys
 
     from seg_jax import data
-    from seg_jax.bench import peers
     from seg_jax.data.io import read_pair
+    from seg_jax.peers import mediapipe as peers
     rows = {m: {"model": name, "peer": True, "split": split, "full_res": {}} for m, name in PEER_ROWS.items()}
     for subset in subsets:
         files = data.heldout_files(data_root, split=split, subset=subset)

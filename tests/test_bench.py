@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from seg_jax import fused
-from seg_jax.bench import peers
 from seg_jax.bench.report import render
 from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
 from seg_jax.models import layers
 from seg_jax.models.build import build_model
+from seg_jax.peers import mediapipe as peers
 
 # ---------------------------------------------------------------------------- reference layers (frozen copies)
 
@@ -255,3 +255,13 @@ def test_peers_section_asks_each_registered_peer(monkeypatch):
     assert res["peers"]["present"]["results"][0]["median_ms"] == 1.5
     assert res["peers"]["present"]["what"] == "a fake peer"
     assert "gpu-only" not in res["peers"] and Present.seen == [["8x12"]]
+
+
+def test_ablation_section_steps_agree_with_flax():
+    """The ablation section builds every variant (Flax, folded, bfloat16 products...) and each one's output
+    stays close to the Flax model's."""
+    o = Options(suite="cpu", models=("mobilenet",), sizes=((64, 64),), sections=("ablation",), warmup=1, iters=2)
+    rows = Runner(o, log=lambda s: None).run()["ablation"]
+    assert isinstance(rows, list) and len(rows) >= 2, rows
+    assert all(r["median_ms"] > 0 for r in rows)
+    assert all(r.get("max_abs_diff_vs_flax", 0.0) < 0.1 for r in rows)

@@ -57,7 +57,7 @@ def test_table_puts_peers_beside_seg_jax_per_source():
 
 def test_missing_peer_venv_is_one_line_and_no_rows(tmp_path, capsys, monkeypatch, clip_files):
     from seg_jax import data
-    from seg_jax.bench import peers
+    from seg_jax.peers import mediapipe as peers
     got = peers.mediapipe_alphas([np.zeros((4, 4, 3), np.uint8)], venv=tmp_path / "no-venv", install=False)
     assert got["status"] == "skipped" and "no mediapipe==0.10.21 virtualenv" in got["reason"]
     monkeypatch.setattr(data, "heldout_files", lambda root, split, subset: clip_files)
@@ -69,7 +69,7 @@ def test_missing_peer_venv_is_one_line_and_no_rows(tmp_path, capsys, monkeypatch
 
 def test_peer_alphas_become_rows(monkeypatch, clip_files):
     from seg_jax import data
-    from seg_jax.bench import peers
+    from seg_jax.peers import mediapipe as peers
     truths = [cv2.imread(f["mask_path"], cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255 for f in clip_files]
     fake = {"status": "ok", "version": "0.10.21", "alphas": {"general_256x256": truths,
                                                                "landscape_144x256": [t * 0 for t in truths]}}
@@ -84,7 +84,7 @@ def test_peer_alphas_become_rows(monkeypatch, clip_files):
 def test_a_peer_venv_folder_of_the_user_is_never_deleted(tmp_path, monkeypatch):
     import subprocess
 
-    from seg_jax.bench import peers
+    from seg_jax.peers import mediapipe as peers
     mine = tmp_path / "my_folder"                      # SEG_JAX_PEER_VENV pointed at a folder of the user's
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")

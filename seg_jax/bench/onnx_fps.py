@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from seg_jax.bench.timing import hardware, load_average
 from seg_jax.models.registry import MODEL_NAMES
+from seg_jax.timing import hardware, load_average
 from seg_jax.weights_folder import shipped_weights_dir
 
 ONNX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps model alone at (\d+x\d+)")

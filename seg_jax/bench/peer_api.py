@@ -48,7 +48,7 @@ class MediaPipePeer:
              InputPair((160, 256), "landscape_144x256", "144x256"))
 
     def availability(self, install: bool) -> tuple[bool, str]:
-        from seg_jax.bench.peers import ensure_mediapipe_venv
+        from seg_jax.peers.mediapipe import ensure_mediapipe_venv
         py, message = ensure_mediapipe_venv(install=install)
         return py is not None, message
 
@@ -58,7 +58,7 @@ class MediaPipePeer:
                       | {tuple(f) for f in options.frames})
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.bench.peers import run_mediapipe
+        from seg_jax.peers.mediapipe import run_mediapipe
         return run_mediapipe(frames, warmup=options.warmup, iters=options.peer_iters, install=options.peer_install)
 
 
@@ -80,7 +80,7 @@ class TorchvisionPeer:
         return []
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.bench.peer_torchvision import run_torchvision_lraspp
+        from seg_jax.peers.torchvision import run_torchvision_lraspp
         return run_torchvision_lraspp(sizes=[tuple(options.sizes[0])], batch_sizes=[1, options.throughput_batch],
                                       warmup=options.warmup, iters=options.iters)
 

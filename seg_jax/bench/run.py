@@ -63,7 +63,7 @@ class Runner:
         interrupted run keeps what it measured."""
         import jax
 
-        from seg_jax.bench.timing import hardware, load_average
+        from seg_jax.timing import hardware, load_average
         o = self.o
         if o.suite == "gpu" and jax.default_backend() != "gpu":
             raise SystemExit(f"--suite gpu needs a GPU backend; jax sees {jax.default_backend()!r}")

@@ -15,8 +15,8 @@ def throughput(runner) -> list[dict]:
     """Frames/s at a large batch, float32 and bfloat16 compute (per-frame models)."""
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import time_calls
     from seg_jax.models import get_spec
+    from seg_jax.timing import time_calls
     o, rows = runner.o, []
     h, w = o.sizes[0]
     b = o.throughput_batch
@@ -55,8 +55,8 @@ def train(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import time_calls
     from seg_jax.models import get_spec
+    from seg_jax.timing import time_calls
     o, rows = runner.o, []
     models = o.train_models if o.train_models is not None else tuple(
         m for m in o.models if not (m == "unet" and o.suite == "cpu"))

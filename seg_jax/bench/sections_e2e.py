@@ -26,7 +26,7 @@ def e2e(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import interleaved
+    from seg_jax.timing import interleaved
     o, rows = runner.o, []
     try:
         from seg_jax import streaming

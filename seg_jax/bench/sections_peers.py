@@ -46,8 +46,8 @@ def paired(runner) -> list[dict]:
     import jax.numpy as jnp
 
     from seg_jax import streaming
-    from seg_jax.bench import peers as mediapipe_tools
     from seg_jax.fused import default_dot_dtype
+    from seg_jax.peers import mediapipe as mediapipe_tools
     o = runner.o
     if o.suite != "cpu":
         return [{"skipped": "paired rounds are against MediaPipe, on the CPU suite"}]

@@ -120,8 +120,8 @@ def time_replace(hw=(480, 640), iters: int = 100) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import interleaved
     from seg_jax.ops.composite import AlphaOptions, render
+    from seg_jax.timing import interleaved
     rng = np.random.default_rng(0)
     frame = jnp.asarray(rng.integers(0, 256, hw + (3,), dtype=np.uint8))
     yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
@@ -296,7 +296,7 @@ def main(argv=None) -> int:
     if not 0.0 <= args.light_wrap <= 1.0:
         p.error("--light-wrap must be in [0, 1]")
 
-    from seg_jax.bench.timing import hardware
+    from seg_jax.timing import hardware
     shots = soft_shots(args.data, args.split, args.limit)
     if not shots:
         print(f"no soft-matte shots under {args.data}", file=sys.stderr)

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from seg_jax.live.checks import LiveError, check_choices, check_numbers, check_output_spares_input
+from seg_jax.live.checks import check_choices, check_numbers, check_output_spares_input
+from seg_jax.live.errors import LiveError
 from seg_jax.live.loop import STILL_BUCKET, FrameProcessor, Look, draw_overlay, pad_to_bucket, run_frames
 from seg_jax.live.meters import LatencyMeter
 from seg_jax.live.modes import Mode, help_keys, parse_mode

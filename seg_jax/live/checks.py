@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
+from seg_jax.live.errors import LiveError
 from seg_jax.live.sources import IMAGE_EXTENSIONS, SAMPLE_VIDEO
 
 # Accepted ranges: beyond them a value is a typo, not a look (a 100-pixel feather or expand at 640x360 is
@@ -14,10 +15,6 @@ from seg_jax.live.sources import IMAGE_EXTENSIONS, SAMPLE_VIDEO
 MAX_BLUR = 100.0
 MAX_FEATHER = 50.0
 MAX_EXPAND = 50
-
-
-class LiveError(RuntimeError):
-    """A problem to report to the user in one line (bad source, output, background, weights...)."""
 
 
 def _finite(name: str, value: float) -> float:

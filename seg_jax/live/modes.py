@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from seg_jax.live.checks import LiveError, check_blur
+from seg_jax.live.checks import check_blur
+from seg_jax.live.errors import LiveError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from seg_jax.live.checks import LiveError
+from seg_jax.live.errors import LiveError
 
 
 @dataclasses.dataclass(frozen=True)

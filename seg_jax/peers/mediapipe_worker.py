@@ -2,9 +2,9 @@
 
 Stand-alone on purpose: it must not import seg_jax (different numpy / jax). Usage:
 
-    python peer_mediapipe.py FRAMES_DIR RESULT_JSON --warmup 10 --iters 100
-    python peer_mediapipe.py FRAMES_DIR - --serve --warmup 10
-    python peer_mediapipe.py FRAMES_DIR ALPHAS_DIR --alphas
+    python mediapipe_worker.py FRAMES_DIR RESULT_JSON --warmup 10 --iters 100
+    python mediapipe_worker.py FRAMES_DIR - --serve --warmup 10
+    python mediapipe_worker.py FRAMES_DIR ALPHAS_DIR --alphas
 
 
 FRAMES_DIR holds ``<name>.npy`` uint8 RGB frames (H, W, 3). For every frame and each of the two models

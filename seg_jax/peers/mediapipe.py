@@ -2,9 +2,10 @@
 
 CPU: MediaPipe selfie segmentation (``mediapipe==0.10.21``: general 256x256 and landscape 144x256 TFLite
 models). It pins numpy<2 and jax 0.7, so it lives in its own virtualenv (created on first use, then reused)
-and runs as a subprocess (``peer_mediapipe.py``) on frames written to a temporary folder.
+and runs as a subprocess (``mediapipe_worker.py``) on frames written to a temporary folder.
 
-The GPU peer (torchvision) is in ``peer_torchvision.py``; ``peer_api.py`` is the interface the bench uses.
+The GPU peer (torchvision) is in ``torchvision.py``; ``seg_jax/bench/peer_api.py`` is the interface the bench
+uses.
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from seg_jax.bench.timing import load_average, summarize
+from seg_jax.timing import load_average, summarize
 
 MEDIAPIPE_VERSION = "0.10.21"
 DEFAULT_PEER_VENV = Path(os.environ.get("SEG_JAX_PEER_VENV", Path.home() / ".cache" / "seg_jax" / "peer-venv"))
-PEER_SCRIPT = Path(__file__).with_name("peer_mediapipe.py")
+PEER_SCRIPT = Path(__file__).with_name("mediapipe_worker.py")
 
 
 def _venv_python(venv: Path) -> Path:
