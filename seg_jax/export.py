@@ -3,8 +3,8 @@
 Command line::
 
     python -m seg_jax.export --model mobilenet --out model.jaxexport                 # shipped weights
-    python -m seg_jax.export --model convlstm --checkpoint runs/x --out lstm.jaxexport --size 256,256
-    python -m seg_jax.export --model mobilenet --random-init --size 64,64 --out /tmp/m.jaxexport  # for tests
+    python -m seg_jax.export --model convlstm --checkpoint runs/x --out lstm.jaxexport --size 256x256
+    python -m seg_jax.export --model mobilenet --random-init --size 64x64 --out /tmp/m.jaxexport  # for tests
     python -m seg_jax.export --format onnx --model convlstm --out lstm.onnx          # ONNX, see seg_jax.onnx.export
 
 The batch dimension is symbolic ("b"); height and width are fixed at export (``--size``, multiples of 32) or,
@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import export as jax_export
 
+from seg_jax.configs.sizes import parse_size
 from seg_jax.model_io import load_weights
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
@@ -205,12 +206,10 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
 
 
 def _size(text: str) -> tuple[int, int]:
-    parts = [int(p) for p in text.replace("x", ",").split(",")]
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"--size takes H,W (e.g. 256,256), got {text!r}")
-    return parts[0], parts[1]
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -239,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="weights folder or training workdir (default: shipped)")
     p.add_argument("--random-init", action="store_true", help="random weights (for tests and benchmarks)")
     p.add_argument("--size", type=_size, default=None,
-                   help="H,W of the input (multiples of 32; default 256,256 for jax, symbolic for onnx)")
+                   help="HxW of the input, e.g. 256x256 (multiples of 32; default 256x256 for jax, symbolic for onnx)")
     p.add_argument("--depthwise-impl", default="grouped", choices=["grouped", "shift_add"])
     p.add_argument("--dynamic-size", action="store_true",
                    help="symbolic height and width (any multiples of 32) instead of --size")
