@@ -19,7 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seg_jax import checkpointing, train
+from seg_jax import checkpointing, train, train_checks
 
 NUM_STEPS = 16
 
@@ -255,7 +255,7 @@ def test_unwritable_or_full_workdir_fails_before_training(tmp_path, config_path,
     t0 = time.time()
     with pytest.raises(OSError, match="not writable"):
         train.train_and_evaluate(config, blocker / "run", progress=False)
-    monkeypatch.setattr(train, "MIN_FREE_DISK_BYTES", 1 << 62)
+    monkeypatch.setattr(train_checks, "MIN_FREE_DISK_BYTES", 1 << 62)
     with pytest.raises(OSError, match="MiB free"):
         train.train_and_evaluate(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists()

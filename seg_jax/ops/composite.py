@@ -209,8 +209,8 @@ def render(frame: jax.Array, alpha: jax.Array, previous: Optional[jax.Array], ba
     call's ``previous``.
 
     Mode 'blur' runs as separately jitted stages: in one XLA computation on CPU the background blur was fused
-    into the per-pixel blend and recomputed for every output pixel (1280x720: 25 ms in one jit, 6 ms staged;
-    640x480: 5.6 -> 2.2 ms). The replace modes with a foreground estimate or light wrap are staged the same
+    into the per-pixel blend and recomputed for every output pixel (measured: results/MEASUREMENTS.md,
+    'composite: staged blur'). The replace modes with a foreground estimate or light wrap are staged the same
     way (low-resolution fields, then the full-resolution blend). The other modes are one jit.
     """
     staged_replace = composite_options.mode in REPLACE_MODES and (
