@@ -45,9 +45,8 @@ from seg_jax.configs.sizes import parse_size
 from seg_jax.model_io import load_weights
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
-from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, UNetMobileNetConvLSTM
+from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, STATE_SCALES, UNetMobileNetConvLSTM
 
-STATE_SCALES = (8, 4, 2, 1)
 INPUT_DOC = "RGB, float32, values in [0, 1] (divide 8-bit pixels by 255), layout NHWC"
 
 

@@ -24,6 +24,8 @@ from seg_jax.models.mobilenet_v3 import MOBILENET_BN_MOMENTUM, EncoderFeatures, 
 
 # Decoder stage widths and the ConvLSTM widths that follow each merge (the paper's layout).
 DECODER_WIDTHS = (72, 72, 64, 16)
+# The downsampling factor of each ConvLSTM cell's state (1/8, 1/4, 1/2 and full resolution), cell by cell.
+STATE_SCALES = (8, 4, 2, 1)
 RecurrentState = tuple[LSTMState, LSTMState, LSTMState, LSTMState]
 
 
@@ -159,4 +161,4 @@ class UNetMobileNetConvLSTM(nn.Module):
     def initial_state(batch: int, height: int, width: int, dtype=jnp.float32) -> RecurrentState:
         """Zero (h, c) for every cell, for frames of size height x width."""
         return tuple(ConvLSTMCell.initial_state(batch, height // s, width // s, f, dtype)
-                     for s, f in zip((8, 4, 2, 1), DECODER_WIDTHS))
+                     for s, f in zip(STATE_SCALES, DECODER_WIDTHS))

@@ -15,11 +15,10 @@ from typing import Mapping
 import numpy as np
 
 from seg_jax.models.mobilenet_v3 import LARGE_BLOCKS
-from seg_jax.models.unet_mobilenet import DECODER_WIDTHS
+from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, STATE_SCALES
 from seg_jax.onnx.graph import GraphBuilder
 
 Weights = Mapping[str, Mapping[str, np.ndarray]]
-STATE_SCALES = (8, 4, 2, 1)
 
 
 def _pw(g: GraphBuilder, x: str, w: Mapping[str, np.ndarray], act: str, hint: str) -> str:
