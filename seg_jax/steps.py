@@ -13,6 +13,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+from flax import traverse_util
 
 from seg_jax.losses import segmentation_loss, temporal_consistency_loss
 from seg_jax.metrics import segmentation_sums
@@ -94,26 +95,62 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
     return logits, new_stats
 
 
+def trainable_patterns(config) -> tuple[str, ...]:
+    """``config.trainable`` as a tuple of path substrings; empty = every parameter trains."""
+    value = config.get("trainable", "") or ""
+    return tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(value, str) else tuple(value)
+
+
+def trainable_mask(params: Any, patterns: tuple[str, ...]) -> Any:
+    """A pytree of bools like ``params``: True where the '/'-joined parameter path contains one of
+    ``patterns`` (every leaf when ``patterns`` is empty)."""
+    flat = traverse_util.flatten_dict(params)
+    return traverse_util.unflatten_dict({k: (not patterns) or any(p in "/".join(k) for p in patterns)
+                                         for k in flat})
+
+
+def _split(params: Any, mask: Any) -> tuple[dict, dict]:
+    """(trainable leaves, frozen leaves) as flat {path: array} dicts."""
+    flat, flat_mask = traverse_util.flatten_dict(params), traverse_util.flatten_dict(mask)
+    return ({k: v for k, v in flat.items() if flat_mask[k]}, {k: v for k, v in flat.items() if not flat_mask[k]})
+
+
 def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> tuple[
         TrainState, dict[str, jax.Array]]:
-    """One Adam step on ``batch``; returns the new state and scalar metrics (loss, lr, grad norm)."""
+    """One Adam step on ``batch``; returns the new state and scalar metrics (loss, lr, grad norm).
+
+    ``config.trainable`` (comma-separated path substrings, e.g. 'convlstm') restricts the step to matching
+    parameters: gradients are taken with respect to those alone (so XLA drops the backward pass of frozen
+    layers that feed nothing trainable) and the others keep their values. ``config.freeze_batch_stats`` runs
+    BatchNorm on its running statistics during training and leaves them unchanged, which small batches of
+    correlated clip frames would otherwise drag.
+    """
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
 
     temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if get_spec(model_name).temporal else 0.0
+    freeze_stats = bool(config.get("freeze_batch_stats", False))
+    trainable, frozen = _split(state.params, trainable_mask(state.params, trainable_patterns(config)))
 
-    def loss_fn(params):
+    def loss_fn(trainable_flat):
+        params = traverse_util.unflatten_dict({**frozen, **trainable_flat})
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
-                                         images, train=True)
+                                         images, train=not freeze_stats)
         loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth)
         temporal = temporal_consistency_loss(logits, targets) if temporal_weight else jnp.zeros(())
         return loss + temporal_weight * temporal, (new_stats, logits, temporal)
 
-    (loss, (new_stats, logits, temporal)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (new_stats, logits, temporal)), grads_flat = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    if freeze_stats:
+        new_stats = state.batch_stats
+    # Frozen leaves get zero gradients (the optimizer state keeps the full tree, so a checkpoint does not
+    # depend on the choice) and no update at all (weight decay included).
+    grads = traverse_util.unflatten_dict({**{k: jnp.zeros_like(v) for k, v in frozen.items()}, **grads_flat})
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     lr = jnp.maximum(schedule(state.step) * state.lr_scale, config.min_learning_rate)
-    params = jax.tree_util.tree_map(lambda p, u: p - lr * u, state.params, updates)
+    mask = trainable_mask(state.params, trainable_patterns(config))
+    params = jax.tree_util.tree_map(lambda p, u, m: p - lr * u if m else p, state.params, updates, mask)
     probs = jax.nn.sigmoid(logits)
     pred, true = probs >= 0.5, targets >= 0.5
     dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)

@@ -29,7 +29,7 @@ from seg_jax.metrics import add_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models.registry import get_spec
 from seg_jax.steps import TrainState, create_train_state, make_eval_step, make_optimizer, make_train_step
-from seg_jax.train_checks import ConfigError, check_config, check_resumable, check_workdir
+from seg_jax.train_checks import ConfigError, check_config, check_resumable, check_trainable, check_workdir
 
 
 class TrainingDiverged(RuntimeError):
@@ -210,6 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     rng = jax.random.PRNGKey(config.seed)
     init_rng, state_rng = jax.random.split(rng)
     variables = _initial_variables(config, model, init_rng)
+    check_trainable(config, variables["params"])
     optimizer = make_optimizer(config)
     state = create_train_state(variables, optimizer, state_rng)
 

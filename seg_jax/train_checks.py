@@ -53,6 +53,23 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
 
 
+def check_trainable(config: ml_collections.ConfigDict, params) -> None:
+    """``config.trainable`` must name at least one parameter (a typo would otherwise train nothing)."""
+    from flax import traverse_util
+
+    from seg_jax.steps import trainable_patterns
+    patterns = trainable_patterns(config)
+    paths = ["/".join(k) for k in traverse_util.flatten_dict(params)]
+    unmatched = [p for p in patterns if not any(p in path for path in paths)]
+    if unmatched:
+        parts = {path.split("/")[0] for path in paths} | {path.split("/")[1].rstrip("_0123456789")
+                                                          for path in paths if "/" in path}
+        tops = sorted(parts)
+        raise ConfigError(f"config.trainable={config.trainable!r}: {', '.join(map(repr, unmatched))} matches no "
+                          f"parameter of model {config.model.name!r}; use substrings of its parameter paths, e.g. "
+                          f"{', '.join(tops[:6])} (empty = train everything)")
+
+
 def check_workdir(workdir: Path) -> None:
     """Fail before training if the workdir cannot be written or the disk is nearly full."""
     try:
