@@ -211,9 +211,11 @@ def hardware() -> dict[str, Any]:
 def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path: str | None = DEFAULT_DATA_ROOT,
                    base_config: ml_collections.ConfigDict | None = None, split: str = "test",
                    subsets: Sequence[str] | None = None, image_size: Sequence[int] | None = None,
-                   full_res: bool = True, fps: bool = True, guided_subsample: int = 1) -> dict[str, Any]:
+                   full_res: bool = True, fps: bool = True, guided_subsample: int = 1,
+                   base_size: str | None = None) -> dict[str, Any]:
     """All metrics for one model. ``subsets`` None: portraits, people, davis for real data, else the split.
-    ``guided_subsample``: the full-resolution protocol's guided-filter fit scale (``Refine.subsample``)."""
+    ``guided_subsample``: the full-resolution protocol's guided-filter fit scale (``Refine.subsample``);
+    ``base_size``: its inference pixel budget ('HxW', adapted to each image's aspect; None = the manifest's)."""
     from seg_jax import data
     variables, manifest = model_io.load_weights(model_name, checkpoint)
     model_config = dict(manifest.get("model") or {"name": model_name})
@@ -234,8 +236,9 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     if full_res and real:
         from seg_jax.segmenter import Segmenter
         # the manifest sets input size and aspect handling
-        segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample)
+        segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample, base_size=base_size)
         result["refine"] = {"guided_subsample": int(guided_subsample)}
+        result["full_res_base_size"] = list(segmenter.base_size)
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
             result["full_res"][subset] = evaluate_full_resolution(segmenter, files, f"{model_name} {subset}")
@@ -332,6 +335,8 @@ def main(argv=None) -> None:
     flags.DEFINE_bool("fps", True, "Measure batch-1 frames/s (Table 2).")
     flags.DEFINE_integer("guided_subsample", 1, "Full-resolution protocol: fit the guided upsampling at "
                          "1/N of the inference size (seg_jax.streaming.Refine.subsample).")
+    flags.DEFINE_string("base_size", None, "Full-resolution protocol: the Segmenter's inference pixel budget HxW "
+                        "(adapted to each image's aspect ratio; default: the weights manifest's).")
     flags.DEFINE_list("peers", ["mediapipe"], "Peers scored beside seg_jax on the same images (full resolution, "
                       "real data): mediapipe, or none.")
     flags.DEFINE_bool("peer_install", True, "Create the peer's own virtualenv when it is missing (needs PyPI).")
@@ -352,7 +357,7 @@ def main(argv=None) -> None:
             image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
                                       subsets=f.subsets, image_size=image_size, full_res=f.full_res, fps=f.fps,
-                                      guided_subsample=f.guided_subsample)
+                                      guided_subsample=f.guided_subsample, base_size=f.base_size)
                        for m in models]
             peers = [p for p in f.peers if p and p != "none"]
             unknown = sorted(set(peers) - {"mediapipe"})

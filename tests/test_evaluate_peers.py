@@ -100,3 +100,16 @@ def test_a_peer_venv_folder_of_the_user_is_never_deleted(tmp_path, monkeypatch):
     py, message = peers.ensure_mediapipe_venv(mine, install=True)
     assert py is None and "could not install" in message and calls
     assert (mine / "notes.txt").read_text() == "mine" and (mine / "pyvenv.cfg").exists()
+
+
+def test_full_resolution_base_size_sets_the_segmenters_pixel_budget(tmp_path, monkeypatch, clip_files):
+    from seg_jax import data
+    monkeypatch.setattr(data, "heldout_files", lambda root, split, subset: clip_files)
+    monkeypatch.setattr(evaluate, "evaluate_resized", lambda *a, **k: {})
+    result = evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
+                                     base_size="64x96")
+    assert result["full_res_base_size"] == [64, 96]
+    assert 0.0 <= result["full_res"]["davis"]["dice"] <= 1.0 and "flicker" in result["full_res"]["davis"]
+    with pytest.raises(ValueError):
+        evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
+                                base_size="64xabc")
