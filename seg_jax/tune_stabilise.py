@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--splits", default="train,val", help="DAVIS splits to sweep on (comma separated)")
     parser.add_argument("--strengths", default="0,0.8,0.85,0.9,0.95")
     parser.add_argument("--motions", default="0.1,0.15,0.2,0.3")
+    parser.add_argument("--tracks", default="0,1", help="camera-shift tracking off/on (Stabilise.track): 0, 1 or 0,1")
     parser.add_argument("--out", default="", help="write the table as JSON here")
     args = parser.parse_args(argv)
     from seg_jax import data
@@ -89,14 +90,16 @@ def main(argv=None) -> int:
     segmenter = Segmenter(args.model, args.checkpoint, stabilise=Stabilise())
     sequences, step = network_pass(segmenter, files)
     rows = []
-    for strength, motion in itertools.product(map(float, args.strengths.split(",")),
-                                              map(float, args.motions.split(","))):
-        if strength == 0 and rows and rows[0]["strength"] == 0:
+    for strength, motion, track in itertools.product(map(float, args.strengths.split(",")),
+                                                     map(float, args.motions.split(",")),
+                                                     (bool(int(t)) for t in args.tracks.split(","))):
+        if strength == 0 and any(r["strength"] == 0 for r in rows):
             continue
-        row = {"strength": strength, "motion": motion, **score(sequences, step, Stabilise(strength, motion))}
+        settings = Stabilise(strength, motion, track=track and strength > 0)
+        row = {"strength": strength, "motion": motion, "track": settings.track, **score(sequences, step, settings)}
         rows.append(row)
-        print(f"strength {strength:.2f} motion {motion:.3f}: flicker {row['flicker']:.5f} dtSSD {row['dtssd']:.3f} "
-              f"Dice {row['dice']:.4f}", flush=True)
+        print(f"strength {strength:.2f} motion {motion:.3f} track {int(settings.track)}: flicker {row['flicker']:.5f} "
+              f"dtSSD {row['dtssd']:.3f} Dice {row['dice']:.4f}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model, "splits": args.splits,
                                               "sequences": sorted(sequences), "rows": rows}, indent=2) + "\n")

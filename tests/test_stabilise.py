@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
+from seg_jax.ops.stabilise import Stabilise, estimate_shift, initial_hold_state, stabilise
 from seg_jax.segmenter import DEFAULT_STABILISE, Segmenter, random_variables
 
 
@@ -16,7 +16,8 @@ def _run(settings, frames, probs):
 
 
 def test_settings_are_validated():
-    for bad in [dict(strength=1.0), dict(strength=-0.1), dict(motion=0.0), dict(radius=-1)]:
+    for bad in [dict(strength=1.0), dict(strength=-0.1), dict(motion=0.0), dict(radius=-1), dict(max_shift=0.0),
+                dict(max_shift=0.6)]:
         with pytest.raises(ValueError, match="stabilise"):
             Stabilise(**bad)
     assert not Stabilise().enabled and DEFAULT_STABILISE.enabled
@@ -40,6 +41,34 @@ def test_moving_image_passes_the_new_alpha_through():
     out = _run(Stabilise(strength=0.9, motion=0.05, radius=0), frames, probs)
     for alpha, prob in zip(out, probs):
         np.testing.assert_allclose(alpha, prob, atol=1e-6)
+
+
+def _texture(h, w, seed=3):
+    import cv2
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 1.5)
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (3, -5), (-2, 4), (0, 7)])
+def test_the_camera_shift_is_found_by_phase_correlation(shift):
+    texture = _texture(48, 64)
+    previous, current = texture.mean(-1), np.roll(texture, shift, axis=(0, 1)).mean(-1)
+    assert tuple(int(v) for v in estimate_shift(previous, current, 0.25)) == shift
+
+
+def test_tracking_steadies_a_panning_background_and_fresh_pixels_take_the_new_alpha():
+    rng = np.random.default_rng(4)
+    texture, clean = _texture(32, 96), np.linspace(0, 1, 96, dtype=np.float32)[None, :].repeat(32, 0)
+    frames = [np.ascontiguousarray(texture[:, 2 * t:2 * t + 48]) for t in range(20)]    # camera pans 2 px/frame
+    truths = [clean[:, 2 * t:2 * t + 48] for t in range(20)]
+    probs = [np.clip(t + 0.15 * rng.standard_normal(t.shape), 0, 1).astype(np.float32) for t in truths]
+    error = lambda out: np.mean([np.abs(a - t)[:, :-2].mean() for a, t in zip(out[5:], truths[5:])])
+    plain = _run(Stabilise(strength=0.9, motion=0.05, radius=1), frames, probs)
+    tracked = _run(Stabilise(strength=0.9, motion=0.05, radius=1, track=True), frames, probs)
+    assert error(tracked) < 0.6 * error(plain)
+    assert error(tracked) < 0.5 * error(probs)     # without tracking the pan reads as motion nearly everywhere
+    for alpha, prob in zip(tracked[1:], probs[1:]):  # the two columns that slid in have no history
+        np.testing.assert_allclose(alpha[:, -2:], prob[:, -2:], atol=1e-6)
 
 
 def test_segmenter_stream_holds_still_frames_and_reset_forgets(tmp_path):
@@ -91,6 +120,6 @@ def test_tune_stabilise_cli(tmp_path):
                                 "--splits", "train", "--strengths", "0,0.9", "--motions", "0.2",
                                 "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert [r["strength"] for r in rows] == [0.0, 0.9]
+    assert [(r["strength"], r["track"]) for r in rows] == [(0.0, False), (0.9, False), (0.9, True)]
     assert rows[1]["flicker"] < rows[0]["flicker"] or rows[0]["flicker"] == 0
     assert tune_stabilise.main(["--data_root", str(tmp_path / "nowhere"), "--splits", "val"]) == 2
