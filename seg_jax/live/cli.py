@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--smooth", type=float, default=0.0,
                       help="temporal smoothing in [0, 1): weight of the previous alpha everywhere (default 0)")
     look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
-                      help="hold the previous alpha where the image is still, in [0, 1) (default 0.9; 0: off; "
+                      help="hold the previous alpha where the image is still, in [0, 1) (default: the Segmenter's, "
+                           "seg_jax.segmenter.DEFAULT_STABILISE; 0: off; "
                            "moving parts always take the new alpha)")
     look.add_argument("--light-wrap", type=float, default=0.0, metavar="STRENGTH",
                       help="image/video/color/green: let the new background's light spill over the person's "
