@@ -212,10 +212,11 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
                    base_config: ml_collections.ConfigDict | None = None, split: str = "test",
                    subsets: Sequence[str] | None = None, image_size: Sequence[int] | None = None,
                    full_res: bool = True, fps: bool = True, guided_subsample: int = 1,
-                   base_size: str | None = None) -> dict[str, Any]:
+                   base_size: str | None = None, stabilise: str | None = None) -> dict[str, Any]:
     """All metrics for one model. ``subsets`` None: portraits, people, davis for real data, else the split.
     ``guided_subsample``: the full-resolution protocol's guided-filter fit scale (``Refine.subsample``);
-    ``base_size``: its inference pixel budget ('HxW', adapted to each image's aspect; None = the manifest's)."""
+    ``base_size``: its inference pixel budget ('HxW', adapted to each image's aspect; None = the manifest's);
+    ``stabilise``: its stream's hold (:func:`seg_jax.ops.stabilise.parse_stabilise` form; None = the default)."""
     from seg_jax import data
     variables, manifest = model_io.load_weights(model_name, checkpoint)
     model_config = dict(manifest.get("model") or {"name": model_name})
@@ -234,10 +235,16 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     for subset in subsets:
         result["resized"][subset or "all"] = evaluate_resized(model_name, variables, config, split, subset)
     if full_res and real:
+        import dataclasses
+
+        from seg_jax.ops.stabilise import parse_stabilise
         from seg_jax.segmenter import Segmenter
+        hold = parse_stabilise(stabilise) if stabilise else None
         # the manifest sets input size and aspect handling
-        segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample, base_size=base_size)
+        segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample, base_size=base_size,
+                              stabilise=hold)
         result["refine"] = {"guided_subsample": int(guided_subsample)}
+        result["stabilise"] = dataclasses.asdict(segmenter.stabilise)
         result["full_res_base_size"] = list(segmenter.base_size)
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
@@ -337,6 +344,8 @@ def main(argv=None) -> None:
                          "1/N of the inference size (seg_jax.streaming.Refine.subsample).")
     flags.DEFINE_string("base_size", None, "Full-resolution protocol: the Segmenter's inference pixel budget HxW "
                         "(adapted to each image's aspect ratio; default: the weights manifest's).")
+    flags.DEFINE_string("stabilise", None, "Full-resolution protocol: the stream's hold of the previous alpha as "
+                        "STRENGTH,MOTION[,RADIUS[,track]] or off (default: seg_jax.segmenter.DEFAULT_STABILISE).")
     flags.DEFINE_list("peers", ["mediapipe"], "Peers scored beside seg_jax on the same images (full resolution, "
                       "real data): mediapipe, or none.")
     flags.DEFINE_bool("peer_install", True, "Create the peer's own virtualenv when it is missing (needs PyPI).")
@@ -357,7 +366,8 @@ def main(argv=None) -> None:
             image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
                                       subsets=f.subsets, image_size=image_size, full_res=f.full_res, fps=f.fps,
-                                      guided_subsample=f.guided_subsample, base_size=f.base_size)
+                                      guided_subsample=f.guided_subsample, base_size=f.base_size,
+                                      stabilise=f.stabilise)
                        for m in models]
             peers = [p for p in f.peers if p and p != "none"]
             unknown = sorted(set(peers) - {"mediapipe"})

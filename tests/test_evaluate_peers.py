@@ -113,3 +113,19 @@ def test_full_resolution_base_size_sets_the_segmenters_pixel_budget(tmp_path, mo
     with pytest.raises(ValueError):
         evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
                                 base_size="64xabc")
+
+
+def test_full_resolution_stabilise_flag_sets_the_streams_hold(tmp_path, monkeypatch, clip_files):
+    from seg_jax import data
+    monkeypatch.setattr(data, "heldout_files", lambda root, split, subset: clip_files)
+    monkeypatch.setattr(evaluate, "evaluate_resized", lambda *a, **k: {})
+    runs = {text: evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
+                                          base_size="64x96", stabilise=text) for text in ("off", "0.95,100")}
+    assert runs["off"]["stabilise"]["strength"] == 0.0
+    assert runs["0.95,100"]["stabilise"] == {"strength": 0.95, "motion": 100.0, "radius": 2, "track": False,
+                                             "max_shift": 0.125}
+    # a hold that keeps 95 % of the previous alpha on every pixel moves the alpha less between frames
+    assert runs["0.95,100"]["full_res"]["davis"]["flicker"] < runs["off"]["full_res"]["davis"]["flicker"]
+    with pytest.raises(ValueError, match="STRENGTH,MOTION"):
+        evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
+                                stabilise="strong")

@@ -123,3 +123,13 @@ def test_tune_stabilise_cli(tmp_path):
     assert [(r["strength"], r["track"]) for r in rows] == [(0.0, False), (0.9, False), (0.9, True)]
     assert rows[1]["flicker"] < rows[0]["flicker"] or rows[0]["flicker"] == 0
     assert tune_stabilise.main(["--data_root", str(tmp_path / "nowhere"), "--splits", "val"]) == 2
+
+
+def test_parse_stabilise_reads_the_command_line_form():
+    from seg_jax.ops.stabilise import parse_stabilise
+    assert parse_stabilise("off") == Stabilise() and not parse_stabilise("off").enabled
+    assert parse_stabilise("0.97,0.3") == Stabilise(strength=0.97, motion=0.3)
+    assert parse_stabilise(" 0.9, 0.2, 3, track ") == Stabilise(strength=0.9, motion=0.2, radius=3, track=True)
+    for bad in ("0.9", "0.9,x", "0.9,0.2,2,3,4", "1.5,0.2"):
+        with pytest.raises(ValueError, match="stabilise"):
+            parse_stabilise(bad)

@@ -67,6 +67,30 @@ class Stabilise:
         return float(self.strength) > 0.0
 
 
+def parse_stabilise(text: str) -> Stabilise:
+    """'off' | 'STRENGTH,MOTION[,RADIUS[,track]]' (e.g. '0.97,0.3' or '0.9,0.2,2,track') -> :class:`Stabilise`.
+
+    The command-line form of the settings, for tools that score a stream with a hold other than the default.
+    Raises ValueError naming the expected form.
+    """
+    text = text.strip().lower()
+    if text in ("off", "0", "none"):
+        return Stabilise()
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    track = bool(parts) and parts[-1] == "track"
+    if track:
+        parts = parts[:-1]
+    form = "expected 'off' or STRENGTH,MOTION[,RADIUS[,track]], e.g. 0.97,0.3"
+    if len(parts) not in (2, 3):
+        raise ValueError(f"stabilise settings {text!r}: {form}")
+    try:
+        strength, motion = float(parts[0]), float(parts[1])
+        radius = int(parts[2]) if len(parts) == 3 else Stabilise.radius
+    except ValueError:
+        raise ValueError(f"stabilise settings {text!r}: {form}") from None
+    return Stabilise(strength=strength, motion=motion, radius=radius, track=track)
+
+
 def initial_hold_state(input_size: Sequence[int]) -> HoldState:
     """A fresh state for frames of inference size (h, w): the first frame passes through."""
     h, w = int(input_size[0]), int(input_size[1])
