@@ -71,8 +71,9 @@ def global_batch_from_replicated(batch: Mapping[str, np.ndarray], sharding: Name
 
 
 def evaluate_batches(eval_step: Callable, state: TrainState, batches: Iterable[Mapping[str, np.ndarray]],
-                     sharding: NamedSharding, max_examples: int = 0, smooth: float = 1.0) -> dict[str, float]:
-    """Sum metric totals over every batch (padding excluded) and summarise."""
+                     sharding: NamedSharding, max_examples: int = 0, smooth: float = 1.0,
+                     summarise: bool = True) -> dict[str, float]:
+    """Sum metric totals over every batch (padding excluded) and summarise (``summarise`` False: the sums)."""
     total = None
     for batch in batches:
         total = add_sums(total, eval_step(state, global_batch_from_replicated(batch, sharding)))
@@ -80,7 +81,39 @@ def evaluate_batches(eval_step: Callable, state: TrainState, batches: Iterable[M
             break
     if total is None:
         raise ValueError("the evaluation split is empty; check config.data (source, root, val_fraction)")
-    return summarize(total, smooth)
+    return summarize(total, smooth) if summarise else total
+
+
+def validate(config, eval_step: Callable, state: TrainState, sharding: NamedSharding,
+             temporal: bool) -> dict[str, float]:
+    """The val metrics of ``state`` plus 'selection_loss', the number that picks the best checkpoint.
+
+    ``config.val_selection`` 'pooled': the metrics over the whole split, selection_loss = its dice_loss.
+    'source_mean': each real source scored on its own (``dice_loss_<source>`` keys; ``max_eval_examples`` per
+    source), the pooled metrics summed from the same batches, selection_loss = the unweighted mean of the
+    per-source dice_loss.
+    """
+    from seg_jax import data
+
+    def score(subset):
+        return evaluate_batches(eval_step, state, data.build_eval_batches(config, "val", subset, temporal=temporal),
+                                sharding, config.max_eval_examples, config.dice_smooth, summarise=False)
+
+    if config.get("val_selection", "pooled") != "source_mean":
+        val = summarize(score(None), config.dice_smooth)
+        return {**val, "selection_loss": val["dice_loss"]}
+    totals, per_source = None, {}
+    for subset in data.SUBSETS:
+        try:
+            total = score(subset)
+        except ValueError:          # a source with no val examples (a partial data root)
+            continue
+        totals = add_sums(totals, total)
+        per_source[f"dice_loss_{subset}"] = summarize(total, config.dice_smooth)["dice_loss"]
+    if totals is None:
+        raise ValueError("the evaluation split is empty; check config.data (source, root, val_fraction)")
+    return {**summarize(totals, config.dice_smooth), **per_source,
+            "selection_loss": float(np.mean(list(per_source.values())))}
 
 
 def _initial_variables(config, model, rng) -> dict:
@@ -290,10 +323,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             if step % config.log_every == 0 and _time_budget_spent(session_start, budget_s):
                 out_of_time = True
             if step % config.eval_every == 0 or step == config.num_steps or out_of_time:
-                val = evaluate_batches(eval_step, state, data.build_eval_batches(config, "val", temporal=temporal),
-                                       data_sharding,
-                                       config.max_eval_examples, config.dice_smooth)
-                improved, stop = _update_loop_after_eval(loop, val["dice_loss"], config)
+                val = validate(config, eval_step, state, data_sharding, temporal)
+                improved, stop = _update_loop_after_eval(loop, val["selection_loss"], config)
                 loop["last_val"] = val
                 # From host data on every process: device_put of a one-device jax array onto a sharding that spans
                 # other processes builds an array that Orbax cannot save.
@@ -301,8 +332,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 state = state.replace(lr_scale=jax.make_array_from_callback((), replicated, lambda _: lr_scale))
                 writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
                 if is_main:
+                    by_source = "".join(f" {k[len('dice_loss_'):]}={v:.4f}" for k, v in val.items()
+                                        if k.startswith("dice_loss_"))
                     msg = (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} "
-                           f"iou={val['iou']:.4f}{' (best)' if improved else ''}")
+                           f"iou={val['iou']:.4f}{by_source}{' (best)' if improved else ''}")
                     (bar.write if bar is not None else print)(msg)
                 if stop:
                     loop["stopped_early"] = True
@@ -327,7 +360,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     writer.close()
     ckpts.close()
     if is_main:
-        print(f"seg_jax.train: {status} at step {step}; best val dice_loss={loop['best_val_loss']:.4f}", flush=True)
+        print(f"seg_jax.train: {status} at step {step}; best val "
+              f"{'dice_loss' if config.val_selection == 'pooled' else 'source-mean dice_loss'}="
+              f"{loop['best_val_loss']:.4f}", flush=True)
     return {"step": step, "status": status, "best_val_loss": loop["best_val_loss"], "last_val": loop["last_val"],
             "workdir": str(workdir), "state": state}
 

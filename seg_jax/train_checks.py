@@ -13,6 +13,7 @@ from seg_jax import checkpointing
 from seg_jax.models.registry import get_spec
 
 MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
+VAL_SELECTIONS = ("pooled", "source_mean")   # config.val_selection (seg_jax.configs.default)
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
     if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
         raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
+    if config.get("val_selection", "pooled") not in VAL_SELECTIONS:
+        raise ConfigError(f"config.val_selection={config.val_selection!r}; use one of {list(VAL_SELECTIONS)}")
+    if config.get("val_selection") == "source_mean" and config.data.source != "mixed":
+        raise ConfigError(f"config.val_selection='source_mean' needs the real sources (data.source='mixed'), "
+                          f"not {config.data.source!r}; use 'pooled'")
     if config.data.get("pipeline", "grain") not in ("grain", "device"):
         raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

@@ -372,3 +372,22 @@ def test_new_source_bad_input_names_the_file(tmp_path, problem):
     # a data root without the new folders says which ones it needs
     with pytest.raises(data.BadInputError, match=r"selfies/.*fullbody/"):
         real.pairs(str(tmp_path / "nowhere"), "selfies", "train")
+
+
+def test_source_mean_val_selection_scores_every_source(real_root, tmp_path):
+    from seg_jax import train
+    from seg_jax.train_checks import ConfigError, check_config
+    c = _mixed_config(real_root)
+    c.val_selection, c.num_steps, c.eval_every, c.max_eval_examples = "source_mean", 2, 2, 4
+    summary = train.train_and_evaluate(c, tmp_path / "run", progress=False)
+    val = summary["last_val"]
+    per_source = {s: val[f"dice_loss_{s}"] for s in real.SUBSETS}
+    assert all(0.0 <= v <= 1.0 for v in per_source.values())
+    assert val["selection_loss"] == pytest.approx(np.mean(list(per_source.values())))
+    assert summary["best_val_loss"] == pytest.approx(val["selection_loss"])
+    c.data.source = "synthetic"
+    with pytest.raises(ConfigError, match="val_selection"):
+        check_config(c)
+    c.data.source, c.val_selection = "mixed", "worst"
+    with pytest.raises(ConfigError, match="val_selection"):
+        check_config(c)
