@@ -116,6 +116,12 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
             "selection_loss": float(np.mean(list(per_source.values())))}
 
 
+def _val_message(step: int, val: Mapping[str, float], improved: bool) -> str:
+    by_source = "".join(f" {k[len('dice_loss_'):]}={v:.4f}" for k, v in val.items() if k.startswith("dice_loss_"))
+    return (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} iou={val['iou']:.4f}"
+            f"{by_source}{' (best)' if improved else ''}")
+
+
 def _initial_variables(config, model, rng) -> dict:
     h, w = config.data.image_size
     return model_build.init_variables(model, config.model.name, rng, min(h, 64), min(w, 64))
@@ -295,6 +301,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     budget_s = float(config.get("max_train_seconds", 0) or 0)
     out_of_time = False
     previous_metrics = None
+    if config.get("eval_at_start", False) and not start.startswith("resumed"):
+        # the starting weights' val score is the bar every later checkpoint must beat to become 'best'
+        val = validate(config, eval_step, state, data_sharding, temporal)
+        _update_loop_after_eval(loop, val["selection_loss"], config)
+        loop["last_val"] = val
+        writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
+        if is_main:
+            print(_val_message(step, val, True) + " (the starting weights)", flush=True)
+        save(best=True)
     with _PreemptionFlag() as preemption:
         while step < config.num_steps:
             batch = global_batch_from_local(next(train_iter), data_sharding)
@@ -332,11 +347,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 state = state.replace(lr_scale=jax.make_array_from_callback((), replicated, lambda _: lr_scale))
                 writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
                 if is_main:
-                    by_source = "".join(f" {k[len('dice_loss_'):]}={v:.4f}" for k, v in val.items()
-                                        if k.startswith("dice_loss_"))
-                    msg = (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} "
-                           f"iou={val['iou']:.4f}{by_source}{' (best)' if improved else ''}")
-                    (bar.write if bar is not None else print)(msg)
+                    (bar.write if bar is not None else print)(_val_message(step, val, improved))
                 if stop:
                     loop["stopped_early"] = True
                     status = f"early stopping after {config.early_stopping_patience} evaluations without improvement"

@@ -379,12 +379,17 @@ def test_source_mean_val_selection_scores_every_source(real_root, tmp_path):
     from seg_jax.train_checks import ConfigError, check_config
     c = _mixed_config(real_root)
     c.val_selection, c.num_steps, c.eval_every, c.max_eval_examples = "source_mean", 2, 2, 4
+    c.eval_at_start = True
     summary = train.train_and_evaluate(c, tmp_path / "run", progress=False)
     val = summary["last_val"]
+    import csv
+    with open(tmp_path / "run" / "metrics_val.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [0, 2]          # the starting weights are scored first
+    assert summary["best_val_loss"] == pytest.approx(min(float(r["selection_loss"]) for r in rows))
     per_source = {s: val[f"dice_loss_{s}"] for s in real.SUBSETS}
     assert all(0.0 <= v <= 1.0 for v in per_source.values())
     assert val["selection_loss"] == pytest.approx(np.mean(list(per_source.values())))
-    assert summary["best_val_loss"] == pytest.approx(val["selection_loss"])
     c.data.source = "synthetic"
     with pytest.raises(ConfigError, match="val_selection"):
         check_config(c)

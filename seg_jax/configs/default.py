@@ -68,6 +68,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     # the whole split; 'source_mean' = the unweighted mean of each real source's val dice_loss (data.source
     # 'mixed'), so a large source (selfies) cannot hide a loss on a small one (people)
     c.val_selection = "pooled"
+    c.eval_at_start = False             # score the starting weights (step 0) first: a checkpoint must beat them
 
     c.loss = "dice"                     # dice (the paper) | bce_dice
     c.dice_smooth = 1.0
@@ -110,7 +111,8 @@ def get_default_config() -> ml_collections.ConfigDict:
 #     650 steps, bounded by max_train_seconds.
 #   cpu-long: hours in the background on a 2-core CPU, continuing from the shipped weights on every real
 #     source: 192x192 (the Segmenter runs the shipped input size), a short warm-up, decays at 70% and 90% of
-#     num_steps; the best checkpoint is the one with the lowest mean of the per-source val losses; stops
+#     num_steps; the best checkpoint is the one with the lowest mean of the per-source val losses, the
+#     starting weights included (scored at step 0); stops
 #     (evaluates and checkpoints) at the time budget and the same command resumes it. Set
 #     num_steps to what the budget reaches (results/training/). Temporal models: clips of T frames cost T
 #     images each, so 2 clips x 4 frames per step, the temporal loss on, and a lower rate so the
@@ -147,7 +149,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "data.image_size": (192, 192), "batch_size": 8, "eval_batch_size": 16, "num_steps": 6000,
             "lr_boundaries": (4200, 5400), "lr_scales": (0.1, 0.1), "eval_every": 500, "checkpoint_every": 250,
             "log_every": 25, "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 6000.0,
-            "val_selection": "source_mean"},
+            "val_selection": "source_mean", "eval_at_start": True},
         "temporal": {
             "batch_size": 2, "eval_batch_size": 4, "data.clip_length": 4, "learning_rate": 2e-4,
             "temporal_loss_weight": 5.0, "max_eval_examples": 64, "trainable": "convlstm",
