@@ -178,7 +178,8 @@ def has_checkpoint(workdir: str | Path) -> bool:
 
 def restore_inference_state(workdir: str | Path) -> tuple[dict, dict, str]:
     """({"params", "batch_stats"} as numpy arrays, training config dict, checkpoint folder) of the best
-    checkpoint (else the latest) of a training workdir. Checking the variables against a model is the
+    checkpoint (else the latest) of a training workdir; the parameters' moving average where the run kept one.
+    Checking the variables against a model is the
     caller's job (:func:`seg_jax.model_io.load_weights`)."""
     workdir = Path(workdir)
     if not has_checkpoint(workdir):
@@ -193,5 +194,7 @@ def restore_inference_state(workdir: str | Path) -> tuple[dict, dict, str]:
         state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
     finally:
         ckpts.close()
-    return ({"params": state["params"], "batch_stats": state["batch_stats"]}, config,
+    # a run that keeps a moving average of its parameters scored (and chose its best checkpoint by) the average
+    params = state["ema_params"] if state.get("ema_params") is not None else state["params"]
+    return ({"params": params, "batch_stats": state["batch_stats"]}, config,
             f"{workdir}/{CHECKPOINT_DIR}/{which}/{step}")

@@ -27,6 +27,8 @@ class TrainState:
     """Everything a training step reads and writes.
 
     ``lr_scale`` is the reduce-on-plateau multiplier (changed by the host loop between steps).
+    ``ema_params`` is the exponential moving average of ``params`` (``config.ema_decay`` > 0), else None:
+    the weights that validation scores and ``seg_jax.ship`` exports.
     """
     step: jax.Array
     params: Any
@@ -34,6 +36,7 @@ class TrainState:
     opt_state: Any
     lr_scale: jax.Array
     rng: jax.Array
+    ema_params: Any = None
 
 
 def learning_rate_schedule(config) -> optax.Schedule:
@@ -65,11 +68,29 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 
 def create_train_state(variables: Mapping[str, Any], optimizer: optax.GradientTransformation,
-                       rng: jax.Array) -> TrainState:
+                       rng: jax.Array, ema: bool = False) -> TrainState:
+    """A step-0 state; ``ema`` keeps a moving average of the parameters, starting at them."""
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}), opt_state=optimizer.init(params),
-                      lr_scale=jnp.ones((), jnp.float32), rng=rng)
+                      lr_scale=jnp.ones((), jnp.float32), rng=rng,
+                      ema_params=jax.tree_util.tree_map(jnp.array, params) if ema else None)
+
+
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+    """The averaging weight of the old average at ``step``: ``decay``, ramped up as (1 + n) / (10 + n) over the
+    first steps of a session's average so that it forgets its starting point quickly."""
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def update_ema(ema_params: Any, params: Any, decay: jax.Array) -> Any:
+    """``decay * ema + (1 - decay) * params``, leaf by leaf."""
+    return jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)
+
+
+def evaluation_state(state: TrainState) -> TrainState:
+    """The state whose ``params`` are scored and shipped: the moving average where the run keeps one."""
+    return state if state.ema_params is None else state.replace(params=state.ema_params)
 
 
 def batch_to_inputs(batch: Batch, soft_targets: bool = True) -> tuple[jax.Array, jax.Array]:
@@ -157,7 +178,11 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     metrics = {"loss": loss, "dice": dice, "learning_rate": lr, "grad_norm": optax.global_norm(grads)}
     if temporal_weight:
         metrics["temporal_loss"] = temporal
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state)
+    ema_params = state.ema_params
+    if ema_params is not None:
+        ema_params = update_ema(ema_params, params, ema_decay_at(float(config.get("ema_decay", 0.0)), state.step))
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state,
+                              ema_params=ema_params)
     return new_state, metrics
 
 

@@ -28,7 +28,14 @@ from seg_jax.metric_writer import MetricWriter
 from seg_jax.metrics import add_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models.registry import get_spec
-from seg_jax.steps import TrainState, create_train_state, make_eval_step, make_optimizer, make_train_step
+from seg_jax.steps import (
+    TrainState,
+    create_train_state,
+    evaluation_state,
+    make_eval_step,
+    make_optimizer,
+    make_train_step,
+)
 from seg_jax.train_checks import ConfigError, check_config, check_resumable, check_trainable, check_workdir
 
 
@@ -251,7 +258,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     variables = _initial_variables(config, model, init_rng)
     check_trainable(config, variables["params"])
     optimizer = make_optimizer(config)
-    state = create_train_state(variables, optimizer, state_rng)
+    use_ema = float(config.get("ema_decay", 0.0) or 0.0) > 0
+    state = create_train_state(variables, optimizer, state_rng, ema=use_ema)
 
     ckpts = checkpointing.TrainingCheckpoints(workdir, keep_latest=config.keep_checkpoints)
     temporal = get_spec(config.model.name).temporal
@@ -267,7 +275,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         start = f"resumed from step {int(state.step)}"
     elif config.init_from:
         variables = _apply_init_from(config, variables)
-        state = create_train_state(variables, optimizer, state_rng)
+        state = create_train_state(variables, optimizer, state_rng, ema=use_ema)
         start = f"initialised from {config.init_from}"
     state = jax.device_put(state, replicated)
 
@@ -303,7 +311,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     previous_metrics = None
     if config.get("eval_at_start", False) and not start.startswith("resumed"):
         # the starting weights' val score is the bar every later checkpoint must beat to become 'best'
-        val = validate(config, eval_step, state, data_sharding, temporal)
+        val = validate(config, eval_step, evaluation_state(state), data_sharding, temporal)
         _update_loop_after_eval(loop, val["selection_loss"], config)
         loop["last_val"] = val
         writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
@@ -338,7 +346,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             if step % config.log_every == 0 and _time_budget_spent(session_start, budget_s):
                 out_of_time = True
             if step % config.eval_every == 0 or step == config.num_steps or out_of_time:
-                val = validate(config, eval_step, state, data_sharding, temporal)
+                val = validate(config, eval_step, evaluation_state(state), data_sharding, temporal)
                 improved, stop = _update_loop_after_eval(loop, val["selection_loss"], config)
                 loop["last_val"] = val
                 # From host data on every process: device_put of a one-device jax array onto a sharding that spans

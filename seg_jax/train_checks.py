@@ -53,6 +53,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.get("val_selection") == "source_mean" and config.data.source != "mixed":
         raise ConfigError(f"config.val_selection='source_mean' needs the real sources (data.source='mixed'), "
                           f"not {config.data.source!r}; use 'pooled'")
+    if not 0.0 <= float(config.get("ema_decay", 0.0) or 0.0) < 1.0:
+        raise ConfigError(f"config.ema_decay={config.ema_decay} must be in [0, 1) (0 = no moving average; "
+                          "0.998 averages over ~500 steps)")
     if config.data.get("pipeline", "grain") not in ("grain", "device"):
         raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
@@ -113,6 +116,15 @@ def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"--workdir {workdir} holds a checkpoint of model {name!r} with another config.model "
                           f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
                           f"this config in a new --workdir")
+    try:
+        stored_ema = float(json.loads(stored_path.read_text()).get("ema_decay", 0.0) or 0.0) > 0
+    except (OSError, ValueError, TypeError):
+        return
+    if stored_ema != (float(config.get("ema_decay", 0.0) or 0.0) > 0):
+        there, here = ("keeps", "does not") if stored_ema else ("does not keep", "does")
+        raise ConfigError(f"--workdir {workdir} holds a checkpoint that {there} a moving average of the parameters "
+                          f"(config.ema_decay) and this config {here}; resume with the workdir's ema_decay or train "
+                          f"in a new --workdir (--config.init_from={workdir} starts from its best weights)")
 
 
 def _jsonable(value):

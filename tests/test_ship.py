@@ -16,8 +16,9 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     config = apply_variant(get_default_config(), "tiny")
     config.model.name = "mobilenet"
     config.num_steps = 2
+    config.ema_decay = 0.9          # the shipped weights are the parameters' moving average
     workdir = tmp_path / "run"
-    train_and_evaluate(config, workdir, progress=False)
+    state = train_and_evaluate(config, workdir, progress=False)["state"]
     out, results = tmp_path / "weights", tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(workdir), "--model", "mobilenet",
                            "--input_size", "64x64", "--out", str(out), "--results_dir", str(results),
@@ -28,6 +29,12 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     assert manifest["input_size"] == [64, 64] and manifest["sha256"] and manifest["training"]["steps"] == 2
     record = json.loads((results / "mobilenet_tiny.json").read_text())
     assert record["steps"] == 2 and record["commands"] == ["tiny run"] and record["best_val"] is not None
+    from flax import serialization, traverse_util
+    shipped = serialization.msgpack_restore((out / "variables.msgpack").read_bytes())
+    key = next(k for k in traverse_util.flatten_dict(state.params) if k[-1] == "kernel")
+    flat_shipped = traverse_util.flatten_dict(shipped["params"])
+    np.testing.assert_array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.ema_params)[key]))
+    assert not np.array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
     import seg_jax
     alpha = seg_jax.Segmenter("mobilenet", checkpoint=out).step(np.zeros((48, 64, 3), np.uint8))
     assert alpha.shape == (48, 64)

@@ -84,6 +84,10 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.plateau_factor = 0.1
     c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
     c.weight_decay = 0.0
+    # > 0: keep an exponential moving average of the parameters with this decay (e.g. 0.998 averages over the
+    # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.ship use it. 0 = off.
+    # Changing it between 0 and > 0 changes the checkpoint layout: such a run continues in a new --workdir.
+    c.ema_decay = 0.0
     c.grad_clip_norm = 0.0              # 0 = off
 
     c.max_train_seconds = 0.0           # stop (evaluate + checkpoint) after this many seconds of a session; 0 = off
