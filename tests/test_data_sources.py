@@ -396,3 +396,24 @@ def test_source_mean_val_selection_scores_every_source(real_root, tmp_path):
     c.data.source, c.val_selection = "mixed", "worst"
     with pytest.raises(ConfigError, match="val_selection"):
         check_config(c)
+
+
+def test_device_pipeline_draws_by_source_weight_and_mixes_real_davis_clips(real_root):
+    from seg_jax.data import device_pipeline
+    c = _mixed_config(real_root, temporal=True)
+    c.data.pipeline, c.batch_size = "device", 4
+    c.data.weights.davis, c.data.weights.pseudo_video = 0.5, 0.5
+    c.data.real_weights = {"portraits": 0.0, "selfies": 1.0, "people": 0.0, "fullbody": 0.0}
+    it = data.build_train_iterator(c, seed=0, temporal=True)
+    assert it.real_clips == 2 and device_pipeline.real_clip_count(c, 3) == 2
+    weights = np.asarray(it.arrays["weights"])
+    assert weights.sum() == pytest.approx(1.0) and np.count_nonzero(weights) == 2   # the two selfie train pairs
+    n_davis_train = sum(len(s) for s in real.davis_sequences(real_root, "train"))
+    assert it.arrays["clip_frames"].shape[0] == n_davis_train
+    batch = next(it)
+    assert batch["image"].shape == (4, 2, 32, 32, 3)
+    c.data.weights.davis = 0.0
+    assert device_pipeline.real_clip_count(c, 4) == 0
+    c.data.real_weights = {"portraits": 0.0, "selfies": 0.0, "people": 0.0, "fullbody": 0.0}
+    with pytest.raises(ValueError, match="real_weights are all 0"):
+        data.build_train_iterator(c, seed=0, temporal=True)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from seg_jax.data.device_augment import DeviceAugment, device_batch, pack_pairs
+from seg_jax.data.device_augment import DeviceAugment, device_batch, pack_pairs, pack_videos
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,40 @@ def test_training_on_the_device_pipeline_resumes_on_the_next_batch(tmp_path, mod
     np.testing.assert_array_equal(np.asarray(next(again)["image"]), np.asarray(second["image"]))
     summary = train_and_evaluate(config, tmp_path, progress=False)
     assert summary["step"] == config.num_steps and np.isfinite(summary["best_val_loss"])
+
+
+def _moving_square_video(length, hw=(24, 40)):
+    """Frames of a bright square moving right by 2 px a frame on black, and its mask."""
+    seq = []
+    for t in range(length):
+        mask = np.zeros(hw + (1,), np.uint8)
+        mask[6:18, 8 + 2 * t: 20 + 2 * t] = 255
+        seq.append({"image": np.repeat(mask, 3, axis=-1), "mask": mask})
+    return seq
+
+
+def test_packed_videos_only_start_clips_inside_one_sequence():
+    packed = pack_videos([_moving_square_video(5), _moving_square_video(3)], clip_length=3, height=16)
+    assert packed["clip_frames"].shape == (8, 16, 24, 3) and packed["clip_masks"].shape == (8, 16, 24, 1)
+    assert packed["clip_starts"].tolist() == [0, 1, 2, 5]
+    assert pack_videos([_moving_square_video(5)], 2, 16, stride=2)["clip_starts"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="long enough"):
+        pack_videos([_moving_square_video(2)], 4, 16)
+
+
+def test_real_clips_keep_their_motion_and_the_mask_on_the_person(arrays):
+    calm = DeviceAugment(brightness=0.0, contrast=0.0, saturation=0.0, shadow=0.0, blur=0.0, noise=0.0,
+                         blocking=0.0, clip_flicker=0.0)
+    videos = jax.device_put(pack_videos([_moving_square_video(6)], clip_length=4, height=24))
+    both = {**arrays, **videos}
+    out = device_batch(both, jax.random.PRNGKey(3), 0, batch_size=3, out_hw=(24, 32), clip_length=4, aug=calm,
+                       real_clips=2)
+    again = device_batch(both, jax.random.PRNGKey(3), 0, batch_size=3, out_hw=(24, 32), clip_length=4, aug=calm,
+                         real_clips=2)
+    np.testing.assert_array_equal(np.asarray(out["image"]), np.asarray(again["image"]))
+    images, masks = np.asarray(out["image"])[1:].astype(float), np.asarray(out["mask"])[1:].astype(float)
+    assert images.shape == (2, 4, 24, 32, 3) and masks.shape == (2, 4, 24, 32, 1)
+    np.testing.assert_allclose(images.mean(-1, keepdims=True), masks, atol=3)  # the person is white, the rest black
+    assert masks.mean() > 20 and np.abs(np.diff(masks, axis=1)).mean() > 1    # in view, and moving
+    with pytest.raises(ValueError, match="real_clips"):
+        device_batch(arrays, jax.random.PRNGKey(3), 0, batch_size=3, out_hw=(24, 32), clip_length=4, real_clips=1)

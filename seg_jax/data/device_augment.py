@@ -5,14 +5,18 @@ data is decoded once (:func:`pack_pairs`: every pair resized to a fixed square, 
 and augmented by one jitted function of ``(arrays, step)``: the random key is ``fold_in(PRNGKey(seed), step)``,
 so a batch depends only on (seed, step), a run resumes exactly from its step, and the same code runs on CPU
 and GPU. Shapes: ``images`` (N, S, S, 3) uint8, ``masks`` (N, S, S, 1) uint8, ``backgrounds`` (M, S, S, 3)
-uint8; a still batch is ``{'image': (B, H, W, 3), 'mask': (B, H, W, 1)}`` uint8 and a clip batch adds a time
-axis (B, T, H, W, C), as the Grain pipeline yields.
+uint8, optionally ``weights`` (N,) float32 (each pair's sampling probability); a still batch is
+``{'image': (B, H, W, 3), 'mask': (B, H, W, 1)}`` uint8 and a clip batch adds a time axis (B, T, H, W, C), as
+the Grain pipeline yields. Real video (:func:`pack_videos`) adds ``clip_frames`` (F, Hv, Wv, 3),
+``clip_masks`` (F, Hv, Wv, 1) uint8 and ``clip_starts`` (K,) int32: the first frame of every clip that stays
+inside one sequence.
 
 Per example: a random affine (scale, translation, rotation, flip) sampled with bilinear filtering, pasted on a
 random background by its alpha (or kept on its own background), colour and brightness jitter, a soft shadow
 or light gradient, blur, sensor noise and JPEG-like 8x8 blocking. A clip moves the person along a smooth
 random path across the background (which drifts on its own, like a hand-held camera) with webcam-like
-brightness flicker and fresh noise per frame.
+brightness flicker and fresh noise per frame. A real clip keeps its own motion under one random zoom, shift,
+rotation and flip, the same colour change on every frame, and webcam-like flicker and noise per frame.
 """
 from __future__ import annotations
 
@@ -68,6 +72,30 @@ def pack_pairs(pairs: Sequence[dict], size: int) -> dict[str, np.ndarray]:
     return {"images": images, "masks": masks}
 
 
+def pack_videos(sequences: Sequence[Sequence[dict]], clip_length: int, height: int, stride: int = 1
+                ) -> dict[str, np.ndarray]:
+    """Decoded video sequences (each a list of ``{'image', 'mask'}`` frames of one size) -> uint8 arrays at
+    ``height`` rows (width by the first sequence's aspect, a multiple of 8; other aspects are stretched) and the
+    start frame of every ``clip_length``-frame clip (frames ``start, start + stride, ...``) inside one sequence."""
+    import cv2
+    if not sequences or not sequences[0]:
+        raise ValueError("pack_videos needs at least one sequence with frames")
+    h0, w0 = sequences[0][0]["image"].shape[:2]
+    width = max(8, int(round(height * w0 / h0 / 8)) * 8)
+    frames, masks, starts = [], [], []
+    for seq in sequences:
+        first = len(frames)
+        for ex in seq:
+            frames.append(cv2.resize(ex["image"], (width, height), interpolation=cv2.INTER_AREA))
+            masks.append(cv2.resize(ex["mask"][..., 0], (width, height), interpolation=cv2.INTER_AREA)[..., None])
+        span = (clip_length - 1) * stride
+        starts += range(first, first + max(0, len(seq) - span))
+    if not starts:
+        raise ValueError(f"no sequence is long enough for clips of {clip_length} frames at stride {stride}")
+    return {"clip_frames": np.stack(frames), "clip_masks": np.stack(masks),
+            "clip_starts": np.asarray(starts, np.int32)}
+
+
 def _affine_sample(image: jax.Array, matrix: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     """Bilinear sample of ``image`` (S, S, C) float at ``matrix`` @ (x, y, 1) of each output pixel (zeros outside)."""
     h, w = out_hw
@@ -90,6 +118,24 @@ def _person_matrix(key: jax.Array, size: int, out_hw: tuple[int, int], aug: Devi
     centre_out = jnp.array([w / 2, h / 2]) + offset
     rot = jnp.array([[c * flip, s], [-s * flip, c]])
     t = jnp.array([size / 2, size / 2]) - rot @ centre_out
+    return jnp.concatenate([rot, t[:, None]], axis=1)
+
+
+def _frame_matrix(key: jax.Array, src_hw: tuple[int, int], out_hw: tuple[int, int], aug: DeviceAugment):
+    """Output pixel -> source pixel of a video frame: the output covered by the frame (no empty border at zoom 1),
+    zoomed in by up to 1 / ``aug.scale[0]`` (people are small in wide shots), shifted inside the frame, rotated
+    and flipped."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    (sh, sw), (h, w) = src_hw, out_hw
+    zoom = jax.random.uniform(k1, (), minval=1.0, maxval=1.0 / aug.scale[0])
+    per_out = min(sh / h, sw / w) / zoom                     # source pixels per output pixel
+    angle = jnp.deg2rad(jax.random.uniform(k2, (), minval=-aug.rotate_degrees, maxval=aug.rotate_degrees) * 0.5)
+    flip = jnp.where(jax.random.uniform(k3) < aug.flip, -1.0, 1.0)
+    room = jnp.maximum(jnp.array([sw, sh]) - per_out * jnp.array([w, h]), 0.0) / 2
+    centre_src = jnp.array([sw / 2, sh / 2]) + jax.random.uniform(k4, (2,), minval=-1, maxval=1) * room
+    c, s = jnp.cos(angle) * per_out, jnp.sin(angle) * per_out
+    rot = jnp.array([[c * flip, -s], [s * flip, c]])
+    t = centre_src - rot @ jnp.array([w / 2, h / 2])
     return jnp.concatenate([rot, t[:, None]], axis=1)
 
 
@@ -126,11 +172,36 @@ def _degrade(key: jax.Array, x: jax.Array, aug: DeviceAugment) -> jax.Array:
     return x + std * jax.random.normal(k[3], x.shape)
 
 
-def _one_example(key, images, masks, backgrounds, out_hw, clip_length, aug: DeviceAugment):
+def _finish_frame(key: jax.Array, frame: jax.Array, alpha: jax.Array, clip_length: int, aug: DeviceAugment):
+    """Per-frame flicker (clips only), blur, blocking and noise -> (uint8 frame, uint8 mask)."""
+    flicker = jax.random.uniform(key, (), minval=-aug.clip_flicker, maxval=aug.clip_flicker) * (clip_length > 1)
+    frame = _degrade(jax.random.fold_in(key, 1), frame + flicker, aug)
+    return (jnp.clip(frame * 255.0 + 0.5, 0, 255).astype(jnp.uint8),
+            jnp.clip(alpha * 255.0 + 0.5, 0, 255).astype(jnp.uint8))
+
+
+def _real_clip(key, frames, masks, starts, out_hw, clip_length, stride, aug: DeviceAugment):
+    """-> (image (T, H, W, 3) uint8, mask (T, H, W, 1) uint8): one real clip under one random view."""
+    k_pick, k_view, k_photo, k_frames = jax.random.split(key, 4)
+    start = starts[jax.random.randint(k_pick, (), 0, starts.shape[0])]
+    matrix = _frame_matrix(k_view, frames.shape[1:3], out_hw, aug)
+    out_images, out_masks = [], []
+    for t in range(clip_length):
+        frame = jnp.concatenate([frames[start + t * stride], masks[start + t * stride]], axis=-1)
+        layer = _affine_sample(frame.astype(jnp.float32) / 255.0, matrix, out_hw)
+        rgb = _photometric(k_photo, layer[..., :3], aug)
+        image, mask = _finish_frame(jax.random.fold_in(k_frames, t), rgb, layer[..., 3:4], clip_length, aug)
+        out_images.append(image)
+        out_masks.append(mask)
+    return jnp.stack(out_images), jnp.stack(out_masks)
+
+
+def _one_example(key, images, masks, backgrounds, weights, out_hw, clip_length, aug: DeviceAugment):
     """-> (image (T, H, W, 3) uint8, mask (T, H, W, 1) uint8) for one drawn example (T = 1 for stills)."""
     n, size = images.shape[0], images.shape[1]
     k_pick, k_bg, k_comp, k_pose, k_path, k_bg_path, k_photo, k_frames = jax.random.split(key, 8)
-    index = jax.random.randint(k_pick, (), 0, n)
+    index = (jax.random.randint(k_pick, (), 0, n) if weights is None
+             else jax.random.choice(k_pick, n, p=weights))
     person = jnp.concatenate([images[index], masks[index], jnp.full(masks[index].shape, 255, jnp.uint8)],
                              axis=-1).astype(jnp.float32) / 255.0          # RGB, alpha, coverage of the photo
     background = backgrounds[jax.random.randint(k_bg, (), 0, backgrounds.shape[0])].astype(jnp.float32) / 255.0
@@ -152,28 +223,42 @@ def _one_example(key, images, masks, backgrounds, out_hw, clip_length, aug: Devi
         keep = jnp.where(use_bg, alpha, coverage)
         frame = keep * rgb + (1 - keep) * scene
         frame = _photometric(k_photo, frame, aug)
-        kf = jax.random.fold_in(k_frames, t)
-        flicker = jax.random.uniform(kf, (), minval=-aug.clip_flicker, maxval=aug.clip_flicker) * (clip_length > 1)
-        frame = _degrade(jax.random.fold_in(kf, 1), frame + flicker, aug)
-        out_images.append(jnp.clip(frame * 255.0 + 0.5, 0, 255).astype(jnp.uint8))
-        out_masks.append(jnp.clip(alpha * 255.0 + 0.5, 0, 255).astype(jnp.uint8))
+        image, mask = _finish_frame(jax.random.fold_in(k_frames, t), frame, alpha, clip_length, aug)
+        out_images.append(image)
+        out_masks.append(mask)
     return jnp.stack(out_images), jnp.stack(out_masks)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "out_hw", "clip_length", "aug"))
+@functools.partial(jax.jit, static_argnames=("batch_size", "out_hw", "clip_length", "aug", "real_clips",
+                                             "clip_stride"))
 def device_batch(arrays: dict, seed_key: jax.Array, step: jax.Array, *, batch_size: int, out_hw: tuple[int, int],
-                 clip_length: int = 0, aug: DeviceAugment = DeviceAugment()) -> dict:
-    """The batch of ``step``: ``arrays`` {'images', 'masks', 'backgrounds'} (on the device), ``seed_key`` the
-    run's ``PRNGKey(seed)``. ``clip_length`` 0 gives stills (B, H, W, C), T > 0 clips (B, T, H, W, C)."""
+                 clip_length: int = 0, aug: DeviceAugment = DeviceAugment(), real_clips: int = 0,
+                 clip_stride: int = 1) -> dict:
+    """The batch of ``step``: ``arrays`` {'images', 'masks', 'backgrounds'[, 'weights'][, 'clip_*']} (on the
+    device), ``seed_key`` the run's ``PRNGKey(seed)``. ``clip_length`` 0 gives stills (B, H, W, C), T > 0 clips
+    (B, T, H, W, C); the last ``real_clips`` of those are real video clips (needs the ``clip_*`` arrays), the
+    others pseudo-video made from the stills."""
     if out_hw[0] % 8 or out_hw[1] % 8:
         raise ValueError(f"out_hw must be multiples of 8, got {out_hw}")
+    if not 0 <= real_clips <= batch_size or (real_clips and (clip_length < 1 or "clip_frames" not in arrays)):
+        raise ValueError(f"real_clips={real_clips} needs clip_length >= 1, the packed videos and <= batch_size")
     keys = jax.random.split(jax.random.fold_in(seed_key, step), batch_size)
     frames = max(1, clip_length)
-    images, masks = jax.vmap(lambda k: _one_example(k, arrays["images"], arrays["masks"], arrays["backgrounds"],
-                                                    out_hw, frames, aug))(keys)
+    weights = arrays.get("weights")
+    made = batch_size - real_clips
+    parts = []
+    if made:
+        parts.append(jax.vmap(lambda k: _one_example(k, arrays["images"], arrays["masks"], arrays["backgrounds"],
+                                                     weights, out_hw, frames, aug))(keys[:made]))
+    if real_clips:
+        parts.append(jax.vmap(lambda k: _real_clip(k, arrays["clip_frames"], arrays["clip_masks"],
+                                                   arrays["clip_starts"], out_hw, frames, clip_stride,
+                                                   aug))(keys[made:]))
+    images = jnp.concatenate([p[0] for p in parts])
+    masks = jnp.concatenate([p[1] for p in parts])
     if clip_length == 0:
         images, masks = images[:, 0], masks[:, 0]
     return {"image": images, "mask": masks}
 
 
-__all__ = ["DeviceAugment", "device_batch", "pack_pairs"]
+__all__ = ["DeviceAugment", "device_batch", "pack_pairs", "pack_videos"]
