@@ -32,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--models", type=_names, help="comma list of mobilenet,convlstm,unet")
     p.add_argument("--sizes", type=_sizes, help="model inputs HxW, e.g. 256x256,160x256 (multiples of 32)")
     p.add_argument("--frames", type=_sizes, help="end-to-end frame sizes HxW, e.g. 480x640,720x1280")
-    p.add_argument("--sections", type=_names, help="comma list of latency,ablation,e2e,throughput,train,peers,paired")
+    p.add_argument("--sections", type=_names,
+                   help="comma list of latency,ablation,e2e,throughput,train,datapath,peers,paired")
     p.add_argument("--warmup", type=int)
     p.add_argument("--iters", type=int, help="batch-1 latency iterations")
     p.add_argument("--e2e-iters", type=int)

@@ -18,7 +18,8 @@ class Options:
     frames: tuple[tuple[int, int], ...] = ((480, 640), (720, 1280))    # end-to-end frame sizes (H, W)
     e2e_input: tuple[int, int] = (256, 256)               # model input for the end-to-end step
     e2e_composite: bool = True                            # also time the alpha-composite variants
-    sections: tuple[str, ...] = ("latency", "ablation", "e2e", "throughput", "train", "peers", "paired")
+    sections: tuple[str, ...] = ("latency", "ablation", "e2e", "throughput", "train", "datapath", "peers",
+                                 "paired")
     warmup: int = 10
     iters: int = 100
     e2e_iters: int = 50

@@ -117,6 +117,13 @@ def render(res: dict[str, Any], name: str = "") -> str:
         lines += _table(["model", "dtype", "input", "batch", "examples/s", "frames/s", "ms/step", "compile s", "step"],
                         [[r["model"], r["dtype"], r["input"], r["batch"], r["examples_per_s"], r["items_per_s"],
                           r["median_ms"], r.get("compile_s"), r.get("impl")] for r in tr])
+    dp = [r for r in _rows(res, "datapath") if "examples_per_s" in r]
+    if dp:
+        lines += ["**Device data path** (batches drawn and augmented on the device; a clip counts as one example)", ""]
+        lines += _table(["model", "input", "batch", "data examples/s", "step examples/s", "data+step examples/s",
+                         "data / step", "meets bar"],
+                        [[r["model"], r["input"], r["batch"], r["data_examples_per_s"], r["step_examples_per_s"],
+                          r["examples_per_s"], r["data_over_step"], r.get("meets_bar", "")] for r in dp])
     peers = res.get("peers") or {}
     mp = peers.get("mediapipe")
     if mp:

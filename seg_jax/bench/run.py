@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from seg_jax.bench import sections_batch, sections_e2e, sections_model, sections_peers
+from seg_jax.bench import sections_batch, sections_data, sections_e2e, sections_model, sections_peers
 from seg_jax.bench.common import model_variables, peak_device_memory, random_variables
 from seg_jax.bench.options import FUSED_VARIANTS, Options
 from seg_jax.bench.ratios import ratios
@@ -24,7 +24,8 @@ from seg_jax.bench.ratios import ratios
 # section name -> section(runner) -> rows, in the order a run measures them
 SECTIONS: dict[str, Callable] = {
     "latency": sections_model.latency, "ablation": sections_model.ablation, "e2e": sections_e2e.e2e,
-    "throughput": sections_batch.throughput, "train": sections_batch.train, "peers": sections_peers.peers,
+    "throughput": sections_batch.throughput, "train": sections_batch.train,
+    "datapath": sections_data.datapath, "peers": sections_peers.peers,
     "paired": sections_peers.paired,
 }
 

@@ -72,7 +72,7 @@ def train(runner) -> list[dict]:
             batch = {"image": jnp.asarray(rng.integers(0, 256, shape + (3,), dtype=np.uint8)),
                      "mask": jnp.asarray((rng.random(shape + (1,)) > 0.5).astype(np.uint8) * 255)}
             model = runner.model(name, dtype_name)
-            step, state, impl = _train_step(name, model, dtype_name)
+            step, state, impl = _train_step(runner, name, model, dtype_name)
             compiled, ci = compile_fn(step, state, batch, donate_argnums=(0,))
             box = {"state": state}
 
