@@ -4,7 +4,7 @@ import pytest
 from seg_jax.configs import default
 
 
-@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short", "cpu-long"])
+@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short", "cpu-long", "gpu-long"])
 @pytest.mark.parametrize("model", ["unet", "mobilenet", "convlstm"])
 def test_variants_are_consistent_schedules(variant, model):
     c = default.get_default_config()
@@ -27,7 +27,7 @@ def test_unknown_variant_names_the_known_ones():
         default.apply_variant(default.get_default_config(), "fast")
 
 
-@pytest.mark.parametrize("variant", ["gpu", "cpu-long"])
+@pytest.mark.parametrize("variant", ["gpu", "cpu-long", "gpu-long"])
 def test_clip_recipes_train_the_convlstm_on_clips_with_the_temporal_loss(variant):
     c = default.get_default_config()
     c.model.name = "convlstm"
@@ -35,3 +35,9 @@ def test_clip_recipes_train_the_convlstm_on_clips_with_the_temporal_loss(variant
     assert c.data.clip_length >= 4 and c.temporal_loss_weight > 0
     m = default.apply_variant(default.get_default_config(), variant)   # per-frame models: the paper's loss
     assert m.temporal_loss_weight == 0
+
+
+def test_gpu_long_runs_on_the_device_data_path_in_calls_that_fit_a_lent_gpu():
+    c = default.apply_variant(default.get_default_config(), "gpu-long")
+    assert c.data.pipeline == "device" and c.ema_decay > 0 and c.val_selection == "source_mean"
+    assert 0 < c.max_train_seconds <= 9 * 60 and c.init_from == "seg_jax/weights/mobilenet"

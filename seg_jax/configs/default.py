@@ -111,6 +111,9 @@ def get_default_config() -> ml_collections.ConfigDict:
 #     at 75% and 90%.
 #   gpu: one GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
 #     warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session.
+#   gpu-long: many lent-GPU calls of ~9 minutes each (launch/gpu_long.sh), one long schedule resumed call after
+#     call: the device data path (batches augmented on the GPU, real DAVIS clips for temporal models), 256x256,
+#     batch 128, a moving average of the weights, per-source selection; starts from the shipped weights.
 #   cpu-short: about one hour on a 2-core CPU for a model too big for ``cpu`` (the baseline U-Net):
 #     650 steps, bounded by max_train_seconds.
 #   cpu-long: hours in the background on a 2-core CPU, continuing from the shipped weights on every real
@@ -141,6 +144,17 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "temporal": {
             "learning_rate": 2e-4, "temporal_loss_weight": 1.0, "batch_size": 8, "eval_batch_size": 16,
             "num_steps": 3000, "lr_boundaries": (2000, 2600)}},
+    "gpu-long": {
+        "all": {
+            "data.pipeline": "device", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99,
+            "init_from": lambda c: "seg_jax/weights/" + c.model.name, "learning_rate": 5e-4, "warmup_steps": 500,
+            "ema_decay": 0.999, "data.image_size": (256, 256), "batch_size": 128, "eval_batch_size": 64,
+            "num_steps": 40_000, "lr_boundaries": (28_000, 36_000), "lr_scales": (0.1, 0.1), "eval_every": 2000,
+            "checkpoint_every": 2000, "log_every": 100, "plateau_patience": 0, "early_stopping_patience": 0,
+            "max_train_seconds": 540.0, "val_selection": "source_mean", "eval_at_start": True},
+        "temporal": {
+            "batch_size": 32, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
+            "temporal_loss_weight": 1.0, "num_steps": 20_000, "lr_boundaries": (14_000, 18_000)}},
     "cpu-short": {"all": {
         "loss": "bce_dice", "learning_rate": 5e-4, "warmup_steps": 30, "data.image_size": (128, 128),
         "batch_size": 4, "eval_batch_size": 8, "num_steps": 650, "lr_boundaries": (480, 580), "lr_scales": (0.1, 0.1),
