@@ -176,11 +176,11 @@ def has_checkpoint(workdir: str | Path) -> bool:
     return root.exists() and any(p.name.isdigit() for p in root.iterdir())
 
 
-def restore_inference_state(workdir: str | Path) -> tuple[dict, dict, str]:
+def restore_inference_state(workdir: str | Path, which: str | None = None) -> tuple[dict, dict, str]:
     """({"params", "batch_stats"} as numpy arrays, training config dict, checkpoint folder) of the best
-    checkpoint (else the latest) of a training workdir; the parameters' moving average where the run kept one.
-    Checking the variables against a model is the
-    caller's job (:func:`seg_jax.model_io.load_weights`)."""
+    checkpoint (else the latest; ``which`` 'latest' or 'best' asks for one) of a training workdir; the
+    parameters' moving average where the run kept one. Checking the variables against a model is the caller's
+    job (:func:`seg_jax.model_io.load_weights`)."""
     workdir = Path(workdir)
     if not has_checkpoint(workdir):
         raise FileNotFoundError(f"{workdir} holds no training checkpoint (no {CHECKPOINT_DIR}/latest/<step>)")
@@ -188,9 +188,13 @@ def restore_inference_state(workdir: str | Path) -> tuple[dict, dict, str]:
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     ckpts = TrainingCheckpoints(workdir, read_only=True)
     try:
-        which = "best" if ckpts.best.latest_step() is not None else "latest"
+        if which is None:
+            which = "best" if ckpts.best.latest_step() is not None else "latest"
         manager = getattr(ckpts, which)
         step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{workdir} has no {which} checkpoint; pass the workdir itself or "
+                                    f"{workdir}/{CHECKPOINT_DIR}/latest")
         state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
     finally:
         ckpts.close()

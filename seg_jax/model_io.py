@@ -25,8 +25,9 @@ KERAS_SUFFIXES = (".h5", ".hdf5")
 def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
     """(state {"params", "batch_stats"}, manifest) of a weights folder, training workdir or Keras ``.h5`` file.
 
-    A manifest's ``"subtree"`` (e.g. ``"encoder"``) says the state holds only that part of a model; a
-    workdir's manifest holds its training ``config`` and the ``checkpoint`` step folder. Raises a one-line
+    A workdir gives its best checkpoint (else the latest); ``<workdir>/checkpoints/latest`` or ``.../best`` names
+    one of the two. A manifest's ``"subtree"`` (e.g. ``"encoder"``) says the state holds only that part of a
+    model; a workdir's manifest holds its training ``config`` and the ``checkpoint`` step folder. Raises a one-line
     ``FileNotFoundError``/``ValueError`` naming the path and the fix.
     """
     path = Path(path)
@@ -38,8 +39,11 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
         return convert_h5(path), {"model": {"name": ENCODER_KIND}, "subtree": ENCODER_SUBTREE, "source": str(path)}
     if is_weights_folder(path):
         return read_folder(path)
+    which = None
+    if path.name in ("latest", "best") and path.parent.name == checkpointing.CHECKPOINT_DIR:
+        path, which = path.parent.parent, path.name
     if path.is_dir() and checkpointing.has_checkpoint(path):
-        state, config, where = checkpointing.restore_inference_state(path)
+        state, config, where = checkpointing.restore_inference_state(path, which=which)
         return state, {"model": config.get("model", {}), "config": config, "checkpoint": where}
     raise FileNotFoundError(f"{path} holds no seg_jax weights (no {MANIFEST_FILE}) and no training checkpoint "
                             f"(no {checkpointing.CHECKPOINT_DIR}/latest/<step>); pass a weights folder or a workdir")

@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
-from seg_jax import cpuinfo, model_io, weights_folder
+from seg_jax import checkpointing, cpuinfo, model_io, weights_folder
 from seg_jax.configs.sizes import parse_size
 from seg_jax.metric_writer import read_metrics
 
@@ -46,11 +46,14 @@ def _cpu_name() -> str:
 def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,
          results_dir: str | Path = "results/training", commands: Sequence[str] = (), keep_aspect: bool = True,
          record_name: str | None = None) -> Path:
-    """Export the best checkpoint of ``workdir`` as shipped weights; returns the weights folder. The run's
+    """Export the best checkpoint of ``workdir`` (or ``<workdir>/checkpoints/latest``) as shipped weights; returns
+    the weights folder. The run's
     record goes to ``<results_dir>/<record_name or model_name>.json``."""
     workdir = Path(workdir)
     variables, info = model_io.load_weights(model_name, workdir)
-    record = training_record(workdir, commands)
+    # '<run>/checkpoints/latest' (or best) ships that checkpoint; the record is the run's
+    run_dir = workdir.parent.parent if workdir.parent.name == checkpointing.CHECKPOINT_DIR else workdir
+    record = training_record(run_dir, commands)
     model_config = dict(info["model"])
     model_config["depthwise_impl"] = "auto"  # the runtime picks the fastest form per backend
     out = Path(out_dir) if out_dir else weights_folder.shipped_weights_dir(model_name)
@@ -75,7 +78,8 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
 
 def main(argv=None) -> None:
     from absl import app, flags
-    flags.DEFINE_string("workdir", None, "Training workdir (its best checkpoint is shipped).")
+    flags.DEFINE_string("workdir", None, "Training workdir (its best checkpoint is shipped; "
+                        "<workdir>/checkpoints/latest ships the latest).")
     flags.DEFINE_string("model", None, "Model name of the run: mobilenet | convlstm | unet.")
     flags.DEFINE_string("input_size", "256x256", "Default inference size HxW written to the manifest.")
     flags.DEFINE_string("out", None, "Weights folder (default seg_jax/weights/<model>).")

@@ -35,6 +35,9 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     flat_shipped = traverse_util.flatten_dict(shipped["params"])
     np.testing.assert_array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.ema_params)[key]))
     assert not np.array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
+    from seg_jax.model_io import read_weights
+    _, latest = read_weights(workdir / "checkpoints" / "latest")
+    assert "/checkpoints/latest/" in latest["checkpoint"]
     import seg_jax
     alpha = seg_jax.Segmenter("mobilenet", checkpoint=out).step(np.zeros((48, 64, 3), np.uint8))
     assert alpha.shape == (48, 64)
