@@ -176,11 +176,12 @@ def has_checkpoint(workdir: str | Path) -> bool:
     return root.exists() and any(p.name.isdigit() for p in root.iterdir())
 
 
-def restore_inference_state(workdir: str | Path, which: str | None = None) -> tuple[dict, dict, str]:
+def restore_inference_state(workdir: str | Path, which: str | None = None,
+                            average: bool = True) -> tuple[dict, dict, str]:
     """({"params", "batch_stats"} as numpy arrays, training config dict, checkpoint folder) of the best
-    checkpoint (else the latest; ``which`` 'latest' or 'best' asks for one) of a training workdir; the
-    parameters' moving average where the run kept one. Checking the variables against a model is the caller's
-    job (:func:`seg_jax.model_io.load_weights`)."""
+    checkpoint (else the latest; ``which`` 'latest' or 'best' asks for one) of a training workdir: the
+    parameters' moving average where the run kept one (``average=False``: the raw parameters). Checking the
+    variables against a model is the caller's job (:func:`seg_jax.model_io.load_weights`)."""
     workdir = Path(workdir)
     if not has_checkpoint(workdir):
         raise FileNotFoundError(f"{workdir} holds no training checkpoint (no {CHECKPOINT_DIR}/latest/<step>)")
@@ -199,6 +200,6 @@ def restore_inference_state(workdir: str | Path, which: str | None = None) -> tu
     finally:
         ckpts.close()
     # a run that keeps a moving average of its parameters scored (and chose its best checkpoint by) the average
-    params = state["ema_params"] if state.get("ema_params") is not None else state["params"]
+    params = state["ema_params"] if average and state.get("ema_params") is not None else state["params"]
     return ({"params": params, "batch_stats": state["batch_stats"]}, config,
             f"{workdir}/{CHECKPOINT_DIR}/{which}/{step}")

@@ -22,11 +22,12 @@ from seg_jax.weights_folder import MANIFEST_FILE, is_weights_folder, read_folder
 KERAS_SUFFIXES = (".h5", ".hdf5")
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
+def read_weights(path: str | os.PathLike, average: bool = True) -> tuple[dict, dict]:
     """(state {"params", "batch_stats"}, manifest) of a weights folder, training workdir or Keras ``.h5`` file.
 
     A workdir gives its best checkpoint (else the latest); ``<workdir>/checkpoints/latest`` or ``.../best`` names
-    one of the two. A manifest's ``"subtree"`` (e.g. ``"encoder"``) says the state holds only that part of a
+    one of the two; ``average=False`` takes a checkpoint's raw parameters instead of their moving average
+    (``config.ema_decay``). A manifest's ``"subtree"`` (e.g. ``"encoder"``) says the state holds only that part of a
     model; a workdir's manifest holds its training ``config`` and the ``checkpoint`` step folder. Raises a one-line
     ``FileNotFoundError``/``ValueError`` naming the path and the fix.
     """
@@ -43,24 +44,25 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
     if path.name in ("latest", "best") and path.parent.name == checkpointing.CHECKPOINT_DIR:
         path, which = path.parent.parent, path.name
     if path.is_dir() and checkpointing.has_checkpoint(path):
-        state, config, where = checkpointing.restore_inference_state(path, which=which)
+        state, config, where = checkpointing.restore_inference_state(path, which=which, average=average)
         return state, {"model": config.get("model", {}), "config": config, "checkpoint": where}
     raise FileNotFoundError(f"{path} holds no seg_jax weights (no {MANIFEST_FILE}) and no training checkpoint "
                             f"(no {checkpointing.CHECKPOINT_DIR}/latest/<step>); pass a weights folder or a workdir")
 
 
 def load_weights(model_name: str, checkpoint: str | os.PathLike | None = None,
-                 model_config: Mapping[str, Any] | None = None) -> tuple[dict, dict]:
+                 model_config: Mapping[str, Any] | None = None, average: bool = True) -> tuple[dict, dict]:
     """Inference variables {"params", "batch_stats"} (jax arrays) and the manifest of a whole ``model_name``.
 
-    ``checkpoint``: None (the shipped weights) or any source :func:`read_weights` takes. Raises a one-line
+    ``checkpoint``: None (the shipped weights) or any source :func:`read_weights` takes (``average`` as there).
+    Raises a one-line
     error for a missing path, a corrupt file, a part of a model, or weights of another architecture.
     """
     path = Path(checkpoint) if checkpoint is not None else shipped_weights_dir(model_name)
     if checkpoint is None and not path.exists():
         raise FileNotFoundError(f"no shipped weights for model {model_name!r} at {path}; train one "
                                 f"(python -m seg_jax.train --config configs/{model_name}.py) and pass --checkpoint")
-    state, manifest = read_weights(path)
+    state, manifest = read_weights(path, average=average)
     if manifest.get("subtree"):
         raise ValueError(f"{path} holds only the {manifest['subtree']!r} part of a model; use it as "
                          "config.init_from to start a training run, not as a checkpoint")

@@ -45,12 +45,12 @@ def _cpu_name() -> str:
 
 def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_dir: str | Path | None = None,
          results_dir: str | Path = "results/training", commands: Sequence[str] = (), keep_aspect: bool = True,
-         record_name: str | None = None) -> Path:
+         record_name: str | None = None, average: bool = True) -> Path:
     """Export the best checkpoint of ``workdir`` (or ``<workdir>/checkpoints/latest``) as shipped weights; returns
     the weights folder. The run's
     record goes to ``<results_dir>/<record_name or model_name>.json``."""
     workdir = Path(workdir)
-    variables, info = model_io.load_weights(model_name, workdir)
+    variables, info = model_io.load_weights(model_name, workdir, average=average)
     # '<run>/checkpoints/latest' (or best) ships that checkpoint; the record is the run's
     run_dir = workdir.parent.parent if workdir.parent.name == checkpointing.CHECKPOINT_DIR else workdir
     record = training_record(run_dir, commands)
@@ -63,6 +63,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
         "input": "RGB float in [0, 1] (uint8 / 255), NHWC; the Segmenter does this for you",
         "output": "logits (N, H, W, 1); sigmoid -> person probability",
         "checkpoint": info["checkpoint"],
+        "weights": "moving average" if average and record["config"].get("ema_decay") else "raw parameters",
         "data": {"root": record["config"]["data"].get("root"), "source": record["config"]["data"]["source"],
                  "weights": record["config"]["data"].get("weights"),
                  "image_size": record["config"]["data"]["image_size"]},
@@ -88,6 +89,8 @@ def main(argv=None) -> None:
                       "(False for models trained on squashed square crops).")
     flags.DEFINE_multi_string("command", [], "Command(s) that produced the run, recorded in the manifest.")
     flags.DEFINE_string("record_name", None, "File name (no .json) of the run's record (default: the model name).")
+    flags.DEFINE_bool("average", True, "Ship the moving average of the parameters where the run kept one "
+                      "(config.ema_decay); --noaverage ships the raw parameters (for the EMA ablation).")
     flags.mark_flags_as_required(["workdir", "model"])
 
     def run(_):
@@ -97,7 +100,7 @@ def main(argv=None) -> None:
         try:
             size = parse_size(f.input_size, flag="input_size")
             out = ship(f.workdir, f.model, size, f.out, results_dir=f.results_dir, commands=f.command,
-                       keep_aspect=f.keep_aspect, record_name=f.record_name)
+                       keep_aspect=f.keep_aspect, record_name=f.record_name, average=f.average)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.ship: error: {e}") from None
         print(f"shipped {f.model} weights to {out}")

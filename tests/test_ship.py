@@ -35,6 +35,12 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     flat_shipped = traverse_util.flatten_dict(shipped["params"])
     np.testing.assert_array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.ema_params)[key]))
     assert not np.array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
+    assert manifest["weights"] == "moving average"
+    from seg_jax.ship import ship
+    raw = ship(workdir, "mobilenet", (64, 64), tmp_path / "raw", results_dir=tmp_path / "r2", average=False)
+    raw_params = traverse_util.flatten_dict(serialization.msgpack_restore((raw / "variables.msgpack").read_bytes())
+                                            ["params"])
+    np.testing.assert_array_equal(raw_params[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
     from seg_jax.model_io import read_weights
     _, latest = read_weights(workdir / "checkpoints" / "latest")
     assert "/checkpoints/latest/" in latest["checkpoint"]
