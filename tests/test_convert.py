@@ -183,7 +183,7 @@ def test_init_from_training_workdir(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(checkpointing, "has_checkpoint", lambda p: True)
     monkeypatch.setattr(checkpointing, "restore_inference_state",
-                        lambda p: calls.append(p) or (abstract_zeros("mobilenet", 0.5),
+                        lambda p, **kw: calls.append(p) or (abstract_zeros("mobilenet", 0.5),
                                                       {"model": {"name": "mobilenet"}}, str(p)))
     loaded = load_init_variables(tmp_path, abstract_zeros("convlstm"))
     assert calls == [tmp_path]
