@@ -129,3 +129,18 @@ def test_full_resolution_stabilise_flag_sets_the_streams_hold(tmp_path, monkeypa
     with pytest.raises(ValueError, match="STRENGTH,MOTION"):
         evaluate.evaluate_model("mobilenet", data_path=str(tmp_path), subsets=["davis"], fps=False,
                                 stabilise="strong")
+
+
+def test_the_mediapipe_worker_imports_the_real_package_not_seg_jax_own_driver(tmp_path):
+    """The worker's folder holds seg_jax/peers/mediapipe.py; it must not shadow the peer's ``mediapipe``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    np.save(tmp_path / "a.npy", np.zeros((8, 8, 3), np.uint8))
+    worker = Path(__file__).resolve().parents[1] / "seg_jax" / "peers" / "mediapipe_worker.py"
+    proc = subprocess.run([sys.executable, str(worker), str(tmp_path), str(tmp_path / "out.json"), "--warmup", "0",
+                           "--iters", "1"], capture_output=True, text=True, timeout=120)
+    # this test's interpreter has no mediapipe: the worker must say so, not load seg_jax's driver in its place
+    assert proc.returncode != 0 and "No module named 'mediapipe'" in proc.stderr, proc.stderr[-500:]

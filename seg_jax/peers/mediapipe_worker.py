@@ -28,7 +28,13 @@ import glob
 import json
 import os
 import platform
+import sys
 import time
+
+# Python puts this script's folder first on sys.path, and that folder holds seg_jax's own ``mediapipe.py``
+# (the peer's driver): drop it so that ``import mediapipe`` finds the real package of the peer virtualenv.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 
 def main() -> None:
