@@ -35,13 +35,9 @@ if [ ! -d "$DATA/portraits/images" ] || [ ! -d "$DATA/backgrounds" ]; then
   exit 2
 fi
 mkdir -p "$OUT" "$RUNS" || { say "cannot create $OUT or $RUNS"; exit 2; }
-if ! python3 -c "import grain, ml_collections" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { say "could not install the carried wheels in .whl/"; exit 2; }
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
+# shellcheck source=launch/carried_wheels.sh
+source launch/carried_wheels.sh
+use_carried_wheels "grain, ml_collections" || { say "could not install the carried wheels in .whl/"; exit 2; }
 
 if compgen -G "$RESUME/$MODEL.ckpt.tar.part*" >/dev/null && [ ! -d "$WORKDIR/checkpoints/latest" ]; then
   mkdir -p "$WORKDIR"

@@ -27,13 +27,9 @@ LOG="$OUT/gpu_round.log"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 
-if ! python3 -c "import grain, ml_collections, tensorboardX" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { say "could not install the carried wheels in .whl/"; exit 1; }
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
+# shellcheck source=launch/carried_wheels.sh
+source launch/carried_wheels.sh
+use_carried_wheels "grain, ml_collections, tensorboardX" || { say "could not install the carried wheels in .whl/"; exit 1; }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; nproc;
   python3 -c "import jax, flax, optax, orbax.checkpoint, grain; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__)" 2>&1; } | tee -a "$LOG"
 

@@ -171,6 +171,15 @@ class TrainingCheckpoints:
         self.best.close()
 
 
+def split_checkpoint_path(path: str | Path) -> tuple[Path, str | None]:
+    """``<run>/checkpoints/latest`` or ``.../best`` -> (run folder, 'latest' | 'best'); any other path ->
+    (the path, None), i.e. the run's default choice (best, else latest)."""
+    path = Path(path)
+    if path.name in ("latest", "best") and path.parent.name == CHECKPOINT_DIR:
+        return path.parent.parent, path.name
+    return path, None
+
+
 def has_checkpoint(workdir: str | Path) -> bool:
     root = Path(workdir) / CHECKPOINT_DIR / "latest"
     return root.exists() and any(p.name.isdigit() for p in root.iterdir())

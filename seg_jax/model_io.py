@@ -40,9 +40,7 @@ def read_weights(path: str | os.PathLike, average: bool = True) -> tuple[dict, d
         return convert_h5(path), {"model": {"name": ENCODER_KIND}, "subtree": ENCODER_SUBTREE, "source": str(path)}
     if is_weights_folder(path):
         return read_folder(path)
-    which = None
-    if path.name in ("latest", "best") and path.parent.name == checkpointing.CHECKPOINT_DIR:
-        path, which = path.parent.parent, path.name
+    path, which = checkpointing.split_checkpoint_path(path)
     if path.is_dir() and checkpointing.has_checkpoint(path):
         state, config, where = checkpointing.restore_inference_state(path, which=which, average=average)
         return state, {"model": config.get("model", {}), "config": config, "checkpoint": where}

@@ -52,8 +52,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     workdir = Path(workdir)
     variables, info = model_io.load_weights(model_name, workdir, average=average)
     # '<run>/checkpoints/latest' (or best) ships that checkpoint; the record is the run's
-    run_dir = workdir.parent.parent if workdir.parent.name == checkpointing.CHECKPOINT_DIR else workdir
-    record = training_record(run_dir, commands)
+    record = training_record(checkpointing.split_checkpoint_path(workdir)[0], commands)
     model_config = dict(info["model"])
     model_config["depthwise_impl"] = "auto"  # the runtime picks the fastest form per backend
     out = Path(out_dir) if out_dir else weights_folder.shipped_weights_dir(model_name)

@@ -78,8 +78,8 @@ def create_train_state(variables: Mapping[str, Any], optimizer: optax.GradientTr
 
 
 def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
-    """The averaging weight of the old average at ``step``: ``decay``, ramped up as (1 + n) / (10 + n) over the
-    first steps of a session's average so that it forgets its starting point quickly."""
+    """The averaging weight of the old average at training step ``step``: ``decay``, ramped up as
+    (1 + n) / (10 + n) over a run's first steps so that the average forgets its starting point quickly."""
     return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 

@@ -99,14 +99,16 @@ MODEL_FIELDS_FREE_ON_RESUME = ("dtype", "depthwise_impl", "encoder_bn_momentum",
 
 
 def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
-    """Refuse, before anything is written, to resume a workdir whose checkpoint holds another model."""
+    """Refuse, before anything is written, to resume a workdir whose checkpoint holds another model or another
+    layout (with or without the parameters' moving average)."""
     stored_path = workdir / "config.json"
     if not stored_path.is_file() or not checkpointing.has_checkpoint(workdir):
         return
     try:
-        stored = json.loads(stored_path.read_text()).get("model", {})
+        stored_config = json.loads(stored_path.read_text())
     except (OSError, ValueError):
         return                      # unreadable: the restore itself will say whether the checkpoint fits
+    stored = stored_config.get("model", {})
     wanted = config.model.to_dict()
     differ = sorted(k for k in set(stored) | set(wanted)
                     if k not in MODEL_FIELDS_FREE_ON_RESUME and _jsonable(stored.get(k)) != _jsonable(wanted.get(k)))
@@ -117,8 +119,8 @@ def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
                           f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
                           f"this config in a new --workdir")
     try:
-        stored_ema = float(json.loads(stored_path.read_text()).get("ema_decay", 0.0) or 0.0) > 0
-    except (OSError, ValueError, TypeError):
+        stored_ema = float(stored_config.get("ema_decay", 0.0) or 0.0) > 0
+    except (ValueError, TypeError):
         return
     if stored_ema != (float(config.get("ema_decay", 0.0) or 0.0) > 0):
         there, here = ("keeps", "does not") if stored_ema else ("does not keep", "does")

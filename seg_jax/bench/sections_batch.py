@@ -50,6 +50,12 @@ def throughput(runner) -> list[dict]:
     return rows
 
 
+def train_models(o) -> tuple[str, ...]:
+    """The models a training section times: ``o.train_models``, else ``o.models`` minus the U-Net on CPU."""
+    return o.train_models if o.train_models is not None else tuple(
+        m for m in o.models if not (m == "unet" and o.suite == "cpu"))
+
+
 def train(runner) -> list[dict]:
     """Training examples/s at ``train_size``: float32 and mixed precision (bf16 compute, f32 params)."""
     import jax
@@ -58,8 +64,7 @@ def train(runner) -> list[dict]:
     from seg_jax.models import get_spec
     from seg_jax.timing import time_calls
     o, rows = runner.o, []
-    models = o.train_models if o.train_models is not None else tuple(
-        m for m in o.models if not (m == "unet" and o.suite == "cpu"))
+    models = train_models(o)
     if "unet" in o.models and "unet" not in models:
         rows.append({"model": "unet", "skipped": "U-Net training skipped on CPU (31M params: tens of seconds "
                                                  "per step); pass --train-models unet to force"})

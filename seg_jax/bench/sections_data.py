@@ -37,14 +37,13 @@ def datapath(runner) -> list[dict]:
     """Rows of examples/s (data alone, step alone, both) per training model at ``train_size``."""
     import jax
 
-    from seg_jax.bench.sections_batch import _train_step
+    from seg_jax.bench.sections_batch import _train_step, train_models
     from seg_jax.data.device_augment import device_batch
     from seg_jax.data.device_pipeline import pack_size
     from seg_jax.models import get_spec
     from seg_jax.timing import time_calls
     o, rows = runner.o, []
-    models = o.train_models if o.train_models is not None else tuple(
-        m for m in o.models if not (m == "unet" and o.suite == "cpu"))
+    models = train_models(o)
     h, w = o.train_size
     b = o.train_batch
     rng = np.random.default_rng(o.seed)
