@@ -130,6 +130,12 @@ def trainable_mask(params: Any, patterns: tuple[str, ...]) -> Any:
                                          for k in flat})
 
 
+def learning_rate_multipliers(params: Any, bias_lr_scale: float) -> Any:
+    """A pytree of floats like ``params``: ``bias_lr_scale`` for leaves named 'bias', 1 elsewhere."""
+    flat = traverse_util.flatten_dict(params)
+    return traverse_util.unflatten_dict({k: float(bias_lr_scale) if k[-1] == "bias" else 1.0 for k in flat})
+
+
 def _split(params: Any, mask: Any) -> tuple[dict, dict]:
     """(trainable leaves, frozen leaves) as flat {path: array} dicts."""
     flat, flat_mask = traverse_util.flatten_dict(params), traverse_util.flatten_dict(mask)
@@ -142,7 +148,8 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
 
     ``config.trainable`` (comma-separated path substrings, e.g. 'convlstm') restricts the step to matching
     parameters: gradients are taken with respect to those alone (so XLA drops the backward pass of frozen
-    layers that feed nothing trainable) and the others keep their values. ``config.freeze_batch_stats`` runs
+    layers that feed nothing trainable) and the others keep their values; ``config.bias_lr_scale`` multiplies
+    the rate of every bias. ``config.freeze_batch_stats`` runs
     BatchNorm on its running statistics during training and leaves them unchanged, which small batches of
     correlated clip frames would otherwise drag.
     """
@@ -171,7 +178,9 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     lr = jnp.maximum(schedule(state.step) * state.lr_scale, config.min_learning_rate)
     mask = trainable_mask(state.params, trainable_patterns(config))
-    params = jax.tree_util.tree_map(lambda p, u, m: p - lr * u if m else p, state.params, updates, mask)
+    multipliers = learning_rate_multipliers(state.params, config.get("bias_lr_scale", 1.0))
+    params = jax.tree_util.tree_map(lambda p, u, m, k: p - (lr * k) * u if m else p, state.params, updates, mask,
+                                    multipliers)
     probs = jax.nn.sigmoid(logits)
     pred, true = probs >= 0.5, targets >= 0.5
     dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)

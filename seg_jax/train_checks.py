@@ -56,6 +56,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if not 0.0 <= float(config.get("ema_decay", 0.0) or 0.0) < 1.0:
         raise ConfigError(f"config.ema_decay={config.ema_decay} must be in [0, 1) (0 = no moving average; "
                           "0.998 averages over ~500 steps)")
+    if float(config.get("bias_lr_scale", 1.0)) <= 0:
+        raise ConfigError(f"config.bias_lr_scale={config.bias_lr_scale} must be > 0 (1 = biases train at the "
+                          "schedule's rate; freeze parameters with config.trainable instead)")
     if config.data.get("pipeline", "grain") not in ("grain", "device"):
         raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):

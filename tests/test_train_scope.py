@@ -58,3 +58,26 @@ def test_a_trainable_pattern_that_matches_nothing_is_one_clear_error():
     check_trainable(_config("decoder,convlstm", False), variables["params"])
     with pytest.raises(ConfigError, match="'lstmm_typo' matches no parameter of model 'convlstm'.*convlstm"):
         check_trainable(config, variables["params"])
+
+
+def test_bias_lr_scale_multiplies_the_step_of_biases_only():
+    def deltas(scale):
+        config = _config("convlstm", True)
+        config.bias_lr_scale = scale
+        before, after = _one_step(config)
+        flat_b, flat_a = traverse_util.flatten_dict(before.params), traverse_util.flatten_dict(after.params)
+        return {"/".join(k): flat_a[k] - flat_b[k] for k in flat_b if "convlstm" in "/".join(k)}
+
+    base, scaled = deltas(1.0), deltas(10.0)
+    for path, delta in base.items():
+        factor = 10.0 if path.endswith("bias") else 1.0
+        np.testing.assert_allclose(scaled[path], factor * delta, rtol=1e-4, atol=1e-7, err_msg=path)
+    assert any(path.endswith("bias") and np.abs(d).max() > 0 for path, d in base.items())
+
+
+def test_a_bias_lr_scale_that_is_not_positive_is_one_clear_error():
+    from seg_jax.train_checks import check_config
+    config = _config("", False)
+    config.bias_lr_scale = 0.0
+    with pytest.raises(ConfigError, match="config.bias_lr_scale=0.0 must be > 0"):
+        check_config(config)

@@ -84,6 +84,10 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.plateau_factor = 0.1
     c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
     c.weight_decay = 0.0
+    # Learning rate of every parameter named 'bias' = this x the schedule's rate. Warm-started ConvLSTM cells
+    # need it: their kernels sit behind readers scaled up ~1/gain, so they move fast at a rate where the gate
+    # biases (which set how long a cell remembers) barely move. 1 = one rate for all.
+    c.bias_lr_scale = 1.0
     # > 0: keep an exponential moving average of the parameters with this decay (e.g. 0.998 averages over the
     # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.ship use it. 0 = off.
     # Changing it between 0 and > 0 changes the checkpoint layout: such a run continues in a new --workdir.
