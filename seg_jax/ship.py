@@ -29,7 +29,8 @@ def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, An
     wall, gaps = 0.0, [b["time"] - a["time"] for a, b in zip(train, train[1:])]
     typical = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
     wall = sum(g for g in gaps if g < 20 * max(typical, 1e-3))
-    best = min(val, key=lambda r: r["dice_loss"]) if val else None
+    # the row the training loop's best checkpoint came from: its selection_loss (older runs logged dice_loss only)
+    best = min(val, key=lambda r: r.get("selection_loss", r["dice_loss"])) if val else None
     config = json.loads((workdir / "config.json").read_text())
     return {
         "workdir": str(workdir), "model": config["model"], "config": config,

@@ -51,3 +51,19 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
                           "mobilenet", "--out", str(tmp_path / "w2")], cwd=REPO, capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode != 0 and "seg_jax.ship: error" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_training_record_best_is_the_row_that_picked_the_best_checkpoint(tmp_path):
+    """Per-source selection: the record's best_val is the lowest selection_loss, not the lowest pooled loss."""
+    from seg_jax.ship import training_record
+    rows = [{"step": s, "split": "train", "time": 100.0 + s, "loss": 0.5} for s in (1, 2, 3, 4)]
+    rows += [{"step": 2, "split": "val", "time": 103.0, "dice_loss": 0.08, "selection_loss": 0.20},
+             {"step": 4, "split": "val", "time": 105.0, "dice_loss": 0.09, "selection_loss": 0.18}]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"name": "mobilenet"}, "batch_size": 8}))
+    record = training_record(tmp_path)
+    assert record["best_val"]["step"] == 4 and record["last_val"]["step"] == 4 and record["examples_seen"] == 32
+    for r in rows:
+        r.pop("selection_loss", None)     # runs from before per-source selection: the pooled loss decides
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert training_record(tmp_path)["best_val"]["step"] == 2
