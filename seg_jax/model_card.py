@@ -81,6 +81,24 @@ def _metric_table(model_row: dict, peers: list[dict], peer_note: str) -> list[st
     return lines + ([""] + [peer_note] if peer_note else [])
 
 
+def _leg_lines(training: dict, data: dict) -> list[str]:
+    """Markdown lines for one training leg: steps, time, hardware, commands, start point and data mix."""
+    lines = []
+    if training:
+        lines.append(f"- {training.get('steps', '?')} steps, {training.get('examples_seen', '?')} examples in the "
+                     f"last leg, {_fmt(training.get('wall_time_hours'))} h on "
+                     f"{(training.get('hardware') or {}).get('cpu', 'unknown hardware')}"
+                     + (f" (record: `{training['record']}`)" if training.get("record") else ""))
+        lines += [f"  `{c}`" for c in training.get("commands", [])]
+        if training.get("init_from"):
+            lines.append(f"- Initialised from {training['init_from'].get('weights')} "
+                         f"(records: {', '.join(training['init_from'].get('records', []))})")
+    if data:
+        lines.append(f"- Data: source `{data.get('source')}`, mixing weights {data.get('weights')}, training crops "
+                     f"{data.get('image_size')}")
+    return lines
+
+
 def _training_lines(manifest: dict, weights_dir: Path) -> list[str]:
     lines = []
     warm = manifest.get("warm_start")
@@ -92,18 +110,17 @@ def _training_lines(manifest: dict, weights_dir: Path) -> list[str]:
         if parent.is_file() and parent.resolve() != (weights_dir / "manifest.json").resolve():
             manifest = {**json.loads(parent.read_text()), "warm_start": None}
             lines.append(f"- The weights it starts from were trained as follows ({warm.get('from')}):")
-    training, data = manifest.get("training") or {}, manifest.get("data") or {}
-    if training:
-        lines.append(f"- {training.get('steps', '?')} steps, {training.get('examples_seen', '?')} examples in the "
-                     f"last leg, {_fmt(training.get('wall_time_hours'))} h on "
-                     f"{(training.get('hardware') or {}).get('cpu', 'unknown hardware')}")
-        lines += [f"  `{c}`" for c in training.get("commands", [])]
-        if training.get("init_from"):
-            lines.append(f"- Initialised from {training['init_from'].get('weights')} "
-                         f"(records: {', '.join(training['init_from'].get('records', []))})")
-    if data:
-        lines.append(f"- Data: source `{data.get('source')}`, mixing weights {data.get('weights')}, training crops "
-                     f"{data.get('image_size')}")
+    averaged = manifest.get("averaged_from") or []
+    if averaged:
+        lines.append(f"- Equal-weight average of {len(averaged)} checkpoints (parameters and BatchNorm statistics):")
+        lines += [f"  `{c}`" for c in manifest.get("commands", [])]
+        for i, source in enumerate(averaged, 1):
+            source = source if isinstance(source, dict) else {"checkpoint": source}
+            lines.append(f"- Source {i}: `{source.get('checkpoint') or source.get('source')}`"
+                         + (f", itself an average of {len(source['averaged_from'])} checkpoints (its manifest lists "
+                            "them)" if source.get("averaged_from") else ""))
+            lines += ["  " + line for line in _leg_lines(source.get("training") or {}, source.get("data") or {})]
+    lines += _leg_lines(manifest.get("training") or {}, manifest.get("data") or {})
     return lines or ["- No training record in the manifest."]
 
 

@@ -53,3 +53,18 @@ def test_card_keeps_other_split_peers_apart_and_bad_input(tmp_path, capsys):
     assert model_card.main(["--weights", str(weights), "--eval", str(evaluation)]) == 1
     err = capsys.readouterr().err.strip()
     assert "not valid JSON" in err and len(err.splitlines()) == 1
+
+
+def test_card_of_an_average_lists_each_source_and_how_it_was_trained(tmp_path):
+    manifest = {"model": {"name": "mobilenet"}, "parameters": 1234, "sha256": "cd" * 32, "size_bytes": 4936,
+                "commands": ["python -m seg_jax.convert.average_weights --model mobilenet --out w a b"],
+                "averaged_from": [
+                    {"checkpoint": "workdirs/a/checkpoints/best/3000", "training": {
+                        "steps": 4800, "commands": ["python -m seg_jax.train --workdir workdirs/a"]},
+                     "data": {"source": "mixed", "image_size": [192, 192]}},
+                    "workdirs/b/checkpoints/best/1500"]}
+    card = model_card.render(manifest, None, None, tmp_path)
+    assert "Equal-weight average of 2 checkpoints" in card
+    assert "Source 1: `workdirs/a/checkpoints/best/3000`" in card and "4800 steps" in card
+    assert "--workdir workdirs/a" in card and "[192, 192]" in card
+    assert "Source 2: `workdirs/b/checkpoints/best/1500`" in card and "No training record" not in card
