@@ -46,6 +46,8 @@ def test_provenance_finds_a_workdirs_run_record_and_keeps_a_folders_training(tmp
     assert got["checkpoint"] == "workdirs/run/checkpoints/best/1500"
     assert got["training"]["steps"] == 3100 and got["training"]["record"].endswith("run.json")
     assert got["data"]["image_size"] == [256, 256] and got["data"]["weights"] == {"real": 0.4}
+    named_otherwise = provenance(str(Path("workdirs/run/checkpoints/best").resolve()), workdir, records)
+    assert named_otherwise["training"]["steps"] == 3100
     folder = {"model": {"name": "mobilenet"}, "checkpoint": "workdirs/old/checkpoints/best/3000",
               "training": {"steps": 4800}, "data": {"source": "mixed"}, "averaged_from": [{"checkpoint": "a"}]}
     got = provenance("seg_jax/weights/mobilenet", folder, records)

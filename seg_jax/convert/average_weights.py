@@ -29,15 +29,15 @@ def average_variables(variables: Sequence[dict]) -> dict:
                                   .astype(np.asarray(leaves[0]).dtype), *variables)
 
 
-def _run_record(checkpoint: str, records_dir: Path) -> Optional[dict]:
-    """The ``results/training`` record of the run whose workdir holds ``checkpoint`` (``<workdir>/checkpoints/...``)."""
-    workdir = checkpoint.split("/checkpoints/")[0]
+def _run_record(workdir: Path, records_dir: Path) -> Optional[dict]:
+    """The ``records_dir`` record (``seg_jax.ship.training_record``) whose ``workdir`` is ``workdir``, or None."""
+    workdir = workdir.resolve()
     for path in sorted(records_dir.glob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and str(record.get("workdir", "")).rstrip("/") == workdir.rstrip("/"):
+        if isinstance(record, dict) and record.get("workdir") and Path(record["workdir"]).resolve() == workdir:
             return {**record, "record": str(path)}
     return None
 
@@ -52,7 +52,8 @@ def provenance(source: str, manifest: dict, records_dir: Path = Path("results/tr
     checkpoint = manifest.get("checkpoint") or str(source)
     training, data = manifest.get("training"), manifest.get("data")
     if "config" in manifest:  # a training workdir
-        record = _run_record(str(checkpoint), records_dir)
+        from seg_jax import checkpointing  # orbax: loaded only when a workdir is averaged
+        record = _run_record(checkpointing.split_checkpoint_path(source)[0], records_dir)
         if record is not None:
             training = {k: record.get(k) for k in ("steps", "examples_seen", "wall_time_hours", "hardware",
                                                    "commands", "record")}
