@@ -153,8 +153,11 @@ def build_manifest(model_name: str, model_config: Mapping[str, Any], files: Mapp
     state = [{"name": f"{hc}{i}", "shape": list(s), "dtype": "float32"}
              for i, (scale, feats) in enumerate(zip(STATE_SCALES, DECODER_WIDTHS)) for hc in "hc"
              for s in [("b", _div(height, scale), _div(width, scale), feats)]]
-    state_doc = ("flat tuple of 8 ConvLSTM arrays (h0, c0, h1, c1, h2, c2, h3, c3); start a stream with zeros, "
-                 "feed each call's returned state into the next")
+    settle = int(weights.get("settle_steps", 0))
+    state_doc = ("flat tuple of 8 ConvLSTM arrays (h0, c0, h1, c1, h2, c2, h3, c3); start a stream with zeros"
+                 + (f", call step {settle} more times on the first frame keeping only the state (the weights' "
+                    "settle_steps)" if settle else "")
+                 + ", feed each call's returned state into the next")
     manifest["state"] = {"meaning": state_doc, "arrays": state}
     manifest["functions"]["step"] = {
         "file": files["step"], "call": "state, mask = fn.call(state, frame)",
@@ -178,7 +181,8 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
     else:
         variables, wmanifest = load_weights(model_name, checkpoint)
         config = dict(wmanifest.get("model") or {"name": model_name})
-        weights = {"source": str(checkpoint) if checkpoint else "shipped", "sha256": wmanifest.get("sha256")}
+        weights = {"source": str(checkpoint) if checkpoint else "shipped", "sha256": wmanifest.get("sha256"),
+                   "settle_steps": int(wmanifest.get("settle_steps", 0))}
     config["name"] = model_name
     overrides = {"depthwise_impl": depthwise_impl} if "depthwise_impl" in get_spec(model_name).options else {}
     model = build_model(config, **overrides)

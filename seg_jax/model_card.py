@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-DEFAULT_EVAL = {"mobilenet": "results/eval-mobilenet.json", "convlstm": "results/eval-val/convlstm-warm-start.json",
+DEFAULT_EVAL = {"mobilenet": "results/eval-mobilenet.json", "convlstm": "results/eval-convlstm.json",
                 "unet": "results/eval-unet-cpu.json"}
 DEFAULT_PEERS = "results/eval-mobilenet.json"
 METRICS = (("dice", "Dice"), ("iou", "IoU"), ("boundary_f", "boundary F"), ("mad", "MAD"))
@@ -106,6 +106,11 @@ def _training_lines(manifest: dict, weights_dir: Path) -> list[str]:
         lines.append(f"- Warm start from `{warm.get('from')}` (sha256 {str(warm.get('from_sha256', ''))[:12]}...); "
                      f"trained on clips: {warm.get('trained_on_clips', 'unknown')}. Commands:")
         lines += [f"  `{c}`" for c in warm.get("commands", [])]
+        if warm.get("input_gate") == "complement":
+            lines.append(f"- Cells: moving averages of their input (input gate 1 - f, recurrent kernel x "
+                         f"{warm.get('recurrent_init_scale')}), forget-gate bias {warm.get('forget_bias')} (1/8 to "
+                         f"full resolution); a stream runs {manifest.get('settle_steps', 0)} extra passes over its "
+                         f"first frame (`settle_steps`), so a single image gets the per-frame answer.")
         parent = ROOT / str(warm.get("from", "")) / "manifest.json"
         if parent.is_file() and parent.resolve() != (weights_dir / "manifest.json").resolve():
             manifest = {**json.loads(parent.read_text()), "warm_start": None}

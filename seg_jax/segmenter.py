@@ -156,6 +156,8 @@ class Segmenter:
       stabilise: the motion-gated hold of the previous alpha on a stream (:class:`seg_jax.ops.stabilise.Stabilise`;
         None: :data:`DEFAULT_STABILISE`; ``Stabilise()`` turns it off). It never changes the first frame after
         :meth:`reset`, so single images are unaffected.
+      settle_steps: extra passes of a temporal model over the first frame after :meth:`reset`
+        (:class:`seg_jax.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
         bfloat16 dot instructions, faster there with Dice unchanged to 1e-4; float32 elsewhere; measured:
         results/MEASUREMENTS.md, 'fused: bfloat16 1x1 products'), 'float32' or 'bfloat16'.
@@ -168,7 +170,7 @@ class Segmenter:
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  fast: bool = True, dot_dtype: str = "auto",
-                 stabilise: Optional[Stabilise] = None):
+                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None):
         from seg_jax.model_io import load_weights
         from seg_jax.models import get_spec
         from seg_jax.models.build import build_model
@@ -207,12 +209,25 @@ class Segmenter:
         if not isinstance(self.stabilise, Stabilise):
             raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
         self.fast = bool(fast)
+        self.settle_steps = (self._manifest_settle_steps(checkpoint) if settle_steps is None
+                             else self._checked_settle_steps(settle_steps, "settle_steps"))
         from seg_jax.fused import resolve_dot_dtype
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
+
+    @staticmethod
+    def _checked_settle_steps(value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 1000:
+            raise ValueError(f"{where}: bad settle_steps {value!r} (want an integer 0..1000)")
+        return int(value)
+
+    def _manifest_settle_steps(self, checkpoint) -> int:
+        """The weights manifest's ``settle_steps`` (first-frame passes of a temporal model; 0 if absent)."""
+        where = f"the weights manifest of {checkpoint or 'the shipped weights'} (fix its manifest.json)"
+        return self._checked_settle_steps(self.manifest.get("settle_steps", 0), where)
 
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
@@ -232,7 +247,7 @@ class Segmenter:
                 self._folded = fast_params(self.model, self.model_name, self.variables, self.dot_dtype) or False
             self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine,
                                              fast=bool(self.fast and self._folded), folded=self._folded or None,
-                                             stabilise=self.stabilise)
+                                             stabilise=self.stabilise, settle_steps=self.settle_steps)
         return self._steps[key]
 
     # -- streaming API -----------------------------------------------------------------------------------
@@ -248,7 +263,7 @@ class Segmenter:
         size = self.input_size_for(hw)
         step = self.streaming_step(size)
         if self._state is None or self._state_size != size:
-            self._state, self._state_size = step.init_state(), size
+            self._state, self._state_size = step.init_state(frame), size
         self._state, alpha = step(self._state, frame)
         return alpha
 

@@ -21,7 +21,7 @@ separately jitted pieces'; ``seg_jax.bench`` e2e measures both forms); a frame o
 the cheap pre/post pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
 
     step = make_streaming_step("convlstm", variables, input_size=(160, 288))
-    state = step.init_state()
+    state = step.init_state(frames[0])       # settled on the first frame where the weights ask for it
     for frame in frames:                      # (H, W, 3) uint8 RGB
         state, alpha = step(state, frame)     # alpha: (H, W) float32 in [0, 1], on device
 """
@@ -233,6 +233,16 @@ def _post_pieces(refine: Refine):
 
 
 @functools.lru_cache(maxsize=None)
+def _settle_fn(model: nn.Module, model_name: str, fast: bool, steps: int):
+    """jit((weights, network state, x (1, h, w, 3)) -> network state after ``steps`` passes over the same x)."""
+    net = network_fast if fast else network
+
+    def settle(variables, state, x):
+        return jax.lax.fori_loop(0, steps, lambda _, s: net(model, model_name, variables, s, x)[0], state)
+    return jax.jit(settle, donate_argnums=(1,))
+
+
+@functools.lru_cache(maxsize=None)
 def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False,
             hold: Stabilise = Stabilise()):
     net_fn = _net_fn(fast, hold)
@@ -253,13 +263,18 @@ class StreamingStep:
       fast: whether the BatchNorm-folded network runs (False where it does not apply).
       dot_dtype: operand dtype of the fast path's 1x1 products ('auto', 'float32', 'bfloat16'; see
         :func:`fast_params`); ignored when ``folded`` is given (its stored kernels decide).
+      settle_steps: extra passes of a temporal network over the first frame of a stream (:meth:`init_state`
+        with that frame), so cells that average over time start at their steady state and a single image gets
+        the per-frame answer (the weights manifest's ``settle_steps``; 0 for per-frame models).
     """
 
     def __init__(self, model: nn.Module, model_name: str, variables: Mapping[str, Any],
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                  state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
-                 dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise()):
+                 dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise(), settle_steps: int = 0):
         h, w = int(input_size[0]), int(input_size[1])
+        if int(settle_steps) < 0:
+            raise ValueError(f"settle_steps must be >= 0, got {settle_steps!r}")
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:
             raise ValueError(f"input size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
         self.model, self.model_name, self.variables = model, model_name, variables
@@ -274,14 +289,20 @@ class StreamingStep:
         if not self.fast:
             self.params = variables
         self._pre, self._net, self._post = _pieces(model, model_name, self.input_size, refine, self.fast, stabilise)
+        self.settle_steps = int(settle_steps) if get_spec(model_name).temporal else 0
 
     @property
     def temporal(self) -> bool:
         return get_spec(self.model_name).temporal
 
-    def init_state(self) -> State:
-        """A fresh zero state (new buffers each call, safe to donate)."""
+    def init_state(self, frame=None) -> State:
+        """A fresh state (new buffers each call, safe to donate): zeros, then, given the stream's first
+        ``frame`` (H, W, 3) uint8 and ``settle_steps`` > 0, the network state after that many passes over it
+        (the frame's own step follows as usual). The stabiliser's hold state always starts empty."""
         state = initial_state(self.model_name, self.input_size, self.state_dtype)
+        if self.settle_steps and frame is not None:
+            settle = _settle_fn(self.model, self.model_name, self.fast, self.settle_steps)
+            state = settle(self.params, state, self._pre(jnp.asarray(frame)))
         return (state, initial_hold_state(self.input_size)) if self.stabilise.enabled else state
 
     def __call__(self, state: State, frame) -> tuple[State, jax.Array]:
@@ -309,7 +330,7 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
                         model_config: Optional[Mapping[str, Any]] = None,
                         input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                         fast: bool = True, dot_dtype: Any = "auto",
-                        stabilise: Stabilise = Stabilise()) -> StreamingStep:
+                        stabilise: Stabilise = Stabilise(), settle_steps: int = 0) -> StreamingStep:
     """Build the streaming step for ``model_name`` with ``variables`` ({"params", "batch_stats"}).
 
     ``model`` (a Flax module) or ``model_config`` (a ``config.model`` dict, e.g. a weights manifest's
@@ -321,7 +342,7 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
         config["name"] = model_name
         model = build_model(config)
     return StreamingStep(model, model_name, variables, input_size, refine, fast=fast, dot_dtype=dot_dtype,
-                         stabilise=stabilise)
+                         stabilise=stabilise, settle_steps=settle_steps)
 
 
 __all__ = ["DEFAULT_INPUT_SIZE", "Refine", "Stabilise", "StreamingStep", "choose_input_size", "fast_params",

@@ -37,7 +37,7 @@ def network_pass(segmenter, files):
         size = segmenter.input_size_for(frame.shape[:2])
         step = segmenter.streaming_step(size)
         if state is None or state_size != size:
-            state, state_size = step.init_state(), size
+            state, state_size = step.init_state(frame), size
         small = step._pre(frame)
         state, prob = step._net(step.params, state, small)
         frames.append((small, prob, frame, pair["mask"][..., 0]))

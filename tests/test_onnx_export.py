@@ -91,11 +91,20 @@ def test_convlstm_clip_with_state_fed_back(tmp_path):
             np.testing.assert_allclose(feeds[f"c{level}i"], np.asarray(cc), atol=ATOL, rtol=0)
         assert np.abs(masks[2] - masks[0]).max() > 1e-3  # the state (and the frames) change the output
     seg = OnnxSegmenter(path)  # the runner carries the state between frames and drops it on reset()
-    frame = (_images((64, 64, 3), 5) * 255).astype(np.uint8)
-    first, second = seg.step(frame), seg.step(frame)
+    settle = int(manifest.get("settle_steps", 0))
+    assert seg.recurrent and seg.settle_steps == settle
+    # predict() settles each image like the stream's first frame: the model on the image repeated settle + 1 times
+    x = _images((1, 64, 64, 3), 4)
+    logits, _ = _jax_apply(model)(variables, np.repeat(x[:, None], settle + 1, axis=1))
+    np.testing.assert_allclose(seg.predict(x), np.asarray(jax.nn.sigmoid(logits[:, -1])), atol=ATOL, rtol=0)
+    frame, other = ((_images((64, 64, 3), s) * 255).astype(np.uint8) for s in (5, 6))
+    seg.step(frame)
+    carried = seg.step(other)
     seg.reset()
-    assert seg.recurrent and np.abs(second - first).max() > 1e-4
-    np.testing.assert_array_equal(seg.step(frame), first)
+    fresh = seg.step(other)
+    assert np.abs(carried - fresh).max() > 1e-4
+    seg.reset()
+    np.testing.assert_array_equal(seg.step(other), fresh)
 
 
 def test_unet_matches_jax_at_two_sizes(tmp_path):

@@ -94,13 +94,23 @@ def test_learning_rate_warm_up_is_linear_then_the_schedule():
 
 
 def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
-    """The shipped ConvLSTM weights are reproducible with the documented command (up to float rounding)."""
+    """The shipped ConvLSTM weights are reproducible with the options their manifest records (up to float
+    rounding), and declare the settle_steps those options need."""
+    import json
+
     from flax import serialization, traverse_util
 
     from seg_jax.convert.convlstm_warm_start import warm_start_from_weights
 
-    out = warm_start_from_weights(SHIPPED, str(tmp_path / "convlstm"))
     shipped_dir = weights_folder.shipped_weights_dir("convlstm")
+    manifest = json.loads((Path(shipped_dir) / "manifest.json").read_text())
+    options = manifest["warm_start"]
+    out = warm_start_from_weights(SHIPPED, str(tmp_path / "convlstm"), scale=options["scale"],
+                                  forget_bias=options["forget_bias"],
+                                  recurrent_init_scale=options.get("recurrent_init_scale", 0.1),
+                                  input_gate=options.get("input_gate", "open"))
+    made_manifest = json.loads((Path(out) / "manifest.json").read_text())
+    assert made_manifest["settle_steps"] == manifest.get("settle_steps", 0)
 
     def flat(folder):
         raw = (Path(folder) / weights_folder.WEIGHTS_FILE).read_bytes()
@@ -109,3 +119,69 @@ def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
     assert made.keys() == shipped.keys()
     for key in made:
         np.testing.assert_allclose(made[key], shipped[key], atol=1e-5, rtol=1e-5, err_msg=str(key))
+
+
+def test_settle_steps_cover_the_slowest_cell():
+    from seg_jax.convert.convlstm_warm_start import settle_steps_for
+    assert settle_steps_for(-2.0, "open") == 0                     # readers calibrated to the first frame
+    assert settle_steps_for(-2.5, "complement") == 0               # hard_sigmoid(-2.5) = 0: no memory
+    assert settle_steps_for([0.0, -2.5, -2.5, -2.5], "complement") == 6   # f = 0.5: 0.5 ** 7 < 1e-2
+    with pytest.raises(ValueError, match="one value or 4"):
+        settle_steps_for([0.0, 0.0], "complement")
+    with pytest.raises(ValueError, match="input_gate"):
+        warm_start_convlstm({"params": {}}, input_gate="closed")
+
+
+def test_moving_average_cells_settled_on_a_still_give_the_mobilenet_answer(outputs):
+    """With input gate 1 - f the cells average over time; settled on the first frame, a still image gets the
+    per-frame model's answer, and without settling it does not (the memory starts empty)."""
+    from seg_jax.convert.convlstm_warm_start import settle_steps_for
+    p_mb, *_, v_cl = outputs
+    biases = [0.0, 0.0, -2.5, -2.5]                       # f = 0.5 at 1/8 and 1/4, none finer
+    warm = warm_start_convlstm(v_cl, scale=0.02, forget_bias=biases, recurrent_init_scale=0.0,
+                               input_gate="complement")
+    cell = warm["params"]["decoder"]["convlstm_0"]
+    assert np.allclose(cell["bias"][:72], 0.0) and not np.any(np.asarray(cell["recurrent_kernel"]))
+    settle = settle_steps_for(biases, "complement")
+    convlstm = _model("convlstm")
+    x = _frames()
+    clip = jnp.repeat(x[:, None], settle + 1, axis=1)
+    logits, _ = convlstm.apply(warm, clip, train=False)
+    p = np.asarray(jax.nn.sigmoid(logits))
+    assert np.abs(p[:, -1] - p_mb).mean() < 0.01
+    assert np.abs(p[:, 0] - p_mb).mean() > 3 * np.abs(p[:, -1] - p_mb).mean()
+
+
+def test_segmenter_settles_a_temporal_stream_on_its_first_frame(outputs):
+    from seg_jax import Segmenter
+    from seg_jax.convert.convlstm_warm_start import settle_steps_for
+    from seg_jax.ops.stabilise import Stabilise
+    p_mb, *_, v_cl = outputs
+    biases = [0.0, -2.5, -2.5, -2.5]
+    warm = warm_start_convlstm(v_cl, scale=0.02, forget_bias=biases, recurrent_init_scale=0.0,
+                               input_gate="complement")
+    frame = (np.asarray(_frames(1, 64, seed=3)[0]) * 255).astype(np.uint8)
+    mobilenet = Segmenter("mobilenet", SHIPPED, input_size=64, stabilise=Stabilise())
+    expected = mobilenet.segment(frame)
+    settled = Segmenter("convlstm", variables=warm, input_size=64, stabilise=Stabilise(),
+                        settle_steps=settle_steps_for(biases, "complement"))
+    unsettled = Segmenter("convlstm", variables=warm, input_size=64, stabilise=Stabilise(), settle_steps=0)
+    err_settled = np.abs(settled.segment(frame) - expected).mean()
+    assert err_settled < 0.01
+    assert np.abs(unsettled.segment(frame) - expected).mean() > 3 * err_settled
+    with pytest.raises(ValueError, match="bad settle_steps"):
+        Segmenter("convlstm", variables=warm, settle_steps=-1)
+
+
+def test_memory_sweep_options_parse_and_invert_the_gate():
+    from seg_jax.models.layers import keras_hard_sigmoid
+    from seg_jax.tune_convlstm_memory import forget_bias, main, parse_forgets
+    assert parse_forgets("0,0,0,0;0.4,0,0,0.1") == [(0, 0, 0, 0), (0.4, 0, 0, 0.1)]
+    for bad in ("0.4,0", "a,b,c,d", ""):
+        with pytest.raises(ValueError, match="--forgets"):
+            parse_forgets(bad)
+    for f in (0.0, 0.3, 0.4, 0.9):
+        assert float(keras_hard_sigmoid(jnp.float32(forget_bias(f)))) == pytest.approx(f, abs=1e-6)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        forget_bias(1.0)
+    assert main(["--forgets", "0.4", "--data_root", "/nonexistent"]) == 2

@@ -58,7 +58,8 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
              "seg_jax.size_multiple": spec.size_multiple, "seg_jax.state": json.dumps(state),
              **{f"seg_jax.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}}
     doc = f"seg_jax {model_name}: {INPUT_DOC} -> {OUTPUT_DOC}" + ("; recurrent state h*i/c*i -> h*o/c*o, zeros "
-                                                                  "for the first frame" if recurrent else "")
+                                                                  "for the first frame, then seg_jax.settle_steps "
+                                                                  "extra runs on it" if recurrent else "")
     return g.model(doc, props)
 
 
@@ -87,7 +88,8 @@ def _load(model_name: str, checkpoint: Any, random_init: bool, seed: int) -> tup
     from seg_jax.model_io import load_weights
     variables, manifest = load_weights(model_name, checkpoint)
     meta = {"weights": str(checkpoint) if checkpoint else "shipped", "weights_sha256": manifest.get("sha256", ""),
-            "input_size": manifest.get("input_size", [256, 256]), "keep_aspect": manifest.get("keep_aspect", True)}
+            "input_size": manifest.get("input_size", [256, 256]), "keep_aspect": manifest.get("keep_aspect", True),
+            "settle_steps": int(manifest.get("settle_steps", 0))}
     return variables, dict(manifest.get("model") or {"name": model_name}), meta
 
 

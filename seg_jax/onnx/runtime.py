@@ -98,6 +98,19 @@ class OnnxSegmenter:
         self.fixed_size = self.check_size(input_size) if input_size is not None else None
         self._state: Optional[dict[str, np.ndarray]] = None
         self._state_size: Optional[tuple[int, int]] = None
+        # extra runs over a stream's first frame (the weights' settle_steps; see seg_jax.streaming.StreamingStep)
+        self.settle_steps = self._settle_steps(meta.get("seg_jax.settle_steps", "0"), path) if self.state_inputs else 0
+
+    @staticmethod
+    def _settle_steps(text: str, path) -> int:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+            raise ValueError(f"{path}: bad seg_jax.settle_steps metadata {text!r} (want an integer 0..1000); "
+                             "re-export it with python -m seg_jax.export --format onnx")
+        return value
 
     @property
     def recurrent(self) -> bool:
@@ -143,7 +156,16 @@ class OnnxSegmenter:
         feeds = {"image": np.ascontiguousarray(images, np.float32)}
         if self.recurrent:
             feeds.update({k: np.repeat(v, images.shape[0], 0) for k, v in self._zero_state(h, w).items()})
+            feeds = self._settled(feeds)
         return self.session.run(["mask"], feeds)[0]
+
+    def _settled(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` with the state replaced by the state after ``settle_steps`` runs over the same image."""
+        names = [i.name for i in self.state_inputs]
+        for _ in range(self.settle_steps):
+            outs = dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
+            feeds = dict(feeds, **{name: outs[name[:-1] + "o"] for name in names})
+        return feeds
 
     def step(self, frame: np.ndarray, bgr: bool = False) -> np.ndarray:
         """(H, W, 3) uint8 RGB (BGR, OpenCV's order, with ``bgr``) -> (H, W) float32 alpha in [0, 1] at the
@@ -156,9 +178,12 @@ class OnnxSegmenter:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         feeds = {"image": (small.astype(np.float32) * (1.0 / 255.0))[None]}
         if self.recurrent:
-            if self._state is None or self._state_size != (h, w):
+            fresh = self._state is None or self._state_size != (h, w)
+            if fresh:
                 self._state, self._state_size = self._zero_state(h, w), (h, w)
             feeds.update(self._state)
+            if fresh:
+                feeds = self._settled(feeds)
         outs = dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
         if self.recurrent:
             self._state = {name: outs[name[:-1] + "o"] for name in self._state}
