@@ -64,26 +64,6 @@ def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: m
     return config
 
 
-def make_settled_eval_step(model, model_name: str, config, settle_steps: int):
-    """Like :func:`seg_jax.steps.make_eval_step` for a temporal model whose stream settles on its first frame:
-    each clip (B, T, H, W, 3) runs with its first frame repeated ``settle_steps`` more times in front, and only
-    the clip's own T frames are scored (what :class:`seg_jax.Segmenter` does after a reset)."""
-    from seg_jax.metrics import segmentation_sums
-    from seg_jax.steps import batch_to_inputs, model_logits
-
-    def fn(state, batch):
-        images, targets = batch_to_inputs(batch, config.data.soft_targets)
-        clips = jnp.concatenate([jnp.repeat(images[:, :1], settle_steps, axis=1), images], axis=1)
-        logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
-                                 clips, train=False)
-        logits, t = logits[:, settle_steps:], images.shape[1]
-        valid = batch.get("valid")
-        valid = None if valid is None else jnp.repeat(valid, t)
-        return segmentation_sums(logits.reshape((-1,) + logits.shape[2:]), targets.reshape((-1,) + targets.shape[2:]),
-                                 valid)
-    return jax.jit(fn)
-
-
 def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_collections.ConfigDict,
                      split: str, subset: str | None, settle_steps: int = 0) -> dict[str, float]:
     """The paper's protocol: metric sums over the whole (resized) split; temporal models see T=1 on stills
@@ -97,8 +77,8 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
     state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                        batch_stats=variables.get("batch_stats", {}), opt_state=None,
                        lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
-    step = (make_settled_eval_step(model, model_name, config, settle_steps)
-            if settle_steps and get_spec(model_name).temporal else make_eval_step(model, model_name, config))
+    config.settle_steps = int(settle_steps)
+    step = make_eval_step(model, model_name, config)
     total = None
     for batch in data.build_eval_batches(config, split=split, subset=subset,
                                          temporal=get_spec(model_name).temporal):

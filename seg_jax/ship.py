@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from seg_jax import checkpointing, cpuinfo, model_io, weights_folder
 from seg_jax.configs.sizes import parse_size
 from seg_jax.metric_writer import read_metrics
+from seg_jax.models import get_spec
 
 
 def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, Any]:
@@ -70,6 +71,9 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
         "training": {k: record[k] for k in ("steps", "examples_seen", "wall_time_hours", "hardware", "commands")},
         "metrics": {"best_val": record["best_val"]},
     }
+    settle = int(record["config"].get("settle_steps", 0) or 0)
+    if settle and get_spec(model_name).temporal:
+        extra["settle_steps"] = settle  # trained settled, so it streams settled
     weights_folder.save_weights(out, model_config, variables, extra)
     results = Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)

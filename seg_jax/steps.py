@@ -102,9 +102,20 @@ def batch_to_inputs(batch: Batch, soft_targets: bool = True) -> tuple[jax.Array,
     return images, targets
 
 
+def clip_settle_steps(config, model_name: str) -> int:
+    """``config.settle_steps`` for a temporal model (extra passes over each clip's first frame), else 0."""
+    return max(int(config.get("settle_steps", 0) or 0), 0) if get_spec(model_name).temporal else 0
+
+
 def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any], images: jax.Array, *,
-                 train: bool) -> tuple[jax.Array, Any]:
-    """Run the model; returns (logits shaped like the targets, updated batch_stats or None)."""
+                 train: bool, settle_steps: int = 0) -> tuple[jax.Array, Any]:
+    """Run the model; returns (logits shaped like the targets, updated batch_stats or None).
+
+    ``settle_steps`` > 0 (temporal models): each clip (B, T, H, W, 3) runs with its first frame repeated that many
+    more times in front, as a stream settles after a reset (:class:`seg_jax.streaming.StreamingStep`); only the
+    clip's own T frames' logits come back."""
+    if settle_steps:
+        images = jnp.concatenate([jnp.repeat(images[:, :1], settle_steps, axis=1), images], axis=1)
     mutable = ["batch_stats"] if train else False
     out = model.apply(variables, images, train=train, mutable=mutable)
     if train:
@@ -113,7 +124,7 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
     else:
         new_stats = None
     logits = out[0] if get_spec(model_name).temporal else out
-    return logits, new_stats
+    return (logits[:, settle_steps:] if settle_steps else logits), new_stats
 
 
 def trainable_patterns(config) -> tuple[str, ...]:
@@ -159,12 +170,13 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
 
     temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if get_spec(model_name).temporal else 0.0
     freeze_stats = bool(config.get("freeze_batch_stats", False))
+    settle = clip_settle_steps(config, model_name)
     trainable, frozen = _split(state.params, trainable_mask(state.params, trainable_patterns(config)))
 
     def loss_fn(trainable_flat):
         params = traverse_util.unflatten_dict({**frozen, **trainable_flat})
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
-                                         images, train=not freeze_stats)
+                                         images, train=not freeze_stats, settle_steps=settle)
         loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth)
         temporal = temporal_consistency_loss(logits, targets) if temporal_weight else jnp.zeros(())
         return loss + temporal_weight * temporal, (new_stats, logits, temporal)
@@ -199,7 +211,7 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
     """Metric sums over ``batch`` (padded examples, ``valid == False``, are excluded)."""
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
-                             images, train=False)
+                             images, train=False, settle_steps=clip_settle_steps(config, model_name))
     valid = batch.get("valid")
     if get_spec(model_name).temporal:  # fold time into the batch; a clip's frames share its validity
         b, t = logits.shape[:2]

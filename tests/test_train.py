@@ -157,14 +157,45 @@ def test_temporal_consistency_loss_penalises_change_where_the_truth_is_steady():
     assert float(temporal_consistency_loss(steady, moving)) > 0.2
 
 
-def test_convlstm_trains_with_the_temporal_loss(tmp_path):
+def test_convlstm_trains_with_the_temporal_loss_settled_clips_and_ships_settle_steps(tmp_path):
+    from seg_jax.ship import ship
     config = _config("convlstm")
     config.num_steps = 2
     config.temporal_loss_weight = 1.0
-    summary = train_and_evaluate(config, tmp_path, progress=False)
+    config.settle_steps = 1           # each clip's first frame runs twice, as a stream settles after a reset
+    workdir = tmp_path / "run"
+    summary = train_and_evaluate(config, workdir, progress=False)
     assert summary["step"] == 2
-    rows = [r for r in read_metrics(tmp_path) if r["split"] == "train"]
+    rows = [r for r in read_metrics(workdir) if r["split"] == "train"]
     assert all(np.isfinite(r["temporal_loss"]) and r["temporal_loss"] >= 0 for r in rows)
+    out = ship(workdir, "convlstm", (64, 64), tmp_path / "weights", results_dir=tmp_path / "results")
+    assert json.loads((out / "manifest.json").read_text())["settle_steps"] == 1
+
+
+def test_clip_recipes_settle_like_the_weights_they_start_from():
+    from seg_jax.configs.default import weights_settle_steps
+    shipped = json.loads((REPO / "seg_jax/weights/convlstm/manifest.json").read_text()).get("settle_steps", 0)
+    for variant in ("cpu-long", "gpu-long"):
+        assert _config("convlstm", variant).settle_steps == shipped
+        assert _config("mobilenet", variant).settle_steps == 0
+    assert weights_settle_steps("") == 0 and weights_settle_steps("/nonexistent") == 0
+
+
+def test_settled_logits_are_the_clip_after_its_first_frame_repeated():
+    import jax
+    import jax.numpy as jnp
+
+    from seg_jax.models.build import build_model, init_variables
+    from seg_jax.steps import clip_settle_steps, model_logits
+    model = build_model({"name": "convlstm"})
+    variables = init_variables(model, "convlstm", jax.random.PRNGKey(0), 32, 32)
+    clip = jax.random.uniform(jax.random.PRNGKey(1), (1, 2, 32, 32, 3))
+    settled, _ = model_logits(model, "convlstm", variables, clip, train=False, settle_steps=2)
+    longer = jnp.concatenate([clip[:, :1], clip[:, :1], clip], axis=1)
+    want, _ = model.apply(variables, longer, train=False)
+    assert settled.shape == (1, 2, 32, 32, 1)
+    np.testing.assert_allclose(np.asarray(settled), np.asarray(want[:, 2:]), atol=1e-6)
+    assert clip_settle_steps(_config("mobilenet"), "mobilenet") == 0
 
 
 def test_a_workdir_of_another_model_is_refused_before_anything_is_written(tmp_path):

@@ -102,8 +102,26 @@ def get_default_config() -> ml_collections.ConfigDict:
     # comma-separated substrings of parameter paths that train (e.g. 'convlstm': the cells only); '' = all
     c.trainable = ""
     c.freeze_batch_stats = False        # BatchNorm on its running statistics while training (small clip batches)
+    # temporal models: extra passes over each clip's first frame before its frames are scored, as a stream settles
+    # after a reset (weights whose cells average over time declare it in their manifest; seg_jax.ship writes it)
+    c.settle_steps = 0
     c.keep_checkpoints = 1              # latest checkpoints kept besides the best
     return c
+
+
+def weights_settle_steps(folder: str) -> int:
+    """The ``settle_steps`` a weights folder's manifest declares (0 without one); a relative folder is looked up
+    from the working directory, then from the repository root."""
+    import json
+    from pathlib import Path
+    for path in (Path(folder), Path(__file__).resolve().parents[2] / folder):
+        manifest = path / "manifest.json"
+        if folder and manifest.is_file():
+            try:
+                return max(int(json.loads(manifest.read_text()).get("settle_steps", 0) or 0), 0)
+            except (ValueError, TypeError, AttributeError):
+                return 0  # an unreadable manifest is reported by init_from's own loading, with the fix
+    return 0
 
 
 # Named variants for ``--config file.py:variant``, as data: dotted field -> value, applied in order; the
@@ -157,6 +175,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "checkpoint_every": 2000, "log_every": 100, "plateau_patience": 0, "early_stopping_patience": 0,
             "max_train_seconds": 540.0, "val_selection": "source_mean", "eval_at_start": True},
         "temporal": {
+            "settle_steps": lambda c: weights_settle_steps(c.init_from),
             "batch_size": 32, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
             "temporal_loss_weight": 1.0, "num_steps": 20_000, "lr_boundaries": (14_000, 18_000)}},
     "cpu-short": {"all": {
@@ -173,6 +192,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "log_every": 25, "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 6000.0,
             "val_selection": "source_mean", "eval_at_start": True},
         "temporal": {
+            "settle_steps": lambda c: weights_settle_steps(c.init_from),
             "batch_size": 2, "eval_batch_size": 4, "data.clip_length": 4, "learning_rate": 2e-4,
             "temporal_loss_weight": 5.0, "max_eval_examples": 64, "trainable": "convlstm",
             "freeze_batch_stats": True, "num_steps": 1600, "lr_boundaries": (1200, 1450), "eval_every": 400,
