@@ -48,6 +48,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
     if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
         raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
+    settle = config.get("settle_steps", 0)
+    if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
+        raise ConfigError(f"config.settle_steps={settle!r} must be an integer >= 0 (0 = clips start from a zero "
+                          "state)")
     if config.get("val_selection", "pooled") not in VAL_SELECTIONS:
         raise ConfigError(f"config.val_selection={config.val_selection!r}; use one of {list(VAL_SELECTIONS)}")
     if config.get("val_selection") == "source_mean" and config.data.source != "mixed":

@@ -47,6 +47,7 @@ def test_schedule_is_the_papers_piecewise_decay():
     ("data.image_size", (100, 100), "multiples of 32"),
     ("batch_size", 0, "config.batch_size=0 must be a positive integer"),
     ("temporal_loss_weight", -1.0, "temporal_loss_weight=-1.0 must be >= 0"),
+    ("settle_steps", -2, "config.settle_steps=-2 must be an integer >= 0"),
 ])
 def test_bad_config_values_fail_fast_with_the_field(field, value, match):
     config = _config("mobilenet")
