@@ -59,25 +59,20 @@ def main(argv=None) -> int:
     import jax
     import ml_collections
 
-    from seg_jax import data, model_io, weights_folder
+    from seg_jax import model_io, weights_folder
     from seg_jax.convert.convlstm_warm_start import settle_steps_for, warm_start_convlstm
     from seg_jax.convert.init_from import load_init_variables
-    from seg_jax.data.io import BadInputError
     from seg_jax.models import build as model_build
     from seg_jax.ops.stabilise import Stabilise
     from seg_jax.segmenter import DEFAULT_STABILISE, Segmenter
-    from seg_jax.tune_stabilise import network_pass, score
+    from seg_jax.tune_stabilise import davis_clip_files, network_pass, score
     try:
         settings = parse_forgets(args.forgets)
-        files = [f for split in args.splits.split(",") for f in data.heldout_files(args.data_root, split, "davis")]
+        files = davis_clip_files(args.data_root, args.splits)
         mobilenet = args.mobilenet or str(weights_folder.shipped_weights_dir("mobilenet"))
         _, manifest = model_io.load_weights("mobilenet", mobilenet)
-    except (BadInputError, KeyError, ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"tune_convlstm_memory: {e}", file=sys.stderr)
-        return 2
-    if not files:
-        print(f"tune_convlstm_memory: no DAVIS clips under {args.data_root}/davis for splits {args.splits}; pass "
-              f"--data_root", file=sys.stderr)
         return 2
     config = ml_collections.ConfigDict(dict(manifest["model"]))
     config.name = "convlstm"

@@ -23,6 +23,20 @@ from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
 
 
+def davis_clip_files(data_root: str, splits: str) -> list[dict]:
+    """The DAVIS clips of ``splits`` (comma separated), frames in stream order; ValueError naming the problem
+    when the data root is unreadable or holds none."""
+    from seg_jax import data
+    from seg_jax.data.io import BadInputError
+    try:
+        files = [f for split in splits.split(",") for f in data.heldout_files(data_root, split, "davis")]
+    except (BadInputError, KeyError) as e:
+        raise ValueError(str(e)) from None
+    if not files:
+        raise ValueError(f"no DAVIS clips under {data_root}/davis for splits {splits}; pass --data_root")
+    return files
+
+
 def network_pass(segmenter, files):
     """-> per sequence: list of (small frame (h, w, 3), probabilities (h, w), full frame, true mask)."""
     from seg_jax.data.io import read_pair
@@ -75,17 +89,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tracks", default="0,1", help="camera-shift tracking off/on (Stabilise.track): 0, 1 or 0,1")
     parser.add_argument("--out", default="", help="write the table as JSON here")
     args = parser.parse_args(argv)
-    from seg_jax import data
-    from seg_jax.data.io import BadInputError
     from seg_jax.segmenter import Segmenter
     try:
-        files = [f for split in args.splits.split(",") for f in data.heldout_files(args.data_root, split, "davis")]
-    except (BadInputError, KeyError) as e:
+        files = davis_clip_files(args.data_root, args.splits)
+    except ValueError as e:
         print(f"tune_stabilise: {e}", file=sys.stderr)
-        return 2
-    if not files:
-        print(f"tune_stabilise: no DAVIS clips under {args.data_root}/davis for splits {args.splits}; pass "
-              f"--data_root", file=sys.stderr)
         return 2
     segmenter = Segmenter(args.model, args.checkpoint, stabilise=Stabilise())
     sequences, step = network_pass(segmenter, files)
