@@ -220,6 +220,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     ``base_size``: its inference pixel budget ('HxW', adapted to each image's aspect; None = the manifest's);
     ``stabilise``: its stream's hold (:func:`seg_jax.ops.stabilise.parse_stabilise` form; None = the default)."""
     from seg_jax import data
+    from seg_jax.settle import manifest_settle_steps
     variables, manifest = model_io.load_weights(model_name, checkpoint)
     model_config = dict(manifest.get("model") or {"name": model_name})
     size = tuple(image_size or manifest.get("input_size") or
@@ -236,7 +237,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     }
     for subset in subsets:
         result["resized"][subset or "all"] = evaluate_resized(model_name, variables, config, split, subset,
-                                                              int(manifest.get("settle_steps", 0)))
+                                                              manifest_settle_steps(manifest, checkpoint))
     if full_res and real:
         import dataclasses
 

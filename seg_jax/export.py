@@ -46,6 +46,7 @@ from seg_jax.model_io import load_weights
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, STATE_SCALES, UNetMobileNetConvLSTM
+from seg_jax.settle import manifest_settle_steps
 
 INPUT_DOC = "RGB, float32, values in [0, 1] (divide 8-bit pixels by 255), layout NHWC"
 
@@ -182,7 +183,7 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
         variables, wmanifest = load_weights(model_name, checkpoint)
         config = dict(wmanifest.get("model") or {"name": model_name})
         weights = {"source": str(checkpoint) if checkpoint else "shipped", "sha256": wmanifest.get("sha256"),
-                   "settle_steps": int(wmanifest.get("settle_steps", 0))}
+                   "settle_steps": manifest_settle_steps(wmanifest, checkpoint)}
     config["name"] = model_name
     overrides = {"depthwise_impl": depthwise_impl} if "depthwise_impl" in get_spec(model_name).options else {}
     model = build_model(config, **overrides)

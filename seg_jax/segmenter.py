@@ -209,25 +209,15 @@ class Segmenter:
         if not isinstance(self.stabilise, Stabilise):
             raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
         self.fast = bool(fast)
-        self.settle_steps = (self._manifest_settle_steps(checkpoint) if settle_steps is None
-                             else self._checked_settle_steps(settle_steps, "settle_steps"))
+        from seg_jax.settle import check_settle_steps, manifest_settle_steps
+        self.settle_steps = (manifest_settle_steps(self.manifest, checkpoint) if settle_steps is None
+                             else check_settle_steps(settle_steps, "Segmenter(settle_steps=...)"))
         from seg_jax.fused import resolve_dot_dtype
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
-
-    @staticmethod
-    def _checked_settle_steps(value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 1000:
-            raise ValueError(f"{where}: bad settle_steps {value!r} (want an integer 0..1000)")
-        return int(value)
-
-    def _manifest_settle_steps(self, checkpoint) -> int:
-        """The weights manifest's ``settle_steps`` (first-frame passes of a temporal model; 0 if absent)."""
-        where = f"the weights manifest of {checkpoint or 'the shipped weights'} (fix its manifest.json)"
-        return self._checked_settle_steps(self.manifest.get("settle_steps", 0), where)
 
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:

@@ -272,9 +272,9 @@ class StreamingStep:
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                  state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
                  dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise(), settle_steps: int = 0):
+        from seg_jax.settle import check_settle_steps
+        settle_steps = check_settle_steps(settle_steps, "StreamingStep(settle_steps=...)")
         h, w = int(input_size[0]), int(input_size[1])
-        if int(settle_steps) < 0:
-            raise ValueError(f"settle_steps must be >= 0, got {settle_steps!r}")
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:
             raise ValueError(f"input size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
         self.model, self.model_name, self.variables = model, model_name, variables
@@ -289,7 +289,7 @@ class StreamingStep:
         if not self.fast:
             self.params = variables
         self._pre, self._net, self._post = _pieces(model, model_name, self.input_size, refine, self.fast, stabilise)
-        self.settle_steps = int(settle_steps) if get_spec(model_name).temporal else 0
+        self.settle_steps = settle_steps if get_spec(model_name).temporal else 0
 
     @property
     def temporal(self) -> bool:

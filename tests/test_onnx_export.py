@@ -199,3 +199,10 @@ def test_runner_without_jax_writes_a_video(tmp_path, mobilenet_onnx, mode):
     assert "4 frames" in res.stdout and ONNX_LINE.search(res.stdout)  # the line seg_jax.bench.onnx_fps parses
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
+
+
+def test_runner_rejects_bad_settle_steps_metadata_in_one_line():
+    assert OnnxSegmenter._settle_steps("5", "m.onnx") == 5
+    for bad in ("x", "-1", "2.5", "true"):
+        with pytest.raises(ValueError, match=r"m.onnx metadata seg_jax.settle_steps .*re-export.*bad settle_steps"):
+            OnnxSegmenter._settle_steps(bad, "m.onnx")

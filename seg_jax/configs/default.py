@@ -114,12 +114,14 @@ def weights_settle_steps(folder: str) -> int:
     from the working directory, then from the repository root."""
     import json
     from pathlib import Path
+
+    from seg_jax.settle import manifest_settle_steps
     for path in (Path(folder), Path(__file__).resolve().parents[2] / folder):
         manifest = path / "manifest.json"
         if folder and manifest.is_file():
             try:
-                return max(int(json.loads(manifest.read_text()).get("settle_steps", 0) or 0), 0)
-            except (ValueError, TypeError, AttributeError):
+                return manifest_settle_steps(json.loads(manifest.read_text()), path)
+            except (ValueError, AttributeError):
                 return 0  # an unreadable manifest is reported by init_from's own loading, with the fix
     return 0
 

@@ -86,10 +86,11 @@ def _load(model_name: str, checkpoint: Any, random_init: bool, seed: int) -> tup
         from seg_jax.segmenter import random_variables
         return random_variables(model_name, seed, bn_jitter=True), {"name": model_name}, {"weights": "random-init"}
     from seg_jax.model_io import load_weights
+    from seg_jax.settle import manifest_settle_steps
     variables, manifest = load_weights(model_name, checkpoint)
     meta = {"weights": str(checkpoint) if checkpoint else "shipped", "weights_sha256": manifest.get("sha256", ""),
             "input_size": manifest.get("input_size", [256, 256]), "keep_aspect": manifest.get("keep_aspect", True),
-            "settle_steps": int(manifest.get("settle_steps", 0))}
+            "settle_steps": manifest_settle_steps(manifest, checkpoint)}
     return variables, dict(manifest.get("model") or {"name": model_name}), meta
 
 

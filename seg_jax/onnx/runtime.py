@@ -103,14 +103,13 @@ class OnnxSegmenter:
 
     @staticmethod
     def _settle_steps(text: str, path) -> int:
+        from seg_jax.settle import check_settle_steps
         try:
             value = json.loads(text)
         except ValueError:
-            value = None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
-            raise ValueError(f"{path}: bad seg_jax.settle_steps metadata {text!r} (want an integer 0..1000); "
-                             "re-export it with python -m seg_jax.export --format onnx")
-        return value
+            value = text
+        return check_settle_steps(value, f"{path} metadata seg_jax.settle_steps (re-export it with python -m "
+                                         "seg_jax.export --format onnx)")
 
     @property
     def recurrent(self) -> bool:
