@@ -95,8 +95,9 @@ def warm_start_convlstm(variables: Mapping[str, Any], *, scale: float = 0.25, op
     gate = GATE_ACTIVATIONS[gate_activation]
     g_open = float(gate(jnp.float32(open_bias)))
     forget_biases = per_cell(forget_bias)
+    # what h is per unit of x: at the steady state for a moving average, on the first frame for 'open' cells
+    gain = g_open * scale if input_gate == "complement" else g_open * g_open * scale
     for level, width in enumerate(DECODER_WIDTHS):
-        gain = g_open * scale if input_gate == "complement" else g_open * g_open * scale
         cell = ("decoder", f"convlstm_{level}")
         if cell + ("kernel",) not in params:
             raise ValueError(f"warm_start_convlstm: no decoder/convlstm_{level} in these variables; they are not "
