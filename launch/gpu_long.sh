@@ -10,7 +10,7 @@
 #   bash launch/gpu_long_collect.sh FILES mobilenet      # -> data_local/resume/ and workdirs/gpu_long_mobilenet
 #
 # The run is configs/$MODEL.py:gpu-long (device data path, 256x256, batch 128, moving average of the weights)
-# in $RUNS/gpu_long_$MODEL; it starts from the shipped weights the first time and from the carried checkpoint
+# in $RUNS/gpu_long_$MODEL; it starts from the shipped weights the first time (the ConvLSTM from the U-Net MobileNet's) and from the carried checkpoint
 # after that. $OUT receives $MODEL.ckpt.tar.partNN (the workdir's checkpoints, config and metrics, split into
 # 15 MiB parts), $MODEL.weights.tar (the best checkpoint shipped as a weights folder with its training record)
 # and $MODEL.log. A CPU run continues it with the same workdir:

@@ -175,10 +175,14 @@ def test_convlstm_trains_with_the_temporal_loss_settled_clips_and_ships_settle_s
 
 def test_clip_recipes_settle_like_the_weights_they_start_from():
     from seg_jax.configs.default import weights_settle_steps
-    shipped = json.loads((REPO / "seg_jax/weights/convlstm/manifest.json").read_text()).get("settle_steps", 0)
     for variant in ("cpu-long", "gpu-long"):
-        assert _config("convlstm", variant).settle_steps == shipped
+        clip_recipe = _config("convlstm", variant)
+        # trainable cells: the U-Net MobileNet with pass-through cells, not the shipped moving-average cells
+        assert clip_recipe.init_from == "seg_jax/weights/mobilenet" and clip_recipe.convlstm_warm_start > 0
+        assert clip_recipe.settle_steps == weights_settle_steps(clip_recipe.init_from) == 0
         assert _config("mobilenet", variant).settle_steps == 0
+    assert weights_settle_steps("seg_jax/weights/convlstm") == json.loads(
+        (REPO / "seg_jax/weights/convlstm/manifest.json").read_text()).get("settle_steps", 0) > 0
     assert weights_settle_steps("") == 0 and weights_settle_steps("/nonexistent") == 0
 
 

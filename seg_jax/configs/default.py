@@ -149,6 +149,10 @@ def weights_settle_steps(folder: str) -> int:
 #     images each, so 2 clips x 4 frames per step, the temporal loss on, and a lower rate so the
 #     warm-started cells learn without unlearning the per-frame decoder: only the ConvLSTM cells train and
 #     BatchNorm keeps the shipped statistics (batches of 2 clips drag them), about 1,600 steps in a session.
+#   Both long recipes start a temporal model from the shipped U-Net MobileNet with its cells warm-started as near
+#   pass-throughs (config.convlstm_warm_start), not from the shipped ConvLSTM: its moving-average cells (zero
+#   recurrent kernels, saturated hard-sigmoid gates in three cells, a 0.02-gain candidate) do not train by
+#   gradient (results/training/convlstm_cells_settled_diverged.json, convlstm_gate_biases.json).
 VARIANTS: dict[str, dict[str, dict]] = {
     "tiny": {"all": {
         "data.source": "synthetic", "data.image_size": (64, 64), "data.clip_length": 2, "data.synthetic_size": 12,
@@ -177,7 +181,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "checkpoint_every": 2000, "log_every": 100, "plateau_patience": 0, "early_stopping_patience": 0,
             "max_train_seconds": 540.0, "val_selection": "source_mean", "eval_at_start": True},
         "temporal": {
-            "settle_steps": lambda c: weights_settle_steps(c.init_from),
+            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
             "batch_size": 32, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
             "temporal_loss_weight": 1.0, "num_steps": 20_000, "lr_boundaries": (14_000, 18_000)}},
     "cpu-short": {"all": {
@@ -194,7 +198,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "log_every": 25, "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 6000.0,
             "val_selection": "source_mean", "eval_at_start": True},
         "temporal": {
-            "settle_steps": lambda c: weights_settle_steps(c.init_from),
+            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
             "batch_size": 2, "eval_batch_size": 4, "data.clip_length": 4, "learning_rate": 2e-4,
             "temporal_loss_weight": 5.0, "max_eval_examples": 64, "trainable": "convlstm",
             "freeze_batch_stats": True, "num_steps": 1600, "lr_boundaries": (1200, 1450), "eval_every": 400,
