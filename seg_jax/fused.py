@@ -152,11 +152,12 @@ def _depthwise(x: jax.Array, w: Mapping[str, jax.Array], stride: int, act: str, 
 def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array, *,
                 depthwise_impl: str = "auto", dtype: Any = jnp.float32, pointwise_as_dot: bool = True,
                 stem_shift_add: bool = True, head_before_upsample: bool = True, state: Any = None,
-                gate_activation: str = "hard_sigmoid", dot_dtype: Any = None):
+                gate_activation: str = "hard_sigmoid", dot_dtype: Any = None, residual_cells: bool = False):
     """``UNetMobileNet`` inference on folded weights: (N, H, W, 3) in [0, 1] -> logits (N, H, W, 1) float32.
 
     With ``state`` (the ConvLSTM model's recurrent state, a tuple of four (h, c)): one step of
-    ``UNetMobileNetConvLSTM.step``, returning ``(state, logits)``; ``gate_activation`` must match the model's.
+    ``UNetMobileNetConvLSTM.step``, returning ``(state, logits)``; ``gate_activation`` and ``residual_cells`` must
+    match the model's.
 
     The keyword switches exist for the benchmark's ablation (each was measured; defaults are the fastest on
     CPU): ``pointwise_as_dot`` (1x1 convs as dot vs convolution), ``stem_shift_add`` (first conv as
@@ -219,7 +220,8 @@ def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array
         if recurrent:
             from seg_jax.models.convlstm import ConvLSTMCell
             cell = ConvLSTMCell(DECODER_WIDTHS[level], gate_activation=gate_activation, dtype=dtype)
-            carry, x = cell.apply({"params": f[f"decoder/convlstm_{level}"]}, state[level], x)
+            carry, out = cell.apply({"params": f[f"decoder/convlstm_{level}"]}, state[level], x)
+            x = x + out if residual_cells else out
             new_state.append(carry)
     logits = _pw(x, f["decoder/head"], "none").astype(jnp.float32)
     return (tuple(new_state), logits) if recurrent else logits

@@ -171,7 +171,8 @@ def network_fast(model: nn.Module, model_name: str, folded: Mapping[str, Any], s
     impl = getattr(model, "depthwise_impl", "auto")
     if get_spec(model_name).temporal:
         state, logits = fused_apply(folded, x, depthwise_impl=impl, state=state,
-                                    gate_activation=getattr(model, "gate_activation", "hard_sigmoid"))
+                                    gate_activation=getattr(model, "gate_activation", "hard_sigmoid"),
+                                    residual_cells=bool(getattr(model, "residual_cells", False)))
     else:
         logits = fused_apply(folded, x, depthwise_impl=impl)
     return state, jax.nn.sigmoid(logits[0, ..., 0].astype(jnp.float32))

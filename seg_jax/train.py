@@ -136,7 +136,8 @@ def _initial_variables(config, model, rng) -> dict:
 
 def _apply_init_from(config, variables: dict) -> dict:
     """Load ``config.init_from``; ConvLSTM cells it does not provide start as near pass-throughs (see
-    :mod:`seg_jax.convert.convlstm_warm_start`) unless ``config.convlstm_warm_start`` is 0."""
+    :mod:`seg_jax.convert.convlstm_warm_start`) unless ``config.convlstm_warm_start`` is 0, or, for residual
+    cells (``config.model.residual_cells``), at zero: the per-frame model exactly."""
     from seg_jax import convert
     loaded = convert.load_init_variables(config.init_from, variables)
     scale = float(config.get("convlstm_warm_start", 0.0) or 0.0)
@@ -144,8 +145,9 @@ def _apply_init_from(config, variables: dict) -> dict:
         key = ("decoder", "convlstm_0", "kernel")
         fresh = traverse_util.flatten_dict(variables["params"])[key]
         if np.array_equal(np.asarray(traverse_util.flatten_dict(loaded["params"])[key]), np.asarray(fresh)):
-            from seg_jax.convert.convlstm_warm_start import warm_start_convlstm
-            loaded = warm_start_convlstm(loaded, scale=scale, gate_activation=config.model.gate_activation)
+            from seg_jax.convert.convlstm_warm_start import warm_start_convlstm, zero_cells
+            loaded = (zero_cells(loaded) if config.model.get("residual_cells", False) else
+                      warm_start_convlstm(loaded, scale=scale, gate_activation=config.model.gate_activation))
     return loaded
 
 

@@ -23,6 +23,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.model.dtype = "float32"           # compute dtype: float32 | bfloat16 (params stay float32)
     c.model.depthwise_impl = "auto"     # auto | shift_add | grouped (mobilenet models only)
     c.model.gate_activation = "hard_sigmoid"  # convlstm only: tf.keras 2.x default, as in the paper
+    c.model.residual_cells = False      # convlstm only: add each cell's output to its input (not the paper's)
     c.model.encoder_bn_momentum = 0.999  # MobileNetV3 BatchNorm momentum (Keras); 0.99 for short runs
 
     c.data = ml_collections.ConfigDict()

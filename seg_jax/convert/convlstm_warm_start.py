@@ -123,6 +123,19 @@ def warm_start_convlstm(variables: Mapping[str, Any], *, scale: float = 0.25, op
     return jax.tree_util.tree_map(jnp.asarray, out)
 
 
+def zero_cells(variables: Mapping[str, Any]) -> dict:
+    """``variables`` of model 3 with every ``convlstm_<i>`` parameter zero: with ``residual_cells`` each cell then
+    adds nothing (its candidate and so its memory and output are 0), so the model is the per-frame model
+    exactly, while every gate sits at 0.5, where its gradient is largest. Raises ValueError without cells."""
+    params = traverse_util.flatten_dict(variables["params"])
+    cells = [k for k in params if k[:1] == ("decoder",) and k[1].startswith("convlstm_")]
+    if not cells:
+        raise ValueError("zero_cells: no decoder/convlstm_<i> in these variables; they are not the convlstm model's")
+    for k in cells:
+        params[k] = jnp.zeros_like(params[k])
+    return {**variables, "params": traverse_util.unflatten_dict(params)}
+
+
 def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: float = 0.1,
                             forget_bias: Biases = -2.0, recurrent_init_scale: float = 0.1,
                             input_gate: str = "open", commands: tuple[str, ...] = ()) -> str:

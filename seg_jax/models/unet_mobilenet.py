@@ -62,13 +62,16 @@ class MobileNetUNetDecoder(nn.Module):
     """Residual decoder over the encoder taps, optionally with ConvLSTM cells after each merge.
 
     Call with features whose leading axis is B*T (frames folded into the batch). With ``recurrent`` the
-    cells see (B, T, ...) and scan over T starting from ``state`` (zeros when None).
+    cells see (B, T, ...) and scan over T starting from ``state`` (zeros when None); with ``residual_cells``
+    each cell's output is added to its input instead of replacing it (cells with all-zero parameters then
+    leave the per-frame decoder exactly as it is, a start that trains by gradient; not the paper's layout).
     Returns (logits (B*T, H, W, 1) float32, new state or None).
     """
     recurrent: bool = False
     gate_activation: str = "hard_sigmoid"
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
+    residual_cells: bool = False
 
     @nn.compact
     def __call__(self, feats: EncoderFeatures, state: Optional[RecurrentState], time_steps: int, *,
@@ -89,7 +92,7 @@ class MobileNetUNetDecoder(nn.Module):
                 carry, clip = ScannedConvLSTM(width, gate_activation=self.gate_activation, dtype=self.dtype,
                                               name=f"convlstm_{level}")(carry, clip)
                 new_state.append(carry)
-                x = clip.reshape(bt, h, w, width)
+                x = x + clip.reshape(bt, h, w, width) if self.residual_cells else clip.reshape(bt, h, w, width)
         logits = nn.Conv(1, (1, 1), dtype=self.dtype, name="head")(x).astype(jnp.float32)
         return logits, (tuple(new_state) if self.recurrent else None)
 
@@ -133,12 +136,14 @@ class UNetMobileNetConvLSTM(nn.Module):
 
     ``__call__(clips (B, T, H, W, 3), state=None)`` -> (logits (B, T, H, W, 1), state);
     ``step(state, frame (B, H, W, 3))`` -> (state, logits (B, H, W, 1)) carries (h, c) across calls.
-    A state is a tuple of four (h, c) pairs at 1/8, 1/4, 1/2 and full resolution.
+    A state is a tuple of four (h, c) pairs at 1/8, 1/4, 1/2 and full resolution. ``residual_cells``: each
+    cell's output is added to its input (see :class:`MobileNetUNetDecoder`; off in the paper's model).
     """
     gate_activation: str = "hard_sigmoid"
     depthwise_impl: DepthwiseImpl = "auto"
     dtype: Any = jnp.float32
     encoder_bn_momentum: float = MOBILENET_BN_MOMENTUM
+    residual_cells: bool = False
 
     @nn.compact
     def __call__(self, clips: jax.Array, state: Optional[RecurrentState] = None, *,
@@ -148,7 +153,7 @@ class UNetMobileNetConvLSTM(nn.Module):
         feats = MobileNetV3LargeEncoder(self.depthwise_impl, self.dtype, self.encoder_bn_momentum, name="encoder")(
             clips.reshape(b * t, h, w, c), train=train)
         logits, state = MobileNetUNetDecoder(True, self.gate_activation, self.depthwise_impl, self.dtype,
-                                             name="decoder")(feats, state, t, train=train)
+                                             self.residual_cells, name="decoder")(feats, state, t, train=train)
         return logits.reshape(b, t, h, w, 1), state
 
     def step(self, state: Optional[RecurrentState], frame: jax.Array, *,

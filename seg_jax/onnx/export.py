@@ -51,7 +51,8 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
         unet_lib.emit(g, unet_lib.fold_unet(variables))
     else:
         from seg_jax.fused import fold_batchnorm
-        mobilenet_lib.emit(g, fold_batchnorm(variables), recurrent, config.get("gate_activation", "hard_sigmoid"))
+        mobilenet_lib.emit(g, fold_batchnorm(variables), recurrent, config.get("gate_activation", "hard_sigmoid"),
+                           bool(config.get("residual_cells", False)))
     state = [{"input": i, "output": o, "shape": mobilenet_lib.state_shape(k // 2)}
              for k, (i, o) in enumerate(mobilenet_lib.state_names())] if recurrent else []
     props = {"seg_jax.model": model_name, "seg_jax.input": INPUT_DOC, "seg_jax.output": OUTPUT_DOC,

@@ -95,10 +95,12 @@ def state_shape(level: int, batch: str = "batch", height: str = "height", width:
     return [batch, f"{height}/{scale}", f"{width}/{scale}", DECODER_WIDTHS[level]]
 
 
-def emit(g: GraphBuilder, f: Weights, recurrent: bool, gate: str = "hard_sigmoid") -> None:
+def emit(g: GraphBuilder, f: Weights, recurrent: bool, gate: str = "hard_sigmoid",
+         residual_cells: bool = False) -> None:
     """Build the whole graph into ``g``: input ``image`` (batch, H, W, 3) float32 RGB in [0, 1] -> output
     ``mask`` (batch, H, W, 1) person probability; with ``recurrent`` also the state inputs/outputs of
-    :func:`state_names` (NHWC, zeros for the first frame)."""
+    :func:`state_names` (NHWC, zeros for the first frame); ``residual_cells`` adds each cell's output to its
+    input, as the model option of that name does."""
     gate_kind = {"hard_sigmoid": "keras_hard_sigmoid", "sigmoid": "sigmoid"}[gate]
     image = g.add_input("image", ["batch", "height", "width", 3])
     taps = encoder(g, f, g.to_nchw(image))
@@ -119,8 +121,9 @@ def emit(g: GraphBuilder, f: Weights, recurrent: bool, gate: str = "hard_sigmoid
             (h_in, h_out), (c_in, c_out) = names[2 * level], names[2 * level + 1]
             h = g.to_nchw(g.add_input(h_in, state_shape(level)))
             c = g.to_nchw(g.add_input(c_in, state_shape(level)))
-            x, c_new = convlstm_cell(g, f[f"decoder/convlstm_{level}"], x, h, c, gate_kind, level)
-            g.add_output(g.to_nhwc(x), h_out, state_shape(level))
+            h_new, c_new = convlstm_cell(g, f[f"decoder/convlstm_{level}"], x, h, c, gate_kind, level)
+            g.add_output(g.to_nhwc(h_new), h_out, state_shape(level))
+            x = g.add(x, h_new) if residual_cells else h_new
             g.add_output(g.to_nhwc(c_new), c_out, state_shape(level))
     if recurrent:
         x = g.conv(x, f["decoder/head"]["kernel"], f["decoder/head"]["bias"], hint="head")
