@@ -51,6 +51,12 @@ def save_weights(out_dir: str | os.PathLike, model_config: Mapping[str, Any], va
     return out
 
 
+def manifest_description(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest without the fields :func:`save_weights` derives from what it saves (``model``, ``parameters``,
+    ``sha256``, ``size_bytes``): the ``extra`` to pass when saving changed weights under the same description."""
+    return {k: v for k, v in manifest.items() if k not in ("model", "parameters", "sha256", "size_bytes")}
+
+
 def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
     """(state dict of numpy arrays, manifest) of a weights folder.
 

@@ -9,7 +9,7 @@ statistics of the averaged network. This tool keeps every parameter and replaces
 population statistics: the network runs in training mode (each BatchNorm normalises with its batch, as when the
 statistics were gathered) over the train split of every still source and DAVIS train frames (at most
 ``--per_source`` images each), every image resized to the size the Segmenter runs it at
-(:func:`seg_jax.streaming.choose_input_size` from the manifest's base size) and batched with images of the same
+(:meth:`seg_jax.Segmenter.input_size_for` with the weights' manifest) and batched with images of the same
 size. Each layer's mean and variance are pooled over the batches, weighted by pixels (variance = pooled E[x^2] -
 mean^2). ``--training_variant cpu-long`` instead takes ``--batches`` batches of that training recipe's own
 pipeline (augmented crops and composites at the base size), the distribution the moving averages were gathered
@@ -31,6 +31,7 @@ import numpy as np
 from flax import traverse_util
 
 SOURCES = ("portraits", "selfies", "people", "fullbody", "davis")
+NO_IMAGES = "no images to estimate BatchNorm statistics from; check --data_root and --per_source"
 Flat = dict[tuple[str, ...], np.ndarray]
 
 
@@ -70,7 +71,7 @@ def pool_moments(batches: Iterable[tuple[Flat, float]]) -> Flat:
                 second[k[:-1]] = second[k[:-1]] + weight * (moments[k[:-1] + ("var",)] + v ** 2)
         total += weight
     if not total:
-        raise ValueError("no images to estimate BatchNorm statistics from; check --data_root and --per_source")
+        raise ValueError(NO_IMAGES)
     out: Flat = {}
     for layer, s in first.items():
         mean = s / total
@@ -96,16 +97,17 @@ def image_paths(data_root: str, per_source: int, seed: int = 0) -> dict[str, lis
     return out
 
 
-def batches_by_size(paths: Sequence[str], base_size: Sequence[int], keep_aspect: bool,
+def batches_by_size(paths: Sequence[str], size_for: Callable[[Sequence[int]], tuple[int, int]],
                     batch_size: int) -> list[tuple[jax.Array, float]]:
-    """[(images (B, h, w, 3) float in [0, 1], pixel weight B*h*w)]: each image decoded and resized exactly as
-    :class:`seg_jax.Segmenter` does, grouped by inference size; a size's last batch may be smaller."""
+    """[(images (B, h, w, 3) float in [0, 1], pixel weight B*h*w)]: each image decoded and resized to
+    ``size_for(its (H, W))`` (a :meth:`seg_jax.Segmenter.input_size_for`) as the Segmenter resizes it, grouped by
+    that size; a size's last batch may be smaller."""
     from seg_jax.data import io
-    from seg_jax.streaming import choose_input_size, preprocess
+    from seg_jax.streaming import preprocess
     groups: dict[tuple[int, int], list[jax.Array]] = defaultdict(list)
     for path in paths:
         image = io.read_image(path)
-        size = choose_input_size(image.shape[:2], base_size, keep_aspect=keep_aspect)
+        size = size_for(image.shape[:2])
         groups[size].append(preprocess(jnp.asarray(image), size)[1])
     out = []
     for size, members in sorted(groups.items()):
@@ -133,7 +135,7 @@ def training_batches(model_name: str, variant: str, data_root: str, size: Sequen
 def recompute(model, variables: Mapping[str, Any], batches: Sequence[tuple[jax.Array, float]]) -> dict:
     """``variables`` with ``batch_stats`` replaced by the pooled statistics of ``batches``."""
     if not batches:
-        raise ValueError("no images to estimate BatchNorm statistics from; check --data_root and --per_source")
+        raise ValueError(NO_IMAGES)
     momenta = layer_momenta(model, variables, batches[0][0])
     moments = make_batch_moments(model, variables, momenta)
     pooled = pool_moments((moments(images), weight) for images, weight in batches)
@@ -155,40 +157,35 @@ def main(argv=None) -> int:
                         "images at the Segmenter's sizes")
     p.add_argument("--batches", type=int, default=128, help="with --training_variant: batches to pool")
     a = p.parse_args(argv)
-    from seg_jax import model_io, weights_folder
+    from seg_jax import weights_folder
     from seg_jax.models import get_spec
-    from seg_jax.models.build import build_model
-    from seg_jax.segmenter import parse_size
-    from seg_jax.streaming import DEFAULT_INPUT_SIZE
+    from seg_jax.segmenter import Segmenter
     try:
         if get_spec(a.model).temporal:
             raise ValueError(f"--model {a.model} is temporal; recompute the U-Net MobileNet's statistics and "
                              "rebuild it with python -m seg_jax.convert.convlstm_warm_start")
         if min(a.per_source, a.batch_size, a.batches) < 1:
             raise ValueError("--per_source, --batch_size and --batches must be at least 1")
-        variables, manifest = model_io.load_weights(a.model, a.weights)
-        config = dict(manifest.get("model") or {"name": a.model}, name=a.model)
-        model = build_model(dict(config, depthwise_impl="auto"))
-        base = parse_size(manifest.get("input_size")) or DEFAULT_INPUT_SIZE
-        keep_aspect = bool(manifest.get("keep_aspect", True))
+        # the Segmenter reads the weights and decides each image's inference size, as in use
+        seg = Segmenter(a.model, a.weights, fast=False)
+        base = seg.base_size
         if a.training_variant:
             batches = training_batches(a.model, a.training_variant, a.data_root, base, a.batches, a.seed)
             source = {"training_variant": a.training_variant, "batches": a.batches, "image_size": list(base)}
         else:
             paths = image_paths(a.data_root, a.per_source, a.seed)
-            batches = batches_by_size([q for s in SOURCES for q in paths[s]], base, keep_aspect, a.batch_size)
+            batches = batches_by_size([q for s in SOURCES for q in paths[s]], seg.input_size_for, a.batch_size)
             source = {"images": {s: len(v) for s, v in paths.items()}, "split": "train",
-                      "base_size": [int(v) for v in base], "keep_aspect": keep_aspect, "batch_size": a.batch_size}
-        new = recompute(model, variables, batches)
+                      "base_size": [int(v) for v in base], "keep_aspect": seg.keep_aspect, "batch_size": a.batch_size}
+        new = recompute(seg.model, seg.variables, batches)
     except (FileNotFoundError, ValueError) as e:
         print(f"seg_jax.convert.recompute_batch_stats: error: {e}", file=sys.stderr)
         return 2
-    keep = {k: v for k, v in manifest.items() if k not in ("model", "parameters", "sha256", "size_bytes")}
-    extra = {**keep, "batch_stats_from": {**source, "seed": a.seed},
-             "commands": list(manifest.get("commands") or []) + [
+    extra = {**weights_folder.manifest_description(seg.manifest), "batch_stats_from": {**source, "seed": a.seed},
+             "commands": list(seg.manifest.get("commands") or []) + [
                  "python -m seg_jax.convert.recompute_batch_stats " + " ".join(argv if argv is not None
                                                                                 else sys.argv[1:])]}
-    out = weights_folder.save_weights(Path(a.out), config, new, extra)
+    out = weights_folder.save_weights(Path(a.out), seg.manifest.get("model") or {"name": a.model}, new, extra)
     print(f"recomputed the BatchNorm statistics of {a.model} on {sum(int(b.shape[0]) for b, _ in batches)} "
           f"images into {out}")
     return 0
