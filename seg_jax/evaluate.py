@@ -38,7 +38,7 @@ from seg_jax.metrics import add_sums, probability_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
 
-TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice")
+TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice", "false_person")
 
 
 def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: ml_collections.ConfigDict | None,
@@ -90,16 +90,20 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
 
 def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], label: str = "") -> dict[str, float]:
     """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res.
-    ``label``: shown on a progress bar on stderr (none when empty)."""
-    from seg_jax.data.io import read_pair
+    ``label``: shown on a progress bar on stderr (none when empty). Besides the pooled metrics: on person-free
+    images the share flagged with a false person (``false_person_images``, :mod:`seg_jax.false_person`), and
+    ``per_image`` lists (Dice, false-person share; the person-free images' largest region) in file order."""
+    from seg_jax.data import read_heldout
+    from seg_jax.false_person import flagged_share, image_scores
     from seg_jax.metrics_temporal import DtSSDMeter, FlickerMeter
     sums_fn = jax.jit(probability_sums)
     total, flicker, dtssd, previous_sequence, seconds = None, None, None, None, []
+    per_image: dict[str, list] = {"dice": [], "false_person_share": [], "person_free_region_share": []}
     if label:
         from tqdm import tqdm
         files = tqdm(files, desc=label, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
     for entry in files:
-        pair = read_pair(entry["image_path"], entry["mask_path"])
+        pair = read_heldout(entry)
         sequence = entry.get("sequence") or ""
         if not sequence or sequence != previous_sequence:
             segmenter.reset()
@@ -113,12 +117,20 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], labe
         seconds.append(time.perf_counter() - t0)
         target = pair["mask"][..., 0].astype(np.float32) / 255.0
         total = add_sums(total, sums_fn(alpha[None], target[None]))
+        scores = image_scores(alpha, target)
+        per_image["dice"].append(scores["dice"])
+        per_image["false_person_share"].append(scores["false_person_share"])
+        if scores["person_free"]:
+            per_image["person_free_region_share"].append(scores["largest_region_share"])
         if flicker is not None and sequence:
             flicker.update(alpha, pair["mask"])
             dtssd.update(alpha, pair["mask"])
     if total is None:
         raise ValueError("no files to evaluate")
     result = summarize(total)
+    if per_image["person_free_region_share"]:
+        result["false_person_images"] = flagged_share(per_image["person_free_region_share"])
+    result["per_image"] = per_image      # paired per-image scores: seg_jax.ship_rule's bootstrap
     if flicker is not None:
         result["flicker"] = flicker.value
         result["dtssd"] = dtssd.value
@@ -159,12 +171,11 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     import sys
 
     from seg_jax import data
-    from seg_jax.data.io import read_pair
     from seg_jax.peers import mediapipe as peers
     rows = {m: {"model": name, "peer": True, "split": split, "full_res": {}} for m, name in PEER_ROWS.items()}
     for subset in subsets:
         files = data.heldout_files(data_root, split=split, subset=subset)
-        images = [read_pair(e["image_path"], e["mask_path"])["image"] for e in files]
+        images = [data.read_heldout(e)["image"] for e in files]
         got = peers.mediapipe_alphas(images, install=install)
         if got["status"] != "ok":
             print(f"seg_jax.evaluate: MediaPipe rows left out: {got['reason']}", file=sys.stderr)
@@ -210,6 +221,16 @@ def hardware() -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "jax": jax.__version__, "load_average": os.getloadavg()[0]}
 
 
+def default_subsets(data_root: str) -> list[str]:
+    """Every person source, and the person-free photos when the data root has them (one stderr line if not)."""
+    from seg_jax import data
+    if os.path.isdir(os.path.join(data_root, "negatives")):
+        return list(data.EVAL_SUBSETS)
+    print(f"seg_jax.evaluate: {data_root} has no negatives/ folder: no false-person rows on person-free photos",
+          file=sys.stderr)
+    return list(data.SUBSETS)
+
+
 def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path: str | None = DEFAULT_DATA_ROOT,
                    base_config: ml_collections.ConfigDict | None = None, split: str = "test",
                    subsets: Sequence[str] | None = None, image_size: Sequence[int] | None = None,
@@ -227,7 +248,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
                  (base_config.data.image_size if base_config is not None else (256, 256)))
     config = eval_config(model_name, model_config, base_config, data_path, size)
     real = config.data.source == "mixed"
-    subsets = list(subsets) if subsets else (list(data.SUBSETS) if real else [None])
+    subsets = list(subsets) if subsets else (default_subsets(config.data.root) if real else [None])
     result: dict[str, Any] = {
         "model": model_name, "checkpoint": str(checkpoint or weights_folder.shipped_weights_dir(model_name)),
         "parameters": model_build.count_parameters(variables),
@@ -276,11 +297,11 @@ def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, f
     rows = [(r["model"], s, m) for r in results if not r.get("peer") for s, m in r.get("resized", {}).items()]
     if rows:
         lines += [f"**Table 1: resized to the model input (the paper's protocol)** (split: {results[0]['split']})",
-                  "", "| Model | Source | Dice loss | Dice | MAD | MSE | IoU | Boundary F | mean image Dice |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "", "| Model | Source | Dice loss | Dice | MAD | MSE | IoU | Boundary F | mean image Dice "
+                  "| False person |", "|---|---|---|---|---|---|---|---|---|---|"]
         for model, subset, m in rows:
             lines.append(f"| {model} | {subset} ({int(m['examples'])}) | "
-                         + " | ".join(f"{m[c]:.4f}" for c in TABLE1_COLUMNS) + " |")
+                         + " | ".join(_cell(m, c) for c in TABLE1_COLUMNS) + " |")
         lines.append("")
     lines += full_res_table(results)
     speed_rows = [r for r in results if "speed" in r]
@@ -301,7 +322,15 @@ def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, f
     return "\n".join(lines)
 
 
-FULL_RES_COLUMNS = ("dice", "iou", "miou", "mad", "boundary_f")
+FULL_RES_COLUMNS = ("dice", "iou", "miou", "mad", "boundary_f", "false_person", "false_person_images")
+NO_DICE_SOURCES = ("negatives",)    # person-free: Dice, IoU and boundary F are undefined there
+
+
+def _cell(m: Mapping[str, float], column: str, subset: str = "") -> str:
+    if column not in m or (subset in NO_DICE_SOURCES and column not in ("mad", "false_person",
+                                                                        "false_person_images")):
+        return "-"
+    return f"{m[column]:.4f}"
 
 
 def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -314,16 +343,16 @@ def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
         return []
     split = results[0].get("split", "test")
     lines = [f"**seg_jax vs MediaPipe at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
-             "MediaPipe through its own `process()`, on the same decoded images; Dice and IoU at 0.5; flicker and "
-             "dtSSD on video only)", "",
-             "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | Flicker | dtSSD |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "MediaPipe through its own `process()`, on the same decoded images; Dice and IoU at 0.5; false person: "
+             "the share of non-person pixels predicted person; images flagged: the share of person-free photos "
+             "with a predicted person region of at least 1 % of the image; flicker and dtSSD on video only)", "",
+             "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | False person | Images flagged | Flicker "
+             "| dtSSD |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for subset, entries in by_source.items():
         for model, m in entries:
             temporal = " | ".join(f"{m[k]:.4f}" if k in m else "-" for k in ("flicker", "dtssd"))
             lines.append(f"| {subset} ({int(m['examples'])}) | {model} | "
-                         + " | ".join(f"{m.get(c, float('nan')):.4f}" for c in FULL_RES_COLUMNS)
-                         + f" | {temporal} |")
+                         + " | ".join(_cell(m, c, subset) for c in FULL_RES_COLUMNS) + f" | {temporal} |")
     lines.append("")
     return lines
 
@@ -338,8 +367,8 @@ def main(argv=None) -> None:
     flags.DEFINE_string("checkpoint", None, "Weights folder or training workdir (default: shipped weights).")
     flags.DEFINE_string("data", None, f"Real data root (default {DEFAULT_DATA_ROOT}) or an images/+masks/ folder.")
     flags.DEFINE_string("split", "test", "Split to evaluate: test | val.")
-    flags.DEFINE_list("subsets", None,
-                      "Subsets of the real data (default: portraits, selfies, people, fullbody, davis).")
+    flags.DEFINE_list("subsets", None, "Subsets of the real data (default: portraits, selfies, people, fullbody, "
+                      "davis, and negatives (person-free photos: false people) where the data root has them).")
     flags.DEFINE_string("image_size", None, "Model input size HxW for the resized protocol, e.g. 256x256 "
                         "(default: the manifest's).")
     flags.DEFINE_bool("full_res", True, "Also score the Segmenter at full resolution (real data only).")

@@ -3,8 +3,10 @@
 ``segmentation_sums`` runs inside the jitted eval step and returns per-batch sums (padding excluded by
 ``valid``); the host adds them up over the split and ``summarize`` turns the totals into metrics:
 Dice loss (soft, the paper's), Dice, person IoU and mIoU (binarised at 0.5, pooled over all pixels, plus the
-mean of per-image Dice), MAD, MSE, and the boundary F-score. mIoU is the mean of the person and background IoU
-(what the portrait literature, e.g. PortraitNet and PP-HumanSeg, reports); ``iou`` is the person IoU alone.
+mean of per-image Dice), MAD, MSE, the boundary F-score, and false people: the share of the pixels that are not
+person that are predicted person (the only score on person-free images, where Dice is undefined). mIoU is the
+mean of the person and background IoU (what the portrait literature, e.g. PortraitNet and PP-HumanSeg,
+reports); ``iou`` is the person IoU alone.
 """
 from __future__ import annotations
 
@@ -115,5 +117,9 @@ def summarize(sums: Mapping[str, float], smooth: float = 1.0) -> dict[str, float
         "mad": sums["abs_error"] / sums["pixels"],
         "mse": sums["sq_error"] / sums["pixels"],
         "boundary_f": 2 * precision * recall / max(precision + recall, EPS),
+        # false people: the share of the non-person pixels predicted person (at 0.5, and the soft alpha's mean)
+        "false_person": (sums["pred_area"] - sums["intersection"]) / max(sums["pixels"] - sums["true_area"], EPS),
+        "soft_false_person": ((sums["soft_pred_area"] - sums["soft_intersection"])
+                              / max(sums["pixels"] - sums["soft_true_area"], EPS)),
         "examples": sums["examples"],
     }

@@ -23,7 +23,8 @@ DEFAULT_EVAL = {"mobilenet": "results/eval-mobilenet.json", "convlstm": "results
                 "unet": "results/eval-unet-cpu.json"}
 DEFAULT_PEERS = "results/eval-mobilenet.json"
 METRICS = (("dice", "Dice"), ("iou", "IoU"), ("boundary_f", "boundary F"), ("mad", "MAD"))
-SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis")
+SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis", "negatives")
+NO_DICE_SOURCES = ("negatives",)   # person-free photos: scored by false people only
 
 ARCHITECTURES = {
     "mobilenet": "U-Net MobileNet (Shahi & Li 2023, model 2): MobileNetV3-Large encoder (to expanded_conv_12) and "
@@ -73,12 +74,32 @@ def _metric_table(model_row: dict, peers: list[dict], peer_note: str) -> list[st
     lines = [head, "|" + "---|" * (1 + 2 * len(names) + len(METRICS) - 2)]
     full = model_row.get("full_res", {})
     for source in [s for s in SOURCE_ORDER if s in full] + sorted(set(full) - set(SOURCE_ORDER)):
+        if source in NO_DICE_SOURCES:
+            continue
         cells = [_fmt(row.get("full_res", {}).get(source, {}).get(k)) for row in [model_row] + peers
                  for k, _ in METRICS[:2]]
         cells += [_fmt(full[source].get(k)) for k, _ in METRICS[2:]]
         n = full[source].get("examples")
         lines.append(f"| {source} ({int(n) if n else '?'}) | " + " | ".join(cells) + " |")
-    return lines + ([""] + [peer_note] if peer_note else [])
+    return lines + _false_person_table(model_row, peers, names) + ([""] + [peer_note] if peer_note else [])
+
+
+def _false_person_table(model_row: dict, peers: list[dict], names: list[str]) -> list[str]:
+    """False people per source (share of non-person pixels predicted person) and, on the person-free photos,
+    the share of images with a predicted person region of at least 1 % of the image."""
+    full = model_row.get("full_res", {})
+    if not any("false_person" in m for m in full.values()):
+        return []
+    lines = ["", "False people (lower is better): share of the non-person pixels predicted person; on the "
+             "person-free photos also the share of images flagged with a person region of at least 1 %.", "",
+             "| source | " + " | ".join(f"{n} false person" for n in names) + " | "
+             + " | ".join(f"{n} images flagged" for n in names) + " |", "|" + "---|" * (1 + 2 * len(names))]
+    for source in [s for s in SOURCE_ORDER if s in full] + sorted(set(full) - set(SOURCE_ORDER)):
+        rows = [row.get("full_res", {}).get(source, {}) for row in [model_row] + peers]
+        n = full[source].get("examples")
+        lines.append(f"| {source} ({int(n) if n else '?'}) | " + " | ".join(_fmt(r.get("false_person")) for r in rows)
+                     + " | " + " | ".join(_fmt(r.get("false_person_images")) for r in rows) + " |")
+    return lines
 
 
 def _leg_lines(training: dict, data: dict) -> list[str]:

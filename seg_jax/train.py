@@ -98,7 +98,8 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
     ``config.val_selection`` 'pooled': the metrics over the whole split, selection_loss = its dice_loss.
     'source_mean': each real source scored on its own (``dice_loss_<source>`` keys; ``max_eval_examples`` per
     source), the pooled metrics summed from the same batches, selection_loss = the unweighted mean of the
-    per-source dice_loss.
+    per-source dice_loss and, where the data root has person-free photos, of their val split's soft false-person
+    share (``false_person_negatives``: the mean predicted alpha on images with no person).
     """
     from seg_jax import data
 
@@ -119,12 +120,19 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
         per_source[f"dice_loss_{subset}"] = summarize(total, config.dice_smooth)["dice_loss"]
     if totals is None:
         raise ValueError("the evaluation split is empty; check config.data (source, root, val_fraction)")
+    try:
+        per_source["false_person_negatives"] = summarize(score(data.NEGATIVES), config.dice_smooth)[
+            "soft_false_person"]
+    except ValueError:              # no negatives/ under the data root
+        pass
     return {**summarize(totals, config.dice_smooth), **per_source,
             "selection_loss": float(np.mean(list(per_source.values())))}
 
 
 def _val_message(step: int, val: Mapping[str, float], improved: bool) -> str:
     by_source = "".join(f" {k[len('dice_loss_'):]}={v:.4f}" for k, v in val.items() if k.startswith("dice_loss_"))
+    if "false_person_negatives" in val:
+        by_source += f" false_person(negatives)={val['false_person_negatives']:.4f}"
     return (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} iou={val['iou']:.4f}"
             f"{by_source}{' (best)' if improved else ''}")
 

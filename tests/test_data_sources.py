@@ -49,6 +49,14 @@ def real_root(tmp_path_factory):
         for t in range(5):
             _write(root / "davis" / seq / "frames" / f"{t:05d}.jpg", np.full((16, 28, 3), 20 * t, np.uint8))
             _write(root / "davis" / seq / "masks" / f"{t:05d}.png", _blob((16, 28), (2, 14, t, t + 8)))
+    for t in range(5):
+        _write(root / "davis17" / "girls" / "frames" / f"{t:05d}.jpg", np.full((16, 28, 3), 9 * t, np.uint8))
+        _write(root / "davis17" / "girls" / "masks" / f"{t:05d}.png", _blob((16, 28), (4, 16, t, t + 6)))
+    for kind, stems in (("objects", ["o1", "o2"]), ("rooms", ["r1", "r2"]), ("animals", ["cow_00000", "dog_00000"])):
+        for stem in stems:
+            _write(root / "negatives" / kind / "images" / f"{stem}.jpg", rng.integers(0, 255, (20, 30, 3), np.uint8))
+            if kind == "animals":
+                _write(root / "negatives" / kind / "object_masks" / f"{stem}.png", _blob((20, 30), (5, 15, 5, 20)))
     return str(root)
 
 

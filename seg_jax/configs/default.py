@@ -42,7 +42,15 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.data.weights = ml_collections.ConfigDict({   # mixing weights of source 'mixed' (normalised per kind)
         "composite": 0.6, "real": 0.4,             # still images: composites / real portraits+people pairs
         "pseudo_video": 0.5, "davis": 0.5,         # clips: composite pseudo-video / real DAVIS clips
+        "negative": 0.15,                          # both: whole person-free photos, empty mask (negatives/)
+        "davis17": 0.05,                           # both: DAVIS-2017 person clips (frames for still models)
     })
+    # source 'mixed': hard negatives inside the composites (negatives/ train split): the share of backgrounds
+    # that are person-free photos (animals, vehicles, rooms, objects), the probability of pasting a masked
+    # non-person object beside the people (mask 0, in front or behind), and the share of composites with
+    # such objects and no person at all (all-zero mask)
+    c.data.negatives = ml_collections.ConfigDict({
+        "background_share": 0.5, "object_prob": 0.25, "no_person_prob": 0.1})
     # source 'mixed': each still subset's share of the real pairs (normalised; 0 leaves it out) and of the
     # compositing foregrounds (cutouts too). Selfies and portraits are the video-call domain; the soft
     # mattes (portraits, cutouts) carry hair detail that the softened binary masks lack.

@@ -163,7 +163,9 @@ def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict
     """Frame ``t`` of a scene -> (image uint8 (H, W, 3), mask uint8 (H, W, 1)).
 
     ``photometric=False`` skips light wrap, blur, noise and global jitter (the image is then exactly
-    ``a * fg + (1 - a) * bg`` rounded, which the tests check).
+    ``a * fg + (1 - a) * bg`` rounded, which the tests check). ``scene['is_person']`` (optional, one bool per
+    layer, default all True) marks layers that are not people (hard negatives): they blend into the image like
+    any layer but add nothing to the mask, and hide the people behind them.
     """
     H, W = out_hw
     m = pseudo_video.window_matrix(bg.shape[:2], out_hw, (float(scene["bg_cx"][t]), float(scene["bg_cy"][t])),
@@ -175,7 +177,8 @@ def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict
         back = cv2.GaussianBlur(back, (0, 0), scene["bg_blur"])
     out = back
     alpha_total = np.zeros((H, W, 1), np.float32)
-    for (img, alpha), person in zip(fgs, scene["persons"]):
+    is_person = scene.get("is_person") or [True] * len(scene["persons"])
+    for (img, alpha), person, counts in zip(fgs, scene["persons"], is_person):
         mat = _fg_matrix(img.shape[:2], person, t)
         fg = cv2.warpAffine(img, mat, (W, H), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
@@ -185,7 +188,7 @@ def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict
         if photometric:   # jitter after warping: only H x W pixels, mean over the person
             fg = colour_jitter(fg, person, a)
         out = a * fg + (1 - a) * out
-        alpha_total = a + (1 - a) * alpha_total
+        alpha_total = (a if counts else 0.0) + (1 - a) * alpha_total   # a non-person layer hides what is behind
     if photometric:
         if scene["light_wrap"] > 0:
             sigma = 0.01 * min(H, W) * 2.0
@@ -202,6 +205,23 @@ def render(fgs: list[tuple[np.ndarray, np.ndarray]], bg: np.ndarray, scene: dict
     return image, mask
 
 
+def _cumulative(probabilities: list[float] | None, n: int, what: str) -> np.ndarray | None:
+    """Draw probabilities -> their normalised cumulative sum (None: draw uniformly)."""
+    if probabilities is None:
+        return None
+    if len(probabilities) != n:
+        raise ValueError(f"{len(probabilities)} {what} probabilities for {n} {what}s")
+    cumulative = np.cumsum(np.asarray(probabilities, np.float64))
+    return cumulative / cumulative[-1]
+
+
+def _draw(items: list, cumulative: np.ndarray | None, rng: np.random.Generator):
+    if cumulative is None:
+        return items[int(rng.integers(len(items)))]
+    k = int(np.searchsorted(cumulative, rng.random(), side="right"))
+    return items[min(k, len(items) - 1)]
+
+
 class CompositeSource:
     """Random-access composites.
 
@@ -212,31 +232,34 @@ class CompositeSource:
         {'image': (T, H, W, 3), 'mask': (T, H, W, 1)} with foreground and background moving independently.
       second_person: probability of pasting a second, smaller foreground.
       foreground_probabilities: how often each foreground is drawn (sums to 1); None = equally often.
+      background_probabilities: the same for the backgrounds.
+      objects: non-person layers (hard negatives: animals, things) pasted with mask 0, with probability
+        ``object_prob`` beside the people (behind or in front of them), and alone (one or two, no person: an
+        all-zero mask) in a share ``no_person_prob`` of the composites.
     """
 
     def __init__(self, foregrounds: list[Foreground], backgrounds: list[str], hw: tuple[int, int],
                  size: int = 100_000, seed: int = 0, clip_length: int = 0, second_person: float = 0.15,
-                 foreground_probabilities: list[float] | None = None):
+                 foreground_probabilities: list[float] | None = None,
+                 background_probabilities: list[float] | None = None, objects: list[Foreground] = (),
+                 object_prob: float = 0.0, no_person_prob: float = 0.0):
         if not foregrounds or not backgrounds:
             raise io.BadInputError(f"compositing needs foregrounds and backgrounds (got {len(foregrounds)} "
                                    f"foregrounds, {len(backgrounds)} backgrounds); check data.root")
         self.foregrounds, self.backgrounds = list(foregrounds), list(backgrounds)
         self.hw, self.size, self.seed = tuple(hw), int(size), int(seed)
         self.clip_length, self.second_person = int(clip_length), float(second_person)
-        self._cumulative = None
+        self.objects = list(objects)
+        self.object_prob, self.no_person_prob = (float(object_prob), float(no_person_prob)) if objects else (0, 0)
+        for name, p in (("object_prob", self.object_prob), ("no_person_prob", self.no_person_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} = {p}; it is a probability in [0, 1]")
         self.stats: collections.Counter = collections.Counter()   # files skipped as undecodable, per process
-        if foreground_probabilities is not None:
-            if len(foreground_probabilities) != len(self.foregrounds):
-                raise ValueError(f"{len(foreground_probabilities)} foreground probabilities for "
-                                 f"{len(self.foregrounds)} foregrounds")
-            self._cumulative = np.cumsum(np.asarray(foreground_probabilities, np.float64))
-            self._cumulative /= self._cumulative[-1]
+        self._fg_cumulative = _cumulative(foreground_probabilities, len(self.foregrounds), "foreground")
+        self._bg_cumulative = _cumulative(background_probabilities, len(self.backgrounds), "background")
 
     def _draw_foreground(self, rng: np.random.Generator) -> Foreground:
-        if self._cumulative is None:
-            return self.foregrounds[int(rng.integers(len(self.foregrounds)))]
-        k = int(np.searchsorted(self._cumulative, rng.random(), side="right"))
-        return self.foregrounds[min(k, len(self.foregrounds) - 1)]
+        return _draw(self.foregrounds, self._fg_cumulative, rng)
 
     def __len__(self) -> int:
         return self.size
@@ -257,20 +280,35 @@ class CompositeSource:
             raise IndexError(index)
         rng = augment.example_rng(self.seed, index, 0xC0)
         n_fg = 2 if rng.random() < self.second_person else 1
+        n_obj = 0
+        if self.objects:   # drawn only when objects are given, so composites without them are unchanged
+            if rng.random() < self.no_person_prob:
+                n_fg, n_obj = 0, 1 + int(rng.random() < 0.3)
+            elif rng.random() < self.object_prob:
+                n_obj = 1
         side = 2 * max(self.hw)   # no layer is ever magnified from more than this
         fgs = [self._load(lambda: self._draw_foreground(rng), lambda fg: load_foreground(fg, side))
                for _ in range(n_fg)]
-        bg = self._load(lambda: self.backgrounds[int(rng.integers(len(self.backgrounds)))],
+        fgs += [self._load(lambda: self.objects[int(rng.integers(len(self.objects)))],
+                           lambda fg: load_foreground(fg, side)) for _ in range(n_obj)]
+        bg = self._load(lambda: _draw(self.backgrounds, self._bg_cumulative, rng),
                         lambda path: load_background(path, side))
         length = max(1, self.clip_length)
         scene = sample_scene(rng, [f[0].shape[:2] for f in fgs], bg.shape[:2], self.hw, length,
-                             motion=self.clip_length > 0, cut_bottom=[f[2] for f in fgs])
+                             motion=self.clip_length > 0, cut_bottom=[f[2] and k < n_fg for k, f in enumerate(fgs)])
         layers = [(f[0], f[1]) for f in fgs]
+        if n_obj:
+            scene["is_person"] = [True] * n_fg + [False] * n_obj
+            if n_fg and rng.random() < 0.5:   # the object behind the people instead of in front of them
+                order = list(range(n_fg, n_fg + n_obj)) + list(range(n_fg))
+                layers = [layers[k] for k in order]
+                scene["persons"] = [scene["persons"][k] for k in order]
+                scene["is_person"] = [scene["is_person"][k] for k in order]
         frames = [render(layers, bg, scene, self.hw, t, rng) for t in range(length)]
         if self.clip_length == 0:
             return {"image": frames[0][0], "mask": frames[0][1]}
         return {"image": np.stack([f[0] for f in frames]), "mask": np.stack([f[1] for f in frames])}
 
     def __repr__(self) -> str:
-        return (f"CompositeSource(fg={len(self.foregrounds)}, bg={len(self.backgrounds)}, hw={self.hw}, "
-                f"size={self.size}, T={self.clip_length})")
+        return (f"CompositeSource(fg={len(self.foregrounds)}, bg={len(self.backgrounds)}, "
+                f"objects={len(self.objects)}, hw={self.hw}, size={self.size}, T={self.clip_length})")

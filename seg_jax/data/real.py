@@ -10,6 +10,7 @@ selfies       120 pairs                                60 pairs
 people        40 pairs                                 20 pairs
 fullbody      80 pairs                                 40 pairs
 davis         sequences ``dance-twirl``, ``hockey``     sequence ``rollerblade``
+negatives     ``negatives_splits.json`` (20 %)          ``negatives_splits.json`` (10 %)
 ============  =======================================  ==========================================
 
 The still-image stems were chosen once as the first test+val stems in SHA-1 order of the stem
@@ -22,7 +23,11 @@ breakdance-flare, kite-surf / kite-walk) stay together on the training side. Tra
   ``data.foreground_weights``) mixed with ``data.weights.real`` real train pairs (each subset with its share
   ``data.real_weights``);
 - clips (model 3): ``data.weights.pseudo_video`` composite pseudo-video clips mixed with ``data.weights.davis``
-  real DAVIS clips of the 6 training sequences.
+  real DAVIS clips of the 6 training sequences;
+- both: ``data.weights.negative`` whole person-free photos (:mod:`seg_jax.data.negatives`; empty masks, clips
+  by camera motion for model 3) and ``data.weights.davis17`` the two DAVIS-2017 person clips (frames for
+  models 1, 2); ``data.negatives`` puts person-free photos behind the composites' people and pastes masked
+  non-person objects beside them (mask 0).
 
 Evaluation (:func:`eval_source`): still pairs per subset; DAVIS frames (per-frame models) or covering
 clips (temporal models; see :mod:`seg_jax.data.clips`); still pairs become T repeated frames for temporal
@@ -33,11 +38,15 @@ from __future__ import annotations
 import json
 import os
 
-from seg_jax.data import clips, composite, folder, io
+import numpy as np
+
+from seg_jax.data import clips, composite, folder, io, negatives
 from seg_jax.data.combinators import ConcatSource, RepeatFrames
 
 STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
 SUBSETS = STILL_SUBSETS + ("davis",)
+NEGATIVES = "negatives"        # the person-free photos' held-out split: scored for false people, not Dice
+EVAL_SUBSETS = SUBSETS + (NEGATIVES,)
 FOREGROUND_SOURCES = STILL_SUBSETS + ("cutouts",)
 REQUIRED_FOLDERS = SUBSETS + ("cutouts", "backgrounds")
 
@@ -114,6 +123,21 @@ def backgrounds(root: str) -> list[str]:
             if n.lower().endswith(io.IMAGE_EXTENSIONS) and io.check_file(os.path.join(bg, n)) is None]
 
 
+def davis17_sequences(root: str) -> list[clips.Sequence]:
+    """The DAVIS-2017 person clips of ``davis17/`` (all train: none is in a held-out set)."""
+    return clips.list_davis(_dir(root, "davis17"))
+
+
+def _negatives_config(config) -> dict:
+    n = dict(config.data.get("negatives") or {})
+    for key in ("background_share", "object_prob", "no_person_prob"):
+        value = float(n.get(key, 0.0))
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"data.negatives.{key} = {value}; it is a share in [0, 1]")
+        n[key] = value
+    return n
+
+
 def _root(config) -> str:
     if not config.data.root:
         raise ValueError("data.source='mixed' needs --config.data.root=<real data root, e.g. ../shared/data>")
@@ -121,10 +145,35 @@ def _root(config) -> str:
 
 
 def _composites(config, root: str, clip_length: int) -> composite.CompositeSource:
+    """Composites of the train foregrounds on the backgrounds; with ``data.negatives`` the person-free train
+    photos are a share ``background_share`` of the backgrounds and the masked negative objects are pasted
+    beside the people (``object_prob``) or alone (``no_person_prob``)."""
     fgs, probs = foregrounds(root, config.data.get("foreground_weights"))
-    return composite.CompositeSource(fgs, backgrounds(root), tuple(config.data.image_size),
+    neg = _negatives_config(config)
+    bgs = backgrounds(root)
+    bg_probs, objects = None, []
+    if neg["background_share"] > 0:
+        photos = negatives.negative_images(root, "train", negatives.KINDS)
+        share = neg["background_share"]
+        bg_probs = [(1 - share) / len(bgs)] * len(bgs) + [share / len(photos)] * len(photos)
+        bgs = bgs + photos
+    if neg["object_prob"] > 0 or neg["no_person_prob"] > 0:
+        objects = negatives.negative_objects(root, "train")
+    return composite.CompositeSource(fgs, bgs, tuple(config.data.image_size),
                                      int(config.data.composite_size), seed=0, clip_length=clip_length,
-                                     foreground_probabilities=probs)
+                                     foreground_probabilities=probs, background_probabilities=bg_probs,
+                                     objects=objects, object_prob=neg["object_prob"],
+                                     no_person_prob=neg["no_person_prob"])
+
+
+def _negative_images(config, root: str, temporal: bool):
+    """Whole person-free train photos (empty masks); clips of them by camera motion for temporal models."""
+    src = negatives.NegativeImageSource(negatives.negative_images(root, "train"), "negatives:train")
+    if temporal:
+        from seg_jax.data import pseudo_video
+        return pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
+                                                 seed=0)
+    return src
 
 
 def real_pairs(config, root: str) -> list[tuple[object, float]]:
@@ -150,14 +199,23 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     ``config.data.real_weights`` between the real subsets (normalised to sum to 1 within the kind).
     """
     root, w = _root(config), config.data.weights
+    for key, value in w.items():
+        if float(value) < 0:
+            raise ValueError(f"data.weights.{key} = {value}; weights must be >= 0")
     t = int(config.data.clip_length)
     out = []
+    if w.get("negative", 0) > 0:
+        out.append((_negative_images(config, root, temporal), w.negative))
     if temporal:
         if w.pseudo_video > 0:
             out.append((_composites(config, root, t), w.pseudo_video))
         if w.davis > 0:
             out.append((clips.ClipSource(davis_sequences(root, "train"), t, int(config.data.clip_stride)), w.davis))
+        if w.get("davis17", 0) > 0:
+            out.append((clips.ClipSource(davis17_sequences(root), t, int(config.data.clip_stride)), w.davis17))
     else:
+        if w.get("davis17", 0) > 0:
+            out.append((clips.FrameSource(davis17_sequences(root)), w.davis17))
         if w.composite > 0:
             out.append((_composites(config, root, 0), w.composite))
         if w.real > 0:
@@ -172,13 +230,16 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
 def subset_source(config, split: str, subset: str, temporal: bool):
     """Evaluation source of one subset (native resolution; the pipeline resizes)."""
     root, t = _root(config), int(config.data.clip_length)
+    if subset == NEGATIVES:
+        src = negatives.NegativeImageSource(negatives.negative_images(root, split), f"negatives:{split}")
+        return RepeatFrames(src, t) if temporal else src
     if subset == "davis":
         seqs = davis_sequences(root, split)
         if temporal:
             return clips.ClipSource(seqs, t, int(config.data.clip_stride), cover=True)
         return clips.FrameSource(seqs)
     if subset not in SUBSETS:
-        raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
+        raise ValueError(f"unknown subset {subset!r}; choose one of {EVAL_SUBSETS}")
     src = folder.PairSource(pairs(root, subset, split), subset)
     return RepeatFrames(src, t) if temporal else src
 
@@ -196,11 +257,21 @@ def heldout_files(root: str, split: str = "test", subset: str = "portraits") -> 
     """Original full-resolution files of a held-out subset, in evaluation order.
 
     -> [{'name': str, 'image_path': str, 'mask_path': str, 'sequence': str}] ('sequence' is '' for stills).
-    Load one with ``seg_jax.data.io.read_pair(e['image_path'], e['mask_path'])`` (mask resized to the image
-    with nearest-neighbour where only its size differs).
+    Load one with :func:`read_heldout` (mask resized to the image with nearest-neighbour where only its size
+    differs; the person-free ``negatives`` have no mask file: their mask is all zero).
     """
+    if subset == NEGATIVES:
+        return negatives.heldout_files(root, split)
     if subset == "davis":
         return [{"name": f"{s.name}/{os.path.basename(f)}", "image_path": f, "mask_path": m, "sequence": s.name}
                 for s in davis_sequences(root, split) for f, m in zip(s.frames, s.masks)]
     return [{"name": p.stem, "image_path": p.image_path, "mask_path": p.mask_path, "sequence": ""}
             for p in pairs(root, subset, split)]
+
+
+def read_heldout(entry: dict) -> dict:
+    """One :func:`heldout_files` entry -> {'image': uint8 (H, W, 3), 'mask': uint8 (H, W, 1)}."""
+    if not entry["mask_path"]:
+        image = io.read_image(entry["image_path"])
+        return {"image": image, "mask": np.zeros(image.shape[:2] + (1,), np.uint8)}
+    return io.read_pair(entry["image_path"], entry["mask_path"])
