@@ -27,7 +27,8 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.model.encoder_bn_momentum = 0.999  # MobileNetV3 BatchNorm momentum (Keras); 0.99 for short runs
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "mixed"             # mixed (real data under root) | folder | synthetic (see seg_jax.data)
+    # mixed (real data under root; with no root: public) | public (TFDS public datasets) | folder | synthetic
+    c.data.source = "mixed"
     c.data.root = ""                    # root of the real data (e.g. ../shared/data)
     c.data.folder = ""                  # an images/ + masks/ folder (source 'folder')
     c.data.image_size = (256, 256)      # (height, width), multiples of 32
@@ -54,6 +55,13 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.data.clip_stride = 1              # frame step inside a real video clip
     c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
     c.data.tfds_dir = ""                # TFDS data_dir of a built person_segmentation (source 'tfds')
+    # source 'public' (seg_jax.data.public; prepare with python -m seg_jax.data.prepare): the TFDS data dir
+    # ('' = $TFDS_DATA_DIR, else ~/tensorflow_datasets), each public source's mixing weight (0 leaves it out; an
+    # unprepared one is left out with a warning) and at most this many val examples per dataset
+    c.data.public_dir = ""
+    c.data.public_weights = ml_collections.ConfigDict({
+        "coco": 0.45, "coco_negatives": 0.1, "kaggle": 0.15, "davis17": 0.15, "youtube_vis": 0.15})
+    c.data.public_val_examples = 500
     # 'grain': decode and augment on host cores (every source, the paper's augmentations); 'device': decode the
     # train split once, augment on the accelerator (seg_jax.data.device_pipeline; stills and pseudo-video)
     c.data.pipeline = "grain"
