@@ -50,10 +50,14 @@ def weights(config) -> dict[str, float]:
 
 
 def _no_data_message(directory: str, wanted: list[str]) -> str:
-    need = ", ".join(f"`{store.prepare_command(n, directory)}` (~{store.spec(n)['disk_gb']} GB free)"
-                     for n in wanted)
-    return (f"no public training data prepared in {directory} for data.public_weights ({', '.join(wanted)}); "
-            f"prepare one: {need}; or train on a folder: --config.data.root=<dir> (see README, Data)")
+    """One line: where nothing is prepared, the quickest prepare command first, then the others with their disk."""
+    auto = [n for n in wanted if not store.spec(n)["manual"]]
+    first = (auto or wanted)[0]
+    others = ", ".join(f"{n} (~{store.spec(n)['disk_gb']} GB{', manual download' if store.spec(n)['manual'] else ''})"
+                       for n in wanted if n != first)
+    return (f"no public training data prepared in {directory}: run `{store.prepare_command(first, directory)}` "
+            f"(needs ~{store.spec(first)['disk_gb']} GB free)" + (f"; also usable: {others}" if others else "")
+            + "; or train on a folder: --config.data.root=<dir>")
 
 
 def ready(config, warn: bool = True) -> dict[str, object]:
@@ -64,17 +68,18 @@ def ready(config, warn: bool = True) -> dict[str, object]:
     directory = store.data_dir(config)
     wanted = sorted({DATASET_OF[k] for k, w in weights(config).items() if w > 0},
                     key=lambda n: store.spec(n)["disk_gb"])
-    out = {}
+    out, absent = {}, []
     for name in wanted:
         try:
             out[name] = store.check(directory, name, need_index=name != "kaggle")
         except store.PublicDataError as e:
-            if store.version_dir(directory, name).exists() or store.dataset_root(directory, name).exists():
+            if store.dataset_root(directory, name).exists():
                 raise          # there but unusable: say so, never train around it
-            if warn:
-                logging.warning("public data: %s", e)
+            absent.append(str(e))
     if not out:
         raise store.PublicDataError(_no_data_message(directory, wanted))
+    for message in absent if warn else ():
+        logging.warning("public data: %s (left out of the mix)", message)
     return out
 
 
