@@ -146,8 +146,7 @@ def ytvis_video(name: str, n: int, tracks: list[tuple[str, bool, list[int]]], hw
             seg = np.zeros(hw, np.uint8)
             seg[8 * j:8 * j + 8] = 1
             segs.append(png(seg))
-        out_tracks.append({"bboxes": [tfds.features.BBox(0.0, 0.0, 1.0, 1.0)] * len(on), "segmentations": segs,
-                           "category": category, "is_crowd": crowd, "areas": [64.0] * len(on), "frames": on})
+        out_tracks.append({"segmentations": segs, "category": category, "is_crowd": crowd, "frames": on})
     video = [png(np.full(hw + (3,), 20 * t, np.uint8)) for t in range(n)]
     return name, {"video": video, "metadata": {"height": hw[0], "width": hw[1], "num_frames": n, "video_name": name},
                   "tracks": out_tracks}
@@ -160,26 +159,37 @@ class FakeYoutubeVis(_Fixture, skip_registration=True):
 
     def _info(self):
         return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-            "video": tfds.features.Video((None, None, None, 3), encoding_format="png"),
+            # TFDS's Video feature (which needs TensorFlow to construct) stores a Sequence of encoded Images
+            "video": tfds.features.Sequence(tfds.features.Image(shape=(None, None, 3), encoding_format="png")),
             "metadata": {"height": np.int32, "width": np.int32, "num_frames": np.int32, "video_name": np.str_},
+            # the builder's per-track 'bboxes' and 'areas' are left out: writing nested float sequences needs
+            # TensorFlow, and seg_jax does not read them
             "tracks": tfds.features.Sequence({
-                "bboxes": tfds.features.Sequence(tfds.features.BBoxFeature()),
-                "segmentations": tfds.features.Video((None, None, None, 1), use_colormap=True,
-                                                     encoding_format="png"),
+                "segmentations": tfds.features.Sequence(tfds.features.Image(
+                    shape=(None, None, 1), use_colormap=True, encoding_format="png")),
                 "category": tfds.features.ClassLabel(names=YTVIS_LABELS),
                 "is_crowd": np.bool_,
-                "areas": tfds.features.Sequence(np.float32),
                 "frames": tfds.features.Sequence(np.int32)}),
         }))
 
 
-# v0: a person on frames 0-3 and a panda on 0-3; v1: a lizard only; v2: a person on frames 1-2 of 3
+# v0: a person on frames 0-3 (rows 0-8) and a panda on 0-3 (rows 8-16); v1: a lizard only; v2: a person on
+# frames 1-2 of 3 (rows 0-8) and a crowd of people on frames 0-2 (rows 8-16)
 YTVIS_TRAIN = [("v0", 4, [("person", False, [0, 1, 2, 3]), ("giant_panda", False, [0, 1, 2, 3])]),
                ("v1", 3, [("lizard", False, [0, 1, 2])]),
-               ("v2", 3, [("person", False, [1, 2])])]
+               ("v2", 3, [("person", False, [1, 2]), ("person", True, [0, 1, 2])])]
 
 
 def make_youtube_vis(data_dir: str) -> None:
+    """Writing a nested (ragged) sequence asks the deprecated ``TensorInfo.dtype`` for a TensorFlow dtype only to
+    build the flat values' TensorInfo, which takes a NumPy dtype just as well: the NumPy dtype is given here while
+    writing, so the records are the ones TensorFlow would write."""
+    from tensorflow_datasets.core.features import feature as feature_lib
     FakeYoutubeVis.EXAMPLES = {"train": [ytvis_video(*v) for v in YTVIS_TRAIN]}
-    FakeYoutubeVis(config="480_640_only_frames_with_labels", data_dir=data_dir,
-                   file_format="array_record").download_and_prepare()
+    original = feature_lib.TensorInfo.dtype
+    feature_lib.TensorInfo.dtype = property(lambda self: self.np_dtype)
+    try:
+        FakeYoutubeVis(config="480_640_only_frames_with_labels", data_dir=data_dir,
+                       file_format="array_record").download_and_prepare()
+    finally:
+        feature_lib.TensorInfo.dtype = original

@@ -8,19 +8,17 @@ in its ``_source``); a sequence the table does not list is refused rather than g
 The sequences that seg_jax's fixed held-out split keeps for val / test (``heldout_splits.json``, DAVIS-2016 names
 that DAVIS 2017 reuses) are never trained on.
 
-Clips are found by index arithmetic over (video, start) as in :mod:`seg_jax.data.clips`; a clip decodes only its
-own T frames. Per-video frame counts are read once at prepare time into ``seg_jax_index.json``.
+Clips and frames by index arithmetic (:mod:`seg_jax.data.public.videos`); a clip decodes only its own T frames. Per-video frame counts are read once at prepare time into ``seg_jax_index.json``.
 """
 from __future__ import annotations
 
-import bisect
 import json
 from pathlib import Path
 
 import numpy as np
 
-from seg_jax.data import clips, io
-from seg_jax.data.public import store
+from seg_jax.data import io
+from seg_jax.data.public import store, videos
 
 NAME = "davis17"
 with open(Path(__file__).parent / "davis_person_ids.json") as _f:
@@ -66,7 +64,7 @@ def _heldout() -> set[str]:
     return {*HELDOUT["davis"]["val"], *HELDOUT["davis"]["test"]}
 
 
-class _Videos:
+class DavisVideos:
     """The videos of one split (train minus seg_jax's held-out sequences) and their frame counts."""
 
     def __init__(self, vdir: Path, split: str):
@@ -90,46 +88,12 @@ class _Videos:
         return {"image": np.stack(images), "mask": np.stack(masks)}
 
 
-class DavisClips:
-    """Random-access clips of T frames: {'image': uint8 (T, H, W, 3), 'mask': uint8 (T, H, W, 1)}; training starts
-    every frame (``cover=False``), evaluation covers every frame (:func:`seg_jax.data.clips.clip_starts`)."""
-
-    def __init__(self, vdir: Path, split: str, clip_length: int, stride: int = 1, cover: bool = False):
-        self.videos = _Videos(vdir, split)
-        self.clip_length, self.stride = int(clip_length), int(stride)
-        self._starts = [clips.clip_starts(n, self.clip_length, self.stride, cover) for n in self.videos.lengths]
-        self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
-
-    def __len__(self) -> int:
-        return self._offsets[-1]
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        k = bisect.bisect_right(self._offsets, index) - 1
-        start = self._starts[k][index - self._offsets[k]]
-        return self.videos.frames(k, range(start, start + self.clip_length * self.stride, self.stride))
-
-    def __repr__(self) -> str:
-        return f"DavisClips(videos={len(self.videos.names)}, T={self.clip_length}, n={len(self)})"
+def DavisClips(vdir: Path, split: str, clip_length: int, stride: int = 1, cover: bool = False) -> videos.VideoClips:
+    """Clips of T frames: {'image': uint8 (T, H, W, 3), 'mask': uint8 (T, H, W, 1)}; every start for training,
+    covering starts for evaluation (:func:`seg_jax.data.clips.clip_starts`)."""
+    return videos.VideoClips(DavisVideos(vdir, split), clip_length, stride, cover)
 
 
-class DavisFrames:
+def DavisFrames(vdir: Path, split: str) -> videos.VideoFrames:
     """Every frame of the split's videos as a still: {'image': (H, W, 3), 'mask': (H, W, 1)} uint8."""
-
-    def __init__(self, vdir: Path, split: str):
-        self.videos = _Videos(vdir, split)
-        self._offsets = list(np.cumsum([0] + self.videos.lengths).tolist())
-
-    def __len__(self) -> int:
-        return self._offsets[-1]
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        k = bisect.bisect_right(self._offsets, index) - 1
-        ex = self.videos.frames(k, [index - self._offsets[k]])
-        return {"image": ex["image"][0], "mask": ex["mask"][0]}
-
-    def __repr__(self) -> str:
-        return f"DavisFrames(videos={len(self.videos.names)}, n={len(self)})"
+    return videos.VideoFrames(DavisVideos(vdir, split))

@@ -163,7 +163,7 @@ def eval_source(config, split: str, temporal: bool):
         if temporal and name in VIDEO:
             src = _clips(name, vdir, "val", config, cover=True)
         else:
-            src = _still(name, name, vdir, "val")
+            src = _still(name, "all", vdir, "val")
             src = RepeatFrames(src, int(config.data.clip_length)) if temporal else src
         parts.append((name, _limit(src, limit)))
     if not parts:
