@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import public_fixtures as fx
 import pytest
 
-import public_fixtures as fx
 from seg_jax.configs import get_default_config
 from seg_jax.data import pipeline, prepare
 from seg_jax.data.public import coco, davis17, store

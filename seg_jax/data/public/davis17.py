@@ -8,7 +8,8 @@ in its ``_source``); a sequence the table does not list is refused rather than g
 The sequences that seg_jax's fixed held-out split keeps for val / test (``heldout_splits.json``, DAVIS-2016 names
 that DAVIS 2017 reuses) are never trained on.
 
-Clips and frames by index arithmetic (:mod:`seg_jax.data.public.videos`); a clip decodes only its own T frames. Per-video frame counts are read once at prepare time into ``seg_jax_index.json``.
+Clips and frames by index arithmetic (:mod:`seg_jax.data.public.videos`); a clip decodes only its own T frames.
+Per-video frame counts are read once at prepare time into ``seg_jax_index.json``.
 """
 from __future__ import annotations
 

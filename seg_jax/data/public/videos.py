@@ -37,7 +37,8 @@ class VideoClips:
         return self.videos.frames(k, range(start, start + self.clip_length * self.stride, self.stride))
 
     def __repr__(self) -> str:
-        return f"{type(self.videos).__name__}Clips(videos={len(self.videos.names)}, T={self.clip_length}, n={len(self)})"
+        name = type(self.videos).__name__
+        return f"{name}Clips(videos={len(self.videos.names)}, T={self.clip_length}, n={len(self)})"
 
 
 class VideoFrames:
