@@ -143,18 +143,29 @@ def test_pipeline_batches_resume_on_exactly_the_next_batch(data_dir):
     assert sum(int(b["valid"].sum()) for b in batches) == 2 + 3   # COCO val + DAVIS val frames
 
 
-def test_training_on_the_public_sources_resumes(data_dir, tmp_path):
+def test_training_on_the_public_sources_resumes_exactly(data_dir, tmp_path):
+    """A run stopped at step 2 and rerun to step 3 ends where an uninterrupted 3-step run does. The model and
+    batch shapes are those of tests/test_resume.py's config, so the compiled steps are shared through the
+    persistent compilation cache."""
+    import jax
+
     from seg_jax import train
-    c = _config(data_dir, coco=1.0, coco_negatives=0.3, davis17=0.5)
-    c.model.name = "unet"
-    c.model.widths = (4, 8, 8, 16)
-    c.batch_size, c.num_steps, c.eval_every, c.checkpoint_every, c.log_every = 2, 2, 2, 2, 1
-    c.data.public_val_examples = 2
-    first = train.train_and_evaluate(c, tmp_path / "run", progress=False)
-    assert first["step"] == 2 and np.isfinite(first["best_val_loss"])
-    c.num_steps = 3
-    again = train.train_and_evaluate(c, tmp_path / "run", progress=False)
-    assert again["step"] == 3
+    from seg_jax.configs import apply_variant
+
+    def config(steps):
+        c = apply_variant(_config(data_dir, davis17=1.0), "tiny")
+        c.data.source, c.data.public_dir = "public", data_dir
+        c.model.name, c.model.widths = "unet", (4, 8, 8, 16)
+        c.batch_size, c.learning_rate, c.lr_boundaries, c.lr_scales = 2, 2e-3, (1000,), (0.1,)
+        c.eval_every, c.checkpoint_every, c.log_every, c.keep_checkpoints, c.num_steps = 2, 2, 1, 2, steps
+        return c
+
+    assert train.train_and_evaluate(config(2), tmp_path / "a", progress=False)["step"] == 2
+    resumed = train.train_and_evaluate(config(3), tmp_path / "a", progress=False)
+    straight = train.train_and_evaluate(config(3), tmp_path / "b", progress=False)
+    for x, y in zip(jax.tree_util.tree_leaves(resumed["state"].params),
+                    jax.tree_util.tree_leaves(straight["state"].params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def _run(args, env_extra=None, timeout=120):
