@@ -295,3 +295,24 @@ def test_youtube_vis_keeps_person_tracks_only(data_dir):
     assert seen == {((0, 7), ()): 4, ((), (8, 15)): 1, ((0, 7), (8, 15)): 2}
     clips = youtube_vis.YoutubeVisClips(vdir, "train", 2)
     assert len(clips) == 3 + 2 and clips[0]["image"].shape == (2, 32, 32, 3)
+
+
+def test_kaggle_prepares_from_its_manual_folder_without_tensorflow(tmp_path, monkeypatch, capsys):
+    import cv2
+    manual = tmp_path / "manual" / "people_segmentation"
+    (manual / "images").mkdir(parents=True)
+    (manual / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(10):
+        cv2.imwrite(str(manual / "images" / f"p{k}.jpg"), rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+        mask = np.zeros((24, 32), np.uint8)
+        mask[4:20, 8:24] = 255
+        cv2.imwrite(str(manual / "masks" / f"p{k}.png"), mask)
+    monkeypatch.setattr(prepare, "free_gb", lambda path: 500.0)
+    data = tmp_path / "tfds"
+    assert prepare.main(["kaggle", "--data_dir", str(data)]) == 2          # the manual folder is elsewhere
+    assert "kaggle needs a manual download: put people_segmentation/images" in capsys.readouterr().err
+    assert prepare.main(["kaggle", "--data_dir", str(data), "--manual_dir", str(manual.parent)]) == 0
+    assert "kaggle: prepared in" in capsys.readouterr().out
+    [(src, weight)] = public.train_sources(_config(str(data), kaggle=1.0), temporal=False)
+    assert len(src) == 8 and src[0]["mask"].max() == 255 and weight == 1.0

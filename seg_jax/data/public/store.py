@@ -1,9 +1,8 @@
 """Where the public datasets live and whether each is ready to read (no TensorFlow needed).
 
 A dataset is read from ``<data_dir>/<tfds name>/<tfds_version>/`` (e.g. ``~/tensorflow_datasets/coco/2017_panoptic/
-1.1.0/``) through :func:`tensorflow_datasets.builder_from_directory`, which rebuilds the builder from the
-``dataset_info.json`` and ``features.json`` that TFDS wrote, so reading needs neither TensorFlow nor the builder's
-code. ``data_dir``: ``config.data.public_dir``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets`` (TFDS's own
+1.1.0/``): its ArrayRecord shards are opened directly and each record is parsed with a small FeaturesDict of the
+keys seg_jax reads (:class:`RawSplit`), so reading needs neither TensorFlow nor the builder's code. ``data_dir``: ``config.data.public_dir``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets`` (TFDS's own
 default), so data prepared by plain TFDS is found too.
 
 :func:`check` tells one of: ready, not prepared, prepared by another builder version, half-built (shard files or
