@@ -1,4 +1,9 @@
-"""Train a seg_jax model: ``python -m seg_jax.train --config configs/convlstm.py --workdir DIR``.
+"""Train a seg_jax model: ``python -m seg_jax.train --config configs/convlstm.py [--workdir DIR]``.
+
+With nothing else configured it trains on the public datasets prepared by ``python -m seg_jax.data.prepare``
+(``--config.data.root=<dir>`` trains on a folder instead) in ``runs/<config>[-<variant>]``. On a CPU use
+``:tiny`` to try it: the full recipes are GPU work (the ConvLSTM's costs ~30-40 s a step on 2 CPU cores;
+``:public-gpu`` is the one-GPU recipe on the public data).
 
 The entry point only parses flags; ``train_and_evaluate(config, workdir)`` does the work and can be called
 from a notebook. A run resumes from the newest complete checkpoint in ``workdir`` (else starts from

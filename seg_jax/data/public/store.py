@@ -2,7 +2,8 @@
 
 A dataset is read from ``<data_dir>/<tfds name>/<tfds_version>/`` (e.g. ``~/tensorflow_datasets/coco/2017_panoptic/
 1.1.0/``): its ArrayRecord shards are opened directly and each record is parsed with a small FeaturesDict of the
-keys seg_jax reads (:class:`RawSplit`), so reading needs neither TensorFlow nor the builder's code. ``data_dir``: ``config.data.public_dir``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets`` (TFDS's own
+keys seg_jax reads (:class:`RawSplit`), so reading needs neither TensorFlow nor the builder's code.
+``data_dir``: ``config.data.public_dir``, else ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets`` (TFDS's own
 default), so data prepared by plain TFDS is found too.
 
 :func:`check` tells one of: ready, not prepared, prepared by another builder version, half-built (shard files or
