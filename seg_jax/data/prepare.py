@@ -48,8 +48,9 @@ def check_manual(name: str, data_dir: str, given: str | None) -> None:
     where = manual_dir(data_dir, given)
     missing = [f for f in s["manual"] if not (where / f).exists()]
     if missing:
+        which = "" if len(missing) == len(s["manual"]) else f" (missing: {', '.join(missing)})"
         raise PublicDataError(f"{name} needs a manual download: put {', '.join(s['manual'])} from "
-                              f"{s.get('manual_from', s['homepage'])} into {where} (missing: {', '.join(missing)})")
+                              f"{s.get('manual_from', s['homepage'])} into {where}{which}")
 
 
 def check_packages(name: str) -> None:
