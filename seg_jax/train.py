@@ -248,7 +248,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
     if sources.resolve_source(config) == "public":   # no data configured: the public data, checked in seconds
         from seg_jax.data.public import sources as public
-        public.ready(config)
+        public.ready(config, warn=False)
     check_config(config)
     workdir = Path(workdir).absolute()
     check_workdir(workdir)

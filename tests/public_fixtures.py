@@ -146,7 +146,8 @@ def ytvis_video(name: str, n: int, tracks: list[tuple[str, bool, list[int]]], hw
             seg = np.zeros(hw, np.uint8)
             seg[8 * j:8 * j + 8] = 1
             segs.append(png(seg))
-        out_tracks.append({"segmentations": segs, "category": category, "is_crowd": crowd, "frames": on})
+        out_tracks.append({"bboxes": [tfds.features.BBox(0.0, 0.0, 1.0, 1.0)] * len(on), "segmentations": segs,
+                           "category": category, "is_crowd": crowd, "areas": [64.0] * len(on), "frames": on})
     video = [png(np.full(hw + (3,), 20 * t, np.uint8)) for t in range(n)]
     return name, {"video": video, "metadata": {"height": hw[0], "width": hw[1], "num_frames": n, "video_name": name},
                   "tracks": out_tracks}
@@ -162,13 +163,13 @@ class FakeYoutubeVis(_Fixture, skip_registration=True):
             # TFDS's Video feature (which needs TensorFlow to construct) stores a Sequence of encoded Images
             "video": tfds.features.Sequence(tfds.features.Image(shape=(None, None, 3), encoding_format="png")),
             "metadata": {"height": np.int32, "width": np.int32, "num_frames": np.int32, "video_name": np.str_},
-            # the builder's per-track 'bboxes' and 'areas' are left out: writing nested float sequences needs
-            # TensorFlow, and seg_jax does not read them
             "tracks": tfds.features.Sequence({
+                "bboxes": tfds.features.Sequence(tfds.features.BBoxFeature()),
                 "segmentations": tfds.features.Sequence(tfds.features.Image(
                     shape=(None, None, 1), use_colormap=True, encoding_format="png")),
                 "category": tfds.features.ClassLabel(names=YTVIS_LABELS),
                 "is_crowd": np.bool_,
+                "areas": tfds.features.Sequence(np.float32),
                 "frames": tfds.features.Sequence(np.int32)}),
         }))
 

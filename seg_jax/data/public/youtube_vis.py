@@ -25,11 +25,14 @@ PERSON = "person"
 
 
 def _features(with_frames: bool):
-    """The keys read, in stored form. The nested (ragged) track sequences are always declared: TFDS's NumPy parser
-    fails on a ragged key that the spec leaves out (it skips only plain ones)."""
+    """The keys read, in stored form. Every nested (ragged) track sequence of the builder is declared, the unused
+    ``bboxes`` and ``areas`` too: TFDS's NumPy parser fails on a ragged key that the spec leaves out (it skips only
+    plain ones)."""
     import tensorflow_datasets as tfds
     track = {"category": np.int64, "is_crowd": np.bool_, "segmentations": tfds.features.Sequence(store.encoded()),
-             "frames": tfds.features.Sequence(np.int32)}
+             "frames": tfds.features.Sequence(np.int32),
+             "bboxes": tfds.features.Sequence(tfds.features.Tensor(shape=(4,), dtype=np.float32)),
+             "areas": tfds.features.Sequence(np.float32)}
     keys = {"metadata": {"num_frames": np.int32, "video_name": np.str_}, "tracks": tfds.features.Sequence(track)}
     if with_frames:
         keys["video"] = tfds.features.Sequence(store.encoded())
