@@ -168,22 +168,25 @@ def test_training_on_the_public_sources_resumes_exactly(data_dir, tmp_path):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def _run(args, env_extra=None, timeout=120):
+def _run(args, cwd, env_extra=None, timeout=120):
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
 def test_strangers_command_with_no_data_names_the_prepare_command(tmp_path):
-    r = _run(["seg_jax.train", "--config", "configs/convlstm.py"], {"TFDS_DATA_DIR": str(tmp_path)}, timeout=60)
+    cwd, tfds_dir = tmp_path / "clone", tmp_path / "tfds"
+    cwd.mkdir()
+    tfds_dir.mkdir()
+    r = _run(["seg_jax.train", "--config", str(REPO / "configs" / "convlstm.py")], cwd,
+             {"TFDS_DATA_DIR": str(tfds_dir)}, timeout=60)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert lines == [f"seg_jax.train: error: no public training data prepared in {tmp_path}: run `python -m "
+    assert lines == [f"seg_jax.train: error: no public training data prepared in {tfds_dir}: run `python -m "
                      "seg_jax.data.prepare davis17` (needs ~3 GB free); also usable: kaggle (~2 GB, manual download), "
                      "youtube_vis (~45 GB, manual download), coco (~60 GB); or train on a folder: "
                      "--config.data.root=<dir>"]
-    assert not (REPO / "runs").exists() or not any((REPO / "runs").glob("convlstm*/config.json"))
-    assert list(tmp_path.iterdir()) == []
+    assert list(cwd.iterdir()) == [] and list(tfds_dir.iterdir()) == []   # no workdir, nothing half-written
 
 
 def test_default_workdir():
@@ -206,8 +209,8 @@ def test_prepare_refuses_in_one_line_and_deletes_nothing(data_dir, tmp_path, mon
     assert str(tmp_path / "downloads" / "manual") in err
     monkeypatch.setattr(prepare.importlib.util, "find_spec", lambda name: None)
     assert prepare.main(["davis", "--data_dir", str(tmp_path)]) == 2
-    assert "needs tensorflow (only to prepare; training does not): pip install 'seg_jax[prepare]'" in \
-        capsys.readouterr().err
+    assert "needs tensorflow, importlib_resources (only to prepare; training does not): pip install " \
+        "'seg_jax[prepare]'" in capsys.readouterr().err
     monkeypatch.setattr(prepare, "check_packages", _quiet)
     monkeypatch.setattr(prepare, "free_gb", lambda path: 1.5)
     assert prepare.main(["davis17", "--data_dir", str(tmp_path)]) == 2
