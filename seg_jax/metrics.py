@@ -35,29 +35,40 @@ def boundary_radius(height: int, width: int) -> int:
     return max(1, int(round(0.008 * (height ** 2 + width ** 2) ** 0.5)))
 
 
-def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
+def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
+                      pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-batch sums for ``summarize``.
 
     Args:
       logits: (N, H, W, 1) or (N, H, W).
       targets: same shape, float in [0, 1].
       valid: (N,) bool; padded examples are excluded.
+      pixel_weights: optional, same shape as targets; 0 = an ignored pixel, which counts in no sum (pixels,
+        areas, errors, boundaries); None = every pixel counts.
     Returns: dict of float32 scalars.
     """
-    return probability_sums(jax.nn.sigmoid(logits.astype(jnp.float32)), targets, valid)
+    return probability_sums(jax.nn.sigmoid(logits.astype(jnp.float32)), targets, valid, pixel_weights)
 
 
-def probability_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None) -> dict[str, jax.Array]:
+def probability_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
+                     pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
     """Like ``segmentation_sums`` but for probabilities / soft alpha in [0, 1] (e.g. a Segmenter's output)."""
     if probs.ndim == 4:
         probs, targets = probs[..., 0], targets[..., 0]
+        pixel_weights = None if pixel_weights is None else pixel_weights[..., 0]
     n, h, w = probs.shape
     weight = jnp.ones((n,), jnp.float32) if valid is None else valid.astype(jnp.float32)
     probs = probs.astype(jnp.float32)
     targets = targets.astype(jnp.float32)
     pred = (probs >= 0.5).astype(jnp.float32)
     true = (targets >= 0.5).astype(jnp.float32)
-    per_image = lambda x: jnp.sum(x, axis=(1, 2))  # noqa: E731
+    if pixel_weights is None:
+        per_image = lambda x: jnp.sum(x, axis=(1, 2))  # noqa: E731
+        counted = jnp.full((n,), float(h * w), jnp.float32)
+    else:
+        pw = pixel_weights.astype(jnp.float32)
+        per_image = lambda x: jnp.sum(x * pw, axis=(1, 2))  # noqa: E731
+        counted = jnp.sum(pw, axis=(1, 2))
     inter = per_image(pred * true)
     pred_area, true_area = per_image(pred), per_image(true)
     image_dice = (2 * inter + EPS) / (pred_area + true_area + EPS)
@@ -70,7 +81,7 @@ def probability_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | No
 
     sums = {
         "examples": weight,
-        "pixels": weight * h * w,
+        "pixels": weight * counted,
         "intersection": inter * weight,
         "pred_area": pred_area * weight,
         "true_area": true_area * weight,

@@ -102,6 +102,13 @@ def batch_to_inputs(batch: Batch, soft_targets: bool = True) -> tuple[jax.Array,
     return images, targets
 
 
+def pixel_weights(batch: Batch) -> jax.Array | None:
+    """(…, H, W, 1) float32: 0 where the batch's ``ignore`` map marks a pixel (>= 128), 1 elsewhere; None when the
+    batch has no ignore map (every pixel counts, and the losses and metrics are the unweighted ones)."""
+    ignore = batch.get("ignore")
+    return None if ignore is None else (ignore < 128).astype(jnp.float32)
+
+
 def clip_settle_steps(config, model_name: str) -> int:
     """``config.settle_steps`` for a temporal model (extra passes over each clip's first frame), else 0."""
     return max(int(config.get("settle_steps", 0) or 0), 0) if get_spec(model_name).temporal else 0
@@ -165,6 +172,7 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
     correlated clip frames would otherwise drag.
     """
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
+    weights = pixel_weights(batch)
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
 
@@ -177,8 +185,8 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
         params = traverse_util.unflatten_dict({**frozen, **trainable_flat})
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
                                          images, train=not freeze_stats, settle_steps=settle)
-        loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth)
-        temporal = temporal_consistency_loss(logits, targets) if temporal_weight else jnp.zeros(())
+        loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth, weights)
+        temporal = temporal_consistency_loss(logits, targets, weights) if temporal_weight else jnp.zeros(())
         return loss + temporal_weight * temporal, (new_stats, logits, temporal)
 
     (loss, (new_stats, logits, temporal)), grads_flat = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
@@ -195,6 +203,8 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
                                     multipliers)
     probs = jax.nn.sigmoid(logits)
     pred, true = probs >= 0.5, targets >= 0.5
+    if weights is not None:
+        pred, true = pred & (weights > 0), true & (weights > 0)
     dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)
     metrics = {"loss": loss, "dice": dice, "learning_rate": lr, "grad_norm": optax.global_norm(grads)}
     if temporal_weight:
@@ -212,13 +222,14 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
                              images, train=False, settle_steps=clip_settle_steps(config, model_name))
-    valid = batch.get("valid")
+    valid, weights = batch.get("valid"), pixel_weights(batch)
     if get_spec(model_name).temporal:  # fold time into the batch; a clip's frames share its validity
         b, t = logits.shape[:2]
         logits = logits.reshape((b * t,) + logits.shape[2:])
         targets = targets.reshape((b * t,) + targets.shape[2:])
         valid = None if valid is None else jnp.repeat(valid, t)
-    return segmentation_sums(logits, targets, valid)
+        weights = None if weights is None else weights.reshape((b * t,) + weights.shape[2:])
+    return segmentation_sums(logits, targets, valid, weights)
 
 
 def make_train_step(model: nn.Module, model_name: str, config, **jit_kwargs) -> Callable:

@@ -1,4 +1,9 @@
-"""Train a seg_jax model: ``python -m seg_jax.train --config configs/convlstm.py --workdir DIR``.
+"""Train a seg_jax model: ``python -m seg_jax.train --config configs/convlstm.py [--workdir DIR]``.
+
+With nothing else configured it trains on the public datasets prepared by ``python -m seg_jax.data.prepare``
+(``--config.data.root=<dir>`` trains on a folder instead) in ``runs/<config>[-<variant>]``. On a CPU use
+``:tiny`` to try it: the full recipes are GPU work (the ConvLSTM's costs ~30-40 s a step on 2 CPU cores;
+``:public-gpu`` is the one-GPU recipe on the public data).
 
 The entry point only parses flags; ``train_and_evaluate(config, workdir)`` does the work and can be called
 from a notebook. A run resumes from the newest complete checkpoint in ``workdir`` (else starts from
@@ -247,7 +252,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     ``OSError`` on an unwritable workdir.
     """
     from seg_jax import data  # the data pipeline imports Grain/TFDS: keep it out of model-only imports
+    from seg_jax.data import sources
 
+    if sources.resolve_source(config) == "public":   # no data configured: the public data, checked in seconds
+        from seg_jax.data.public import sources as public
+        public.ready(config, warn=False)
     check_config(config)
     workdir = Path(workdir).absolute()
     check_workdir(workdir)
@@ -407,6 +416,13 @@ def maybe_initialize_distributed(enabled: bool) -> None:
         jax.distributed.initialize(**kwargs)
 
 
+def default_workdir(config_argument: str) -> str:
+    """``--config configs/convlstm.py:tiny`` -> ``runs/convlstm-tiny`` (``runs/convlstm`` without a variant)."""
+    path, _, variant = str(config_argument).partition(":")
+    stem = Path(path).stem
+    return str(Path("runs") / (f"{stem}-{variant}" if variant else stem))
+
+
 def main(argv=None) -> None:
     from absl import app, flags
     from ml_collections import config_flags
@@ -414,17 +430,26 @@ def main(argv=None) -> None:
     config_flags.DEFINE_config_file("config", None,
                                     "Config file, e.g. configs/mobilenet.py or configs/convlstm.py:tiny",
                                     lock_config=True)
-    flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and TensorBoard logs go (resumed if present).")
+    flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and TensorBoard logs go (resumed if present); "
+                        "default runs/<config file name>[-<variant>], e.g. runs/convlstm for configs/convlstm.py.")
     flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host; see launch/README.md).")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
-    flags.mark_flags_as_required(["config", "workdir"])
+    flags.mark_flags_as_required(["config"])
 
     def run(_):
+        import sys
+
         from absl import logging
+
+        from seg_jax.data.public.store import PublicDataError
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
+        workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, progress=flags.FLAGS.progress)
+            train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+        except PublicDataError as e:
+            print(f"seg_jax.train: error: {e}", file=sys.stderr)
+            raise SystemExit(PublicDataError.EXIT_CODE) from None
         except (ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             raise SystemExit(f"seg_jax.train: error: {e}") from None
 

@@ -4,7 +4,8 @@ import pytest
 from seg_jax.configs import default
 
 
-@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short", "cpu-long", "gpu-long"])
+@pytest.mark.parametrize("variant", ["tiny", "cpu", "gpu", "cpu-short", "cpu-long", "gpu-long", "public-gpu",
+                                     "public-pod"])
 @pytest.mark.parametrize("model", ["unet", "mobilenet", "convlstm"])
 def test_variants_are_consistent_schedules(variant, model):
     c = default.get_default_config()
@@ -27,7 +28,7 @@ def test_unknown_variant_names_the_known_ones():
         default.apply_variant(default.get_default_config(), "fast")
 
 
-@pytest.mark.parametrize("variant", ["gpu", "cpu-long", "gpu-long"])
+@pytest.mark.parametrize("variant", ["gpu", "cpu-long", "gpu-long", "public-gpu", "public-pod"])
 def test_clip_recipes_train_the_convlstm_on_clips_with_the_temporal_loss(variant):
     c = default.get_default_config()
     c.model.name = "convlstm"
@@ -41,3 +42,16 @@ def test_gpu_long_runs_on_the_device_data_path_in_calls_that_fit_a_lent_gpu():
     c = default.apply_variant(default.get_default_config(), "gpu-long")
     assert c.data.pipeline == "device" and c.ema_decay > 0 and c.val_selection == "source_mean"
     assert 0 < c.max_train_seconds <= 9 * 60 and c.init_from == "seg_jax/weights/mobilenet"
+
+
+@pytest.mark.parametrize("variant", ["public-gpu", "public-pod"])
+def test_public_recipes_mix_stills_for_frames_and_real_clips_for_the_convlstm(variant):
+    stills = default.apply_variant(default.get_default_config(), variant)
+    assert stills.data.source == "public"
+    assert stills.data.public_weights.coco > 0 and stills.data.public_weights.coco_negatives > 0
+    assert stills.data.public_weights.davis17 == stills.data.public_weights.youtube_vis == 0
+    c = default.get_default_config()
+    c.model.name = "convlstm"
+    clips = default.apply_variant(c, variant)
+    video = clips.data.public_weights.davis17 + clips.data.public_weights.youtube_vis
+    assert video > sum(clips.data.public_weights.values()) / 2

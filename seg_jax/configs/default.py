@@ -27,7 +27,8 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.model.encoder_bn_momentum = 0.999  # MobileNetV3 BatchNorm momentum (Keras); 0.99 for short runs
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "mixed"             # mixed (real data under root) | folder | synthetic (see seg_jax.data)
+    # mixed (real data under root; with no root: public) | public (TFDS public datasets) | folder | synthetic
+    c.data.source = "mixed"
     c.data.root = ""                    # root of the real data (e.g. ../shared/data)
     c.data.folder = ""                  # an images/ + masks/ folder (source 'folder')
     c.data.image_size = (256, 256)      # (height, width), multiples of 32
@@ -62,6 +63,13 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.data.clip_stride = 1              # frame step inside a real video clip
     c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
     c.data.tfds_dir = ""                # TFDS data_dir of a built person_segmentation (source 'tfds')
+    # source 'public' (seg_jax.data.public; prepare with python -m seg_jax.data.prepare): the TFDS data dir
+    # ('' = $TFDS_DATA_DIR, else ~/tensorflow_datasets), each public source's mixing weight (0 leaves it out; an
+    # unprepared one is left out with a warning) and at most this many val examples per dataset
+    c.data.public_dir = ""
+    c.data.public_weights = ml_collections.ConfigDict({
+        "coco": 0.45, "coco_negatives": 0.1, "kaggle": 0.15, "davis17": 0.15, "youtube_vis": 0.15})
+    c.data.public_val_examples = 500
     # 'grain': decode and augment on host cores (every source, the paper's augmentations); 'device': decode the
     # train split once, augment on the accelerator (seg_jax.data.device_pipeline; stills and pseudo-video)
     c.data.pipeline = "grain"
@@ -162,6 +170,12 @@ def weights_settle_steps(folder: str) -> int:
 #   pass-throughs (config.convlstm_warm_start), not from the shipped ConvLSTM: its moving-average cells (zero
 #   recurrent kernels, saturated hard-sigmoid gates in three cells, a 0.02-gain candidate) do not train by
 #   gradient (results/training/convlstm_cells_settled_diverged.json, convlstm_gate_biases.json).
+#   public-gpu: the public mix on one GPU (reproducing at scale): stills from COCO people (+15% person-free COCO
+#     negatives) and the Kaggle set, batch 64 at 256x256, 60k steps; temporal models start from the shipped U-Net
+#     MobileNet and see DAVIS 2017 and YouTube-VIS person clips plus COCO pseudo-video, 16 clips of 4 frames.
+#   public-pod: the same mix for a multi-host run (launch/README.md): global batch 512 (128 clips), a higher
+#     rate with a longer warm-up, half the steps. Neither suits a CPU: the default ConvLSTM recipe already
+#     costs ~30-40 s a step on 2 cores.
 VARIANTS: dict[str, dict[str, dict]] = {
     "tiny": {"all": {
         "data.source": "synthetic", "data.image_size": (64, 64), "data.clip_length": 2, "data.synthetic_size": 12,
@@ -193,6 +207,41 @@ VARIANTS: dict[str, dict[str, dict]] = {
             "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
             "batch_size": 32, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
             "temporal_loss_weight": 1.0, "num_steps": 20_000, "lr_boundaries": (14_000, 18_000)}},
+    # public-gpu / public-pod: the public mix (python -m seg_jax.data.prepare; data.source 'public'), see below.
+    "public-gpu": {
+        "all": {
+            "data.source": "public", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 5e-4,
+            "warmup_steps": 500, "ema_decay": 0.999, "data.image_size": (256, 256), "data.num_workers": 12,
+            "batch_size": 64, "eval_batch_size": 64, "num_steps": 60_000, "lr_boundaries": (45_000, 55_000),
+            "lr_scales": (0.1, 0.1), "eval_every": 2000, "checkpoint_every": 2000, "log_every": 100,
+            "plateau_patience": 0, "early_stopping_patience": 0, "data.public_val_examples": 1000,
+            "data.public_weights.coco": 0.6, "data.public_weights.coco_negatives": 0.15,
+            "data.public_weights.kaggle": 0.25, "data.public_weights.davis17": 0.0,
+            "data.public_weights.youtube_vis": 0.0},
+        "temporal": {
+            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
+            "batch_size": 16, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
+            "temporal_loss_weight": 1.0, "num_steps": 30_000, "lr_boundaries": (22_000, 27_000),
+            "data.public_weights.coco": 0.25, "data.public_weights.coco_negatives": 0.05,
+            "data.public_weights.kaggle": 0.05, "data.public_weights.davis17": 0.3,
+            "data.public_weights.youtube_vis": 0.35}},
+    "public-pod": {
+        "all": {
+            "data.source": "public", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 1e-3,
+            "warmup_steps": 1000, "ema_decay": 0.999, "data.image_size": (256, 256), "data.num_workers": 8,
+            "batch_size": 512, "eval_batch_size": 128, "num_steps": 30_000, "lr_boundaries": (22_000, 27_000),
+            "lr_scales": (0.1, 0.1), "eval_every": 1000, "checkpoint_every": 1000, "log_every": 50,
+            "plateau_patience": 0, "early_stopping_patience": 0, "data.public_val_examples": 2000,
+            "data.public_weights.coco": 0.6, "data.public_weights.coco_negatives": 0.15,
+            "data.public_weights.kaggle": 0.25, "data.public_weights.davis17": 0.0,
+            "data.public_weights.youtube_vis": 0.0},
+        "temporal": {
+            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
+            "batch_size": 128, "eval_batch_size": 64, "data.clip_length": 4, "learning_rate": 3e-4,
+            "temporal_loss_weight": 1.0, "num_steps": 15_000, "lr_boundaries": (11_000, 13_500),
+            "data.public_weights.coco": 0.25, "data.public_weights.coco_negatives": 0.05,
+            "data.public_weights.kaggle": 0.05, "data.public_weights.davis17": 0.3,
+            "data.public_weights.youtube_vis": 0.35}},
     "cpu-short": {"all": {
         "loss": "bce_dice", "learning_rate": 5e-4, "warmup_steps": 30, "data.image_size": (128, 128),
         "batch_size": 4, "eval_batch_size": 8, "num_steps": 650, "lr_boundaries": (480, 580), "lr_scales": (0.1, 0.1),

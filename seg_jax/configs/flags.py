@@ -39,7 +39,10 @@ def one_line(message: str) -> str:
 
 CONFIG_HELP = """config files and overrides:
   --config configs/<model>.py[:variant]   model: mobilenet | convlstm | unet
-      variants: tiny (seconds, synthetic data), cpu, cpu-short, cpu-long (hours in the background), gpu
+      variants: tiny (seconds, synthetic data), cpu, cpu-short, cpu-long (hours in the background), gpu,
+      public-gpu, public-pod (the public data at scale: one GPU, several hosts)
+  data: nothing set = the public datasets in $TFDS_DATA_DIR or ~/tensorflow_datasets (python -m
+      seg_jax.data.prepare davis17|coco|youtube_vis|kaggle); --config.data.root=<dir> = a folder source
   --config.<field>=<value>                override any field, e.g. --config.batch_size=16
       --config.data.root=../shared/data --config.data.image_size=160,288 --config.loss=bce_dice
   Fields and defaults: seg_jax/configs/default.py. A config file is Python and runs as code: only pass

@@ -46,7 +46,7 @@ def build_train_dataset(config, seed: int, shard_index: int = 0, shard_count: in
     ds = datasets[0] if len(datasets) == 1 else grain.MapDataset.mix(datasets, weights)
     ds = ds.map_with_index(augment.TrainTransform(
         tuple(config.data.image_size), _shard_seed(seed, shard_index), config.data.augment,
-        config.data.soft_targets))
+        config.data.soft_targets, ignore=any(augment.carries_ignore(src) for src, _ in weighted)))
     ids = ds.batch(config.batch_size // shard_count, drop_remainder=True).to_iter_dataset(
         grain.ReadOptions(num_threads=int(config.data.get("read_threads", 2)), prefetch_buffer_size=4))
     if int(config.data.num_workers) > 0:
@@ -61,7 +61,8 @@ def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_coun
 
     Yields {'image': uint8 (B, H, W, 3), 'mask': uint8 (B, H, W, 1)} (or (B, T, H, W, C) for temporal models),
     B = ``config.batch_size // shard_count``, (H, W) = ``config.data.image_size``, T = ``config.data.clip_length``.
-    Masks are 0..255 (soft alpha when ``config.data.soft_targets``, else 0/255).
+    Masks are 0..255 (soft alpha when ``config.data.soft_targets``, else 0/255). When a source has
+    per-pixel ignore maps, every batch also has 'ignore' uint8 shaped like 'mask' (:data:`augment.IGNORE_KEY`).
     ``it.get_state()`` -> JSON-serialisable dict; ``it.set_state(state)`` resumes on exactly the next batch.
     """
     if config.data.get("pipeline", "grain") == "device":
@@ -72,7 +73,7 @@ def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_coun
 
 def _pad_batch(items: list[dict], size: int) -> dict:
     n = len(items)
-    out = {k: np.stack([it[k] for it in items]) for k in ("image", "mask")}
+    out = {k: np.stack([it[k] for it in items]) for k in ("image", "mask", augment.IGNORE_KEY) if k in items[0]}
     if n < size:
         out = {k: np.concatenate([v, np.zeros((size - n,) + v.shape[1:], v.dtype)]) for k, v in out.items()}
     out["valid"] = np.arange(size) < n
@@ -86,6 +87,7 @@ def build_eval_batches(config, split: str = "val", subset: str | None = None,
     ``subset`` selects one held-out folder of the real data (one of
     :data:`seg_jax.data.real.SUBSETS`); None means all
     subsets of the split (see :func:`seg_jax.data.sources.eval_subsets`). Yields {'image', 'mask', 'valid'}
+    (+ 'ignore' where the source has ignore maps)
     with 'valid' bool (B,), B = ``config.eval_batch_size``; images are resized to ``config.data.image_size``
     (aspect ratio not kept). With ``config.max_eval_examples > 0`` only that many examples are used.
     """
@@ -95,7 +97,8 @@ def build_eval_batches(config, split: str = "val", subset: str | None = None,
     ds = grain.MapDataset.source(src)
     if limit > 0:
         ds = ds[:limit]
-    ds = ds.map(augment.EvalTransform(tuple(config.data.image_size), config.data.soft_targets))
+    ds = ds.map(augment.EvalTransform(tuple(config.data.image_size), config.data.soft_targets,
+                                      ignore=augment.carries_ignore(src)))
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.get("read_threads", 2)),
                                               prefetch_buffer_size=8))
     size = int(config.eval_batch_size)

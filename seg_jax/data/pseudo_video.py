@@ -50,7 +50,8 @@ def warp(arr: np.ndarray, m: np.ndarray, out_hw: tuple[int, int], border: int = 
 
 def camera_clip(ex: dict, clip_length: int, out_hw: tuple[int, int], rng: np.random.Generator,
                 max_shift: float = 0.06, max_zoom: float = 0.08, max_angle: float = 4.0) -> dict:
-    """A still pair -> {'image': (T, oh, ow, 3), 'mask': (T, oh, ow, 1)} by a smooth camera path.
+    """A still pair -> {'image': (T, oh, ow, 3), 'mask': (T, oh, ow, 1)} by a smooth camera path (an ``ignore``
+    map (oh, ow, 1), where the pair has one, moves with the mask).
 
     Shifts are fractions of the source's shorter side; the base zoom (1 + max_shift * 2.5) keeps the window
     inside the image for most paths (borders reflect otherwise, identically in image and mask).
@@ -62,12 +63,13 @@ def camera_clip(ex: dict, clip_length: int, out_hw: tuple[int, int], rng: np.ran
     cy = smooth_path(rng, clip_length, max_shift * short, (h - 1) / 2)
     zoom = smooth_path(rng, clip_length, max_zoom, base_zoom)
     angle = smooth_path(rng, clip_length, max_angle)
-    images, masks = [], []
+    keys = [k for k in ("image",) + augment.SPATIAL_KEYS if k in ex]
+    frames: dict[str, list] = {k: [] for k in keys}
     for t in range(clip_length):
         m = window_matrix((h, w), out_hw, (float(cx[t]), float(cy[t])), float(zoom[t]), float(angle[t]))
-        images.append(warp(ex["image"], m, out_hw))
-        masks.append(warp(ex["mask"], m, out_hw))
-    return {"image": np.stack(images), "mask": np.stack(masks)}
+        for k in keys:
+            frames[k].append(warp(ex[k], m, out_hw))
+    return {k: np.stack(v) for k, v in frames.items()}
 
 
 class PseudoVideoFromPairs:
@@ -78,6 +80,7 @@ class PseudoVideoFromPairs:
 
     def __init__(self, source, clip_length: int, hw: tuple[int, int], seed: int = 0):
         self.source, self.clip_length, self.hw, self.seed = source, int(clip_length), tuple(hw), int(seed)
+        self.has_ignore = augment.carries_ignore(source)
 
     def __len__(self) -> int:
         return len(self.source)

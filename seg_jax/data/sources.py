@@ -3,7 +3,10 @@
 ``config.data.source``:
 - ``synthetic``: :class:`~seg_jax.data.synthetic.SyntheticSource` (train seed 0; val / test are disjoint seeds);
 - ``folder``: ``config.data.folder`` (``images/`` + ``masks/`` or the Kaggle layout), 80:10:10 or split files;
-- ``mixed``: the real data under ``config.data.root`` (see :mod:`seg_jax.data.real`);
+- ``mixed``: the real data under ``config.data.root`` (see :mod:`seg_jax.data.real`); with no ``data.root`` it
+  means ``public`` (:func:`resolve_source`), so a run with nothing configured trains on the public data;
+- ``public``: the public datasets (COCO, DAVIS 2017, YouTube-VIS, Kaggle) prepared in the TFDS data dir by
+  ``python -m seg_jax.data.prepare``, mixed by ``config.data.public_weights`` (:mod:`seg_jax.data.public`);
 - ``tfds``: the ``person_segmentation`` ArrayRecord dataset in ``config.data.tfds_dir`` (built first from
   ``config.data.folder`` when it is not there yet);
 - ``davis`` | ``conference``: a video folder ``config.data.video_folder`` (clips for temporal models, frames
@@ -126,6 +129,16 @@ def _eval_mixed(config, split: str, temporal: bool, subset: str | None):
     return real.eval_source(config, split, subset, temporal)
 
 
+def _train_public(config, temporal: bool):
+    from seg_jax.data.public import sources as public
+    return public.train_sources(config, temporal)
+
+
+def _eval_public(config, split: str, temporal: bool):
+    from seg_jax.data.public import sources as public
+    return public.eval_source(config, split, temporal)
+
+
 # config.data.source -> (train: (config, temporal) -> [(source, weight)],
 #                        eval: (config, split, temporal) -> source); 'mixed' also takes a subset.
 SOURCE_KINDS = {
@@ -136,11 +149,20 @@ SOURCE_KINDS = {
     "davis": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)], lambda c, s, t: _video(c, s, t, train=False)),
     "conference": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)],
                    lambda c, s, t: _video(c, s, t, train=False)),
+    "public": (_train_public, _eval_public),
 }
 KINDS = tuple(SOURCE_KINDS)
 
 
+def resolve_source(config) -> str:
+    """``data.source`` 'mixed' with no ``data.root`` -> 'public' (set in ``config``); returns the source."""
+    if config.data.source == "mixed" and not config.data.root:
+        config.data.source = "public"
+    return config.data.source
+
+
 def _kind(config) -> tuple:
+    resolve_source(config)
     try:
         return SOURCE_KINDS[config.data.source]
     except KeyError:
