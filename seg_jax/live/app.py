@@ -304,12 +304,19 @@ def _stream(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, 
 
 
 def _finalise(sinks: list[FrameSink], stats: RunStats) -> None:
+    """Close every sink; an output that could not be finished raises one :class:`LiveError` line (unless another
+    error is already on its way, which then is the one reported)."""
     interrupted = stats.end_reason.startswith(("interrupted", "stopped")) or sys.exc_info()[0] is not None
+    failures = []
     for sink in sinks:
         try:
             sink.close(interrupted=interrupted)
         except Exception as e:  # noqa: BLE001 - report, keep closing the others
-            print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
+            failures.append(str(e) if isinstance(e, SinkError) else f"could not finalise {sink.description}: {e}")
+    if failures and sys.exc_info()[0] is None:
+        raise LiveError("; ".join(failures))
+    for failure in failures:
+        print(f"seg_jax.live: {failure}", file=sys.stderr)
 
 
 def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None,

@@ -1,0 +1,147 @@
+"""Nothing the user had is lost when an output cannot be written: a full disk (a real ENOSPC from /dev/full, and a
+file size limit that makes the encoder fail part-way), a folder removed during the run, an output that is a folder
+or a read-only file, and mask files that would land on an input. Each ends in one line and keeps the earlier file.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_live import count_frames, weights  # noqa: F401 - weights is the shared fixture of random weights
+
+from seg_jax.live import LiveOptions, run
+from seg_jax.live.app import LiveError
+from seg_jax.live.audio import ffmpeg_exe
+from seg_jax.live.sinks import ImageFolderSink, SinkError, VideoFileSink, partial_path
+
+REPO = Path(__file__).resolve().parents[1]
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here to fill a disk")
+needs_ffmpeg = pytest.mark.skipif(ffmpeg_exe() is None, reason="imageio-ffmpeg is not installed")
+
+
+def _frames(n, h=48, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _good_video(path: Path, n: int = 8) -> bytes:
+    with VideoFileSink(path, 10) as sink:
+        for f in _frames(n):
+            sink.write(f)
+    assert count_frames(path) == n
+    return path.read_bytes()
+
+
+def _write_all(sink, frames):
+    """Write and close as the live tool does; -> the SinkError line, or '' when nothing failed."""
+    try:
+        for f in frames:
+            sink.write(f)
+        sink.close()
+    except SinkError as e:
+        return str(e)
+    return ""
+
+
+@needs_dev_full
+@pytest.mark.parametrize("name", [pytest.param("out.mp4", marks=needs_ffmpeg), "out.avi"])
+def test_a_full_disk_keeps_the_earlier_video_and_says_so(tmp_path, name):
+    out = tmp_path / name
+    before = _good_video(out)
+    sink = VideoFileSink(out, 10)
+    os.symlink("/dev/full", partial_path(out))      # every byte the encoder writes fails with ENOSPC
+    line = _write_all(sink, _frames(6))
+    assert line.startswith(f"could not write {out}: ") and f"the earlier {name} is unchanged" in line, line
+    assert "\n" not in line
+    if name.endswith(".mp4"):                        # ffmpeg says why; OpenCV's writer only leaves a bad file
+        assert "the disk is full; free some space or choose another --output" in line, line
+    assert out.read_bytes() == before
+    assert not partial_path(out).exists() and not partial_path(out).is_symlink()
+
+
+_FILL_PART_WAY = """
+import resource, signal, sys
+import numpy as np
+from seg_jax.live.sinks import SinkError, VideoFileSink
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # writes past the limit fail with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+sink = VideoFileSink(sys.argv[1], 10)
+rng = np.random.default_rng(1)
+try:
+    for _ in range(30):
+        sink.write(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    sink.close()
+except SinkError as e:
+    print(e)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("name", [pytest.param("out.mp4", marks=needs_ffmpeg), "out.avi"])
+def test_an_encoder_that_fails_part_way_never_replaces_the_earlier_video(tmp_path, name):
+    out = tmp_path / name
+    before = _good_video(out)
+    result = subprocess.run([sys.executable, "-c", _FILL_PART_WAY, str(out)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.startswith(f"could not write {out}") and "unchanged" in result.stdout, result.stdout
+    assert out.read_bytes() == before and count_frames(out) == 8
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+@pytest.mark.parametrize("name", [pytest.param("out.mp4", marks=needs_ffmpeg), "out.avi"])
+def test_a_folder_removed_during_the_run_is_named(tmp_path, name):
+    folder = tmp_path / "results"
+    sink = VideoFileSink(folder / name, 10)
+    for f in _frames(4):
+        sink.write(f)
+    for p in folder.iterdir():                       # the user deletes the output folder mid-run
+        p.unlink()
+    folder.rmdir()
+    line = _write_all(sink, _frames(3))
+    assert line == (f"could not write {folder / name}: the folder {folder} was removed during the run; "
+                    "recreate it (or choose another --output) and run again"), line
+
+
+@needs_dev_full
+def test_a_full_disk_under_a_png_folder_says_the_disk_is_full(tmp_path):
+    sink = ImageFolderSink(tmp_path / "masks")
+    target = tmp_path / "masks" / "frame_000000.png"
+    os.symlink("/dev/full", partial_path(target))
+    line = _write_all(sink, _frames(1))
+    assert line == (f"could not write {target}: the disk is full; free some space or choose another --output"), line
+    assert not target.exists()
+
+
+def test_an_output_that_is_a_folder_or_read_only_is_refused_before_anything_runs(tmp_path):
+    clip = tmp_path / "clip.avi"
+    _good_video(clip, 3)
+    folder = tmp_path / "x.mp4"
+    folder.mkdir()
+    with pytest.raises(LiveError, match=r"--output .*x\.mp4 is an existing folder; give a file name"):
+        run(LiveOptions(source=str(clip), output=str(folder), quiet=True, checkpoint="/nonexistent"))
+    locked = tmp_path / "locked.avi"
+    before = _good_video(locked, 3)
+    locked.chmod(0o444)
+    with pytest.raises(LiveError, match=r"locked\.avi is read-only; make it writable \(chmod u\+w\)"):
+        run(LiveOptions(source=str(clip), output=str(locked), quiet=True, checkpoint="/nonexistent"))
+    assert locked.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "locked.avi", "x.mp4"]
+
+
+@needs_dev_full
+def test_the_live_tool_exits_2_with_one_line_when_the_disk_fills(tmp_path, weights, capsys):
+    from seg_jax.live.cli import main
+    clip = tmp_path / "clip.avi"
+    _good_video(clip, 4)
+    out = tmp_path / "out.avi"
+    before = _good_video(out, 3)
+    os.symlink("/dev/full", partial_path(out))
+    rc = main(["--source", str(clip), "--output", str(out), "--checkpoint", weights, "-q", "--no-compile-cache"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"seg_jax.live: could not write {out}: ") and "\n" not in err, err
+    assert out.read_bytes() == before
+    assert cv2.VideoCapture(str(out)).isOpened()
