@@ -145,3 +145,34 @@ def test_the_live_tool_exits_2_with_one_line_when_the_disk_fills(tmp_path, weigh
     assert rc == 2 and err.startswith(f"seg_jax.live: could not write {out}: ") and "\n" not in err, err
     assert out.read_bytes() == before
     assert cv2.VideoCapture(str(out)).isOpened()
+
+
+def test_a_mask_never_lands_on_the_source_photo(tmp_path):
+    photos = tmp_path / "d"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), _frames(1)[0])
+    before = (photos / "a.png").read_bytes()
+    with pytest.raises(LiveError, match=r"--output .*d is the folder of the --source image: the result would be "
+                                        r"written among the originals \(.*a\.png\); choose another --output folder"):
+        run(LiveOptions(source=str(photos / "a.png"), mode="mask", output=str(photos), quiet=True,
+                        checkpoint="/nonexistent"))
+    assert (photos / "a.png").read_bytes() == before
+
+
+def test_two_photos_with_one_stem_get_two_masks(tmp_path):
+    from seg_jax.live.pipeline import Reader
+    from seg_jax.live.sources import open_source, output_stems
+    photos = tmp_path / "d"
+    photos.mkdir()
+    a, b = _frames(2)
+    cv2.imwrite(str(photos / "a.jpg"), a)
+    cv2.imwrite(str(photos / "a.png"), b)
+    cv2.imwrite(str(photos / "b.png"), b)
+    reader = Reader(open_source(photos), threaded=False)
+    sink = ImageFolderSink(tmp_path / "masks")
+    while (captured := reader.get()) is not None:
+        sink.write(captured.frame[..., 0], name=captured.name)
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a_jpg.png", "a_png.png", "b.png"]
+    assert output_stems([Path("x/A.png"), Path("y/a.JPG"), Path("a_png.gif")]) == ["A_png", "a_JPG", "a_png_2"]
+    sink.write(a[..., 0], name="b")                 # the same name twice in one run: the second is numbered
+    assert (tmp_path / "masks" / "b_000003.png").is_file()

@@ -225,11 +225,17 @@ class ImageFolderSink(FrameSink):
         check_writable_folder(self.folder, "PNG frames")
         self.prefix = prefix
         self.frames = 0
+        self._written: set[str] = set()   # stems written by this run (casefolded)
         self.description = f"{self.folder}/ (PNG)"
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> None:
+        """Write ``frame`` as ``<name or prefix+counter>.png``; a name already written in this run gets the
+        counter appended, so no result of the run replaces another."""
         stem = name or f"{self.prefix}{self.frames:06d}"
+        if stem.casefold() in self._written:
+            stem = f"{stem}_{self.frames:06d}"
         write_image_file(self.folder / f"{stem}.png", frame)
+        self._written.add(stem.casefold())
         self.frames += 1
 
 

@@ -137,24 +137,47 @@ class CaptureSource(FrameSource):
             pass
 
 
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A distinct output file stem per input image: its own stem, or, where two inputs share one (``a.jpg`` and
+    ``a.png``), the name with its extension (``a_jpg``, ``a_png``), numbered if still not unique, so no result
+    overwrites another. Compared without case (``a.PNG`` and ``a.png`` would land on one file elsewhere)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    taken: set[str] = set()
+    stems = []
+    for p in paths:
+        stem = p.stem if counts[p.stem.casefold()] == 1 else p.name.replace(".", "_")
+        unique, n = stem, 1
+        while unique.casefold() in taken:
+            n += 1
+            unique = f"{stem}_{n}"
+        taken.add(unique.casefold())
+        stems.append(unique)
+    return stems
+
+
 class ImageListSource(FrameSource):
-    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output."""
+    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output.
+    ``current_name`` is the output stem of the image last read (distinct per image, :func:`output_stems`)."""
 
     def __init__(self, paths: Sequence[Path], name: str, fps: float = 25.0):
         self.paths, self.name, self.fps = list(paths), name, fps
         self.frame_count = len(self.paths)
+        self._stems = output_stems(self.paths)
         self._i = 0
         self.current_path: Optional[Path] = None
+        self.current_name: Optional[str] = None
 
     def read(self) -> Optional[np.ndarray]:
         while self._i < len(self.paths):
-            p = self.paths[self._i]
+            p, stem = self.paths[self._i], self._stems[self._i]
             self._i += 1
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if img is None:
                 print(f"skipping unreadable image {p}", file=sys.stderr)
                 continue
-            self.current_path = p
+            self.current_path, self.current_name = p, stem
             return bgr_to_rgb(img)
         return None
 
