@@ -413,12 +413,14 @@ def main(argv=None) -> None:
 
     def run(_):
         from absl import logging
+
+        from seg_jax.exit_codes import fail
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
             train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, progress=flags.FLAGS.progress)
         except (ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
-            raise SystemExit(f"seg_jax.train: error: {e}") from None
+            fail("seg_jax.train", str(e))
 
     from seg_jax.configs.flags import parser_for
     app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))

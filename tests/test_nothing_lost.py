@@ -176,3 +176,44 @@ def test_two_photos_with_one_stem_get_two_masks(tmp_path):
     assert output_stems([Path("x/A.png"), Path("y/a.JPG"), Path("a_png.gif")]) == ["A_png", "a_JPG", "a_png_2"]
     sink.write(a[..., 0], name="b")                 # the same name twice in one run: the second is numbered
     assert (tmp_path / "masks" / "b_000003.png").is_file()
+
+
+def test_export_checks_out_before_compiling_and_exits_2(tmp_path, capsys, monkeypatch):
+    from seg_jax import export as seg_export
+    compiled = []
+    monkeypatch.setattr(seg_export, "export_functions", lambda *a, **k: compiled.append(1))
+    (tmp_path / "m.jaxexport").mkdir()
+    rc = seg_export.main(["--model", "mobilenet", "--random-init", "--out", str(tmp_path / "m.jaxexport")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "m.jaxexport is a folder; give a file path such as" in err and len(err.splitlines()) == 1
+    assert compiled == []
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"model": "mobilenet"}, "'model' must be an object like {\"name\": \"mobilenet\"}, got 'mobilenet'"),
+    ({"model": {"name": "mobilenet", "dtype": 12}}, "'model.dtype' must be a string, got 12"),
+    ({"model": {"name": "mobilenet", "dtype": "float64"}}, "'model.dtype' must be one of 'float32', 'bfloat16'"),
+    ({"keep_aspect": "false"}, "'keep_aspect' must be true or false, got 'false'"),
+    ({"input_size": [256, "x"]}, "'input_size' must be a size (an integer or [height, width]), got [256, 'x']"),
+    ({"settle_steps": -1}, "'settle_steps' must be a whole number at least 0, got -1"),
+    (None, "must be a JSON object, got a JSON list"),
+])
+def test_a_manifest_of_wrong_types_is_one_line_in_live_and_export(tmp_path, weights, capsys, change, expect):
+    import json
+    import shutil
+
+    from seg_jax import export as seg_export
+    from seg_jax.live.cli import main as live_main
+    folder = tmp_path / "w"
+    shutil.copytree(weights, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps([manifest] if change is None else {**manifest, **change}))
+    clip = tmp_path / "clip.avi"
+    _good_video(clip, 2)
+    rc = live_main(["--source", str(clip), "--output", str(tmp_path / "o.avi"), "--checkpoint", str(folder), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"seg_jax.live: {folder / 'manifest.json'}: ") and expect in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o.avi").exists()
+    rc = seg_export.main(["--model", "mobilenet", "--checkpoint", str(folder), "--out", str(tmp_path / "m.jax")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and expect in err and len(err.splitlines()) == 1, err
