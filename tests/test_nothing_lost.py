@@ -217,3 +217,31 @@ def test_a_manifest_of_wrong_types_is_one_line_in_live_and_export(tmp_path, weig
     rc = seg_export.main(["--model", "mobilenet", "--checkpoint", str(folder), "--out", str(tmp_path / "m.jax")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and expect in err and len(err.splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def segmenter(weights):
+    from seg_jax.segmenter import Segmenter
+    return Segmenter("mobilenet", checkpoint=weights)
+
+
+def test_a_panorama_over_the_size_limit_is_one_line_and_the_folder_goes_on(tmp_path, segmenter, capsys):
+    from seg_jax.live.cli import summary
+    from seg_jax.segmenter import MAX_FRAME_SIDE
+    photos = tmp_path / "d"
+    photos.mkdir()
+    small = _frames(1, 40, 56)[0]
+    cv2.imwrite(str(photos / "a.png"), small)
+    cv2.imwrite(str(photos / "b_pano.png"), np.zeros((30, MAX_FRAME_SIDE + 10, 3), np.uint8))
+    cv2.imwrite(str(photos / "c.png"), small)
+    stats = run(LiveOptions(source=str(photos), mode="mask", output=str(tmp_path / "masks"), quiet=True),
+                segmenter=segmenter)
+    err = capsys.readouterr().err.strip()
+    assert err == (f"skipping {photos / 'b_pano.png'}: {MAX_FRAME_SIDE + 10}x30 (WxH) is over the {MAX_FRAME_SIDE} "
+                   "px per side limit; downscale it first"), err
+    assert stats.frames == 2 and stats.end_reason == "skipped 1 of 3 images (named above)"
+    assert "skipped 1 of 3 images" in summary(stats)
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a.png", "c.png"]
+    with pytest.raises(LiveError, match=r"b_pano\.png: 8202x30 \(WxH\) is over the 8192 px per side limit"):
+        run(LiveOptions(source=str(photos / "b_pano.png"), mode="mask", output=str(tmp_path / "m"), quiet=True),
+            segmenter=segmenter)

@@ -184,8 +184,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(summary(stats), file=sys.stderr)
     if stop:
         return stop.exit_code
-    if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
-        return 1
+    if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode",
+                                    "skipped")):
+        return 1   # seg_jax.exit_codes.INPUT_ENDED_EARLY
     return 0
 
 

@@ -137,6 +137,14 @@ class CaptureSource(FrameSource):
             pass
 
 
+def too_large(hw: tuple[int, int]) -> str:
+    """'' when an image of size ``hw`` (H, W) can be segmented, else why not (its real size, the limit, the fix)."""
+    from seg_jax.segmenter import MAX_FRAME_SIDE  # the Segmenter's limit (imports jax: only when images are read)
+    if max(hw) <= MAX_FRAME_SIDE:
+        return ""
+    return f"{hw[1]}x{hw[0]} (WxH) is over the {MAX_FRAME_SIDE} px per side limit; downscale it first"
+
+
 def output_stems(paths: Sequence[Path]) -> list[str]:
     """A distinct output file stem per input image: its own stem, or, where two inputs share one (``a.jpg`` and
     ``a.png``), the name with its extension (``a_jpg``, ``a_png``), numbered if still not unique, so no result
@@ -168,17 +176,24 @@ class ImageListSource(FrameSource):
         self._i = 0
         self.current_path: Optional[Path] = None
         self.current_name: Optional[str] = None
+        self.skipped = 0
 
     def read(self) -> Optional[np.ndarray]:
+        """The next image as (H, W, 3) RGB; an unreadable one or one over the size limit is skipped with one
+        line naming it, counted in ``skipped`` and in ``end_reason`` at the end."""
         while self._i < len(self.paths):
             p, stem = self.paths[self._i], self._stems[self._i]
             self._i += 1
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
-                print(f"skipping unreadable image {p}", file=sys.stderr)
+            problem = "unreadable" if img is None else too_large(img.shape[:2])
+            if problem:
+                print(f"skipping {p}: {problem}", file=sys.stderr)
+                self.skipped += 1
                 continue
             self.current_path, self.current_name = p, stem
             return bgr_to_rgb(img)
+        if self.skipped:
+            self.end_reason = f"skipped {self.skipped} of {len(self.paths)} images (named above)"
         return None
 
 
@@ -213,7 +228,9 @@ def open_source(spec: Union[str, int, os.PathLike], *,
     if not p.exists():
         raise SourceError(f"source not found: {p} (expected a camera index, 'sample', a file, folder or URL)")
     if p.suffix.lower() in IMAGE_EXTENSIONS:
-        read_image(p)  # fail now if unreadable
+        problem = too_large(read_image(p).shape[:2])  # fail now if unreadable or too large
+        if problem:
+            raise SourceError(f"{p}: {problem}")
         return ImageListSource([p], str(p))
     cap = capture_factory(str(p))
     if cap is None or not cap.isOpened():
