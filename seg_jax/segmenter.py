@@ -158,6 +158,8 @@ class Segmenter:
         :meth:`reset`, so single images are unaffected.
       settle_steps: extra passes of a temporal model over the first frame after :meth:`reset`
         (:class:`seg_jax.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
+      max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.compiled_sizes`; None:
+        its default); a new size beyond it drops all compiled code first, so memory stays flat over many sizes.
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
         bfloat16 dot instructions, faster there with Dice unchanged to 1e-4; float32 elsewhere; measured:
         results/MEASUREMENTS.md, 'fused: bfloat16 1x1 products'), 'float32' or 'bfloat16'.
@@ -170,7 +172,8 @@ class Segmenter:
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  fast: bool = True, dot_dtype: str = "auto",
-                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None):
+                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None,
+                 max_compiled_sizes: Optional[int] = None):
         from seg_jax.model_io import load_weights
         from seg_jax.models import get_spec
         from seg_jax.models.build import build_model
@@ -216,8 +219,11 @@ class Segmenter:
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
+        from seg_jax.compiled_sizes import DEFAULT_LIMIT, CompiledSizes
+        self.compiled_sizes = CompiledSizes(DEFAULT_LIMIT if max_compiled_sizes is None else max_compiled_sizes)
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
+        self._state_frame: Optional[tuple[int, int]] = None   # the frame size the state was carried over
 
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
@@ -246,14 +252,24 @@ class Segmenter:
         self._state = None
         self._state_size = None
 
+    def will_compile(self, frame_hw: Sequence[int]) -> bool:
+        """Whether a frame of size ``frame_hw`` (H, W) compiles before it runs (a size not held now)."""
+        return self.compiled_sizes.is_new((int(frame_hw[0]), int(frame_hw[1])))
+
     def step_device(self, frame: Any):
         """Like :meth:`step` but returns the alpha as a device array (no host copy)."""
         frame = as_rgb_uint8(frame)
         hw = frame.shape[:2]
+        if self.compiled_sizes.add((int(hw[0]), int(hw[1]))):
+            from seg_jax.compiled_sizes import drop_compiled
+            self._steps.clear()
+            self.reset()
+            drop_compiled()
         size = self.input_size_for(hw)
         step = self.streaming_step(size)
-        if self._state is None or self._state_size != size:
-            self._state, self._state_size = step.init_state(frame), size
+        if self._state is None or self._state_size != size or self._state_frame != hw:
+            # a new stream (reset), or a frame of another size: the state of the previous frames does not apply
+            self._state, self._state_size, self._state_frame = step.init_state(frame), size, hw
         self._state, alpha = step(self._state, frame)
         return alpha
 

@@ -245,3 +245,32 @@ def test_a_panorama_over_the_size_limit_is_one_line_and_the_folder_goes_on(tmp_p
     with pytest.raises(LiveError, match=r"b_pano\.png: 8202x30 \(WxH\) is over the 8192 px per side limit"):
         run(LiveOptions(source=str(photos / "b_pano.png"), mode="mask", output=str(tmp_path / "m"), quiet=True),
             segmenter=segmenter)
+
+
+def test_compiled_code_stays_bounded_over_many_frame_sizes(weights, capsys):
+    """A bound on what is kept, not a timing: after many sizes the process holds no more compiled executables
+    than after the first ``limit`` sizes (unbounded, every size adds its own), and each compile is announced."""
+    import jax
+    import jax.extend
+
+    from seg_jax.live.loop import FrameProcessor, Look
+    from seg_jax.ops.composite import AlphaOptions, CompositeOptions
+    from seg_jax.segmenter import Segmenter
+    limit = 3
+    seg = Segmenter("mobilenet", checkpoint=weights, input_size=(32, 32), refine="bilinear",
+                    max_compiled_sizes=limit)
+    process = FrameProcessor(seg, Look(AlphaOptions(None, 0, 0.0), CompositeOptions("mask", 1.0, (0, 0, 0)), False,
+                                       0.5, frozenset()), jax.numpy.float32(0.0), None, None, stills=True,
+                             people="all", failsafe="off")
+    backend = jax.extend.backend.get_backend()
+    said, held = [], []
+    for i in range(3 * limit):                     # 9 photos of 9 sizes (64-px buckets 64x64 .. 576x64)
+        frame = np.zeros((40, 40 + 64 * i, 3), np.uint8)
+        assert process.announce_compile(frame, said.append)
+        process(frame)
+        assert not process.announce_compile(frame, said.append)    # the same size again: nothing to compile
+        held.append(len(backend.live_executables()))
+    assert said == [f"{64 * (i + 1)}x64: compiling for a new frame size..." for i in range(3 * limit)]
+    assert seg.compiled_sizes.flushes == 2 and len(seg.compiled_sizes.sizes) == limit
+    assert held[0] < held[limit - 1], held          # each new size holds more compiled code...
+    assert max(held[limit:]) <= held[limit - 1], held   # ...up to the bound, never beyond
