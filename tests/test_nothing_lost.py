@@ -274,3 +274,32 @@ def test_compiled_code_stays_bounded_over_many_frame_sizes(weights, capsys):
     assert seg.compiled_sizes.flushes == 2 and len(seg.compiled_sizes.sizes) == limit
     assert held[0] < held[limit - 1], held          # each new size holds more compiled code...
     assert max(held[limit:]) <= held[limit - 1], held   # ...up to the bound, never beyond
+
+
+_SAVE_ON_FULL_DISK = """
+import resource, sys
+import numpy as np, jax.numpy as jnp
+import orbax.checkpoint as ocp
+from seg_jax.checkpointing import CheckpointSaveError, TrainingCheckpoints
+checkpoints = TrainingCheckpoints(sys.argv[1])
+tree = {"step": jnp.int32(1), "params": {f"w{i}": jnp.asarray(np.random.rand(64, 1024), jnp.float32)
+                                         for i in range(40)}}
+args = ocp.args.Composite(state=ocp.args.StandardSave(tree), loop=ocp.args.JsonSave({}),
+                          data=ocp.args.JsonSave({"state": None}))
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))   # the arrays do not fit: every writer fails
+try:
+    TrainingCheckpoints._save_or_raise(checkpoints.latest, 1, args)
+except CheckpointSaveError as e:
+    print(f"seg_jax.train: error: {e}", file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def test_a_checkpoint_save_on_a_full_disk_is_one_line_not_a_flood_of_tracebacks(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _SAVE_ON_FULL_DISK, str(tmp_path / "w")], cwd=REPO,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(f"seg_jax.train: error: could not save the checkpoint of step 1 in {tmp_path}")
+    assert "a file is larger than this filesystem (or the process's file size limit) allows" in lines[0], lines[0]
+    assert not list((tmp_path / "w" / "checkpoints" / "latest").glob("1*"))     # no half-written step left

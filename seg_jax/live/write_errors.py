@@ -4,20 +4,10 @@ one, else from the encoder's last error line, and the folder is looked at (a rem
 whatever the encoder said)."""
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Optional
 
-# (error number, words an encoder prints for it, the cause as the user reads it, the way out)
-_CAUSES = (
-    (errno.ENOSPC, "no space left", "the disk is full", "free some space or choose another --output"),
-    (errno.EDQUOT, "quota exceeded", "the disk quota is used up", "free some space or choose another --output"),
-    (errno.EFBIG, "file too large", "the file is larger than this filesystem (or the process's file size limit) "
-     "allows", "choose another --output on a filesystem that takes large files"),
-    (errno.EROFS, "read-only file system", "the filesystem is read-only", "choose another --output"),
-    (errno.EACCES, "permission denied", "permission denied", "choose another --output"),
-    (errno.ENOENT, "no such file or directory", "its folder is missing", "choose an existing folder for --output"),
-)
+from seg_jax.write_causes import cause_of
 
 
 def failure_line(path: Path, detail: str = "", err: Optional[int] = None) -> str:
@@ -25,13 +15,13 @@ def failure_line(path: Path, detail: str = "", err: Optional[int] = None) -> str
 
     ``detail``: the raw error text (an exception's message or an encoder's last line); ``err``: its errno."""
     path = Path(path)
-    lowered = detail.lower()
     if not path.parent.is_dir():
         cause, fix = (f"the folder {path.parent} was removed during the run",
                       "recreate it (or choose another --output) and run again")
     else:
-        found = next(((c, f) for e, words, c, f in _CAUSES if e == err or words in lowered), None)
-        cause, fix = found if found else (detail.strip() or "the encoder failed", "choose another --output")
+        found = cause_of(detail, err)
+        cause, fix = (found[0], f"{found[1]} or choose another --output") if found else \
+            (detail.strip() or "the encoder failed", "choose another --output")
     kept = f" (the earlier {path.name} is unchanged)" if path.is_file() else ""
     return f"could not write {path}: {cause}; {fix}{kept}"
 
