@@ -303,3 +303,43 @@ def test_a_checkpoint_save_on_a_full_disk_is_one_line_not_a_flood_of_tracebacks(
     assert lines[0].startswith(f"seg_jax.train: error: could not save the checkpoint of step 1 in {tmp_path}")
     assert "a file is larger than this filesystem (or the process's file size limit) allows" in lines[0], lines[0]
     assert not list((tmp_path / "w" / "checkpoints" / "latest").glob("1*"))     # no half-written step left
+
+
+@pytest.fixture(scope="module")
+def damaged_clip(tmp_path_factory):
+    """180 frames of H.264 with random bytes written over three places in the middle (OpenCV's plain read loop
+    stops at the first; ffmpeg decodes most of the rest)."""
+    exe = ffmpeg_exe()
+    if exe is None:
+        pytest.skip("imageio-ffmpeg is not installed")
+    folder = tmp_path_factory.mktemp("damaged")
+    clip = folder / "clip.mp4"
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-t", "6", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", "-g", "30", str(clip)], check=True, timeout=60)
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    for frac in (0.40, 0.42, 0.44):
+        at = int(len(data) * frac)
+        data[at:at + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
+    damaged = folder / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def test_a_damaged_video_goes_on_past_its_bad_frames_and_says_how_many_were_lost(tmp_path, damaged_clip, segmenter):
+    from seg_jax.live.sources import open_source
+    plain = cv2.VideoCapture(str(damaged_clip))
+    stops_at = 0
+    while plain.read()[0]:
+        stops_at += 1
+    assert stops_at < 120                                   # the old loop's end: long before the file's end
+    source = open_source(damaged_clip)
+    decoded = sum(1 for _ in source)
+    assert 150 < decoded < 180, decoded
+    assert source.end_reason == (f"damaged input: {180 - decoded} of the 180 frames {damaged_clip} announces could "
+                                 "not be decoded (skipped or cut off)")
+    out = tmp_path / "out.avi"
+    stats = run(LiveOptions(source=str(damaged_clip), output=str(out), quiet=True, max_frames=stops_at + 20,
+                            mode="mask"), segmenter=segmenter)          # --max-frames past the damage
+    assert stats.frames == stops_at + 20 == count_frames(out)
+    assert stats.end_reason.startswith("damaged input: ") and "undecodable frames of" in stats.end_reason

@@ -243,6 +243,8 @@ def _processor(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: An
 
 def _end_reason(stats: RunStats, source: FrameSource, opts: LiveOptions) -> str:
     """The end reason, saying so when a file ended well before the frame count its header announces."""
+    if stats.end_reason.startswith("damaged input"):
+        return stats.end_reason
     expected = 0 if source.live or isinstance(source, ImageListSource) else int(source.frame_count or 0)
     if stats.end_reason == "end of input" and opts.max_frames is None and 1 < expected \
             and stats.frames < expected - 1 - expected // 50:

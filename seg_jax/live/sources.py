@@ -89,12 +89,15 @@ class CaptureSource(FrameSource):
     """A ``cv2.VideoCapture``-like object (``isOpened/read/get/release``): webcam, file or URL.
 
     For live sources a run of ``max_failures`` failed reads after frames have arrived ends the stream with
-    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs).
+    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs). A file's undecodable frames (damaged
+    bytes) are skipped while the decoder can go on (up to ``max_file_failures`` failed reads in a row, and never
+    past the frame count the file announces); ``end_reason`` then says how many were lost.
     """
 
-    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10):
+    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10, max_file_failures: int = 60):
         self.cap, self.name, self.live = capture, name, live
-        self.max_failures = max_failures
+        self.max_failures, self.max_file_failures = max_failures, max_file_failures
+        self.skipped = 0          # a file's failed reads that the decoder got past (undecodable frames)
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -118,10 +121,20 @@ class CaptureSource(FrameSource):
                 ok, frame = False, None
             if ok and frame is not None:
                 self._frames += 1
+                if failures and not self.live:
+                    self.skipped += failures
+                    self.end_reason = f"damaged input: {self.skipped} undecodable frames of {self.name} skipped"
                 return bgr_to_rgb(frame)
             if not self.live:
+                failures += 1
+                announced = self.frame_count or 0
+                if failures < self.max_file_failures and (not announced or self._frames + failures <= announced):
+                    continue     # a damaged frame: the decoder may go on with the next one
                 if self._frames == 0:
                     self.end_reason = f"could not decode any frame of {self.name}"
+                elif announced and (self.skipped or self._frames < announced - 1 - announced // 50):
+                    self.end_reason = (f"damaged input: {announced - self._frames} of the {announced} frames "
+                                       f"{self.name} announces could not be decoded (skipped or cut off)")
                 return None
             failures += 1
             if failures >= self.max_failures:
