@@ -343,3 +343,20 @@ def test_a_damaged_video_goes_on_past_its_bad_frames_and_says_how_many_were_lost
                             mode="mask"), segmenter=segmenter)          # --max-frames past the damage
     assert stats.frames == stops_at + 20 == count_frames(out)
     assert stats.end_reason.startswith("damaged input: ") and "undecodable frames of" in stats.end_reason
+
+
+@needs_ffmpeg
+def test_a_variable_frame_rate_video_keeps_its_timing(tmp_path, segmenter, capsys):
+    """1 s at 30 fps then 1 s at 5 fps (35 frames, 2 s): written at the nominal 30 fps as 2 s (60 frames),
+    not as 35 frames at the average rate (the fast part slowed down)."""
+    clip = tmp_path / "vfr.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30", "-t", "2",
+                    "-vf", "select='if(lt(t,1),1,not(mod(n,6)))'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True, timeout=60)
+    out = tmp_path / "out.mp4"
+    stats = run(LiveOptions(source=str(clip), output=str(out), mode="mask"), segmenter=segmenter)
+    err = capsys.readouterr().err
+    assert stats.frames == 35
+    assert "variable frame rate (" in err and "fps on average): written at its nominal 30 fps" in err, err
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == 30 and 55 <= count_frames(out) <= 60     # 2 s at 30 fps

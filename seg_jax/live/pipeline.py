@@ -29,6 +29,7 @@ class Captured:
     frame: np.ndarray
     t: float
     name: Optional[str] = None
+    pts_ms: Optional[float] = None   # a video file's timestamp of the frame (the source's ``current_pts_ms``)
 
 
 @dataclasses.dataclass
@@ -71,7 +72,8 @@ class Reader:
         if frame is None:
             return None
         self._count += 1
-        return Captured(self._count - 1, frame, time.perf_counter(), getattr(self.source, "current_name", None))
+        return Captured(self._count - 1, frame, time.perf_counter(), getattr(self.source, "current_name", None),
+                        getattr(self.source, "current_pts_ms", None))
 
     def _run(self) -> None:
         try:

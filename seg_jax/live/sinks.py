@@ -94,11 +94,15 @@ class VideoFileSink(FrameSink):
     frames of another size are resized to it. Odd sizes are padded to even for H.264. With ``audio_from`` (the
     source video) its sound track is copied in when the file is finalised. An encoder that fails (disk full,
     folder removed) raises :class:`SinkError` from ``write`` or ``close`` and its partial file is discarded, so
-    a file already at ``path`` is never replaced by a broken one."""
+    a file already at ``path`` is never replaced by a broken one. With ``keep_timing`` (a variable-frame-rate
+    source, :mod:`seg_jax.live.frame_rate`), ``write(frame, pts_ms)`` holds each frame until the next one's
+    timestamp at ``fps`` (repeating or dropping frames), so the file plays at the source's speed."""
 
     def __init__(self, path: Union[str, os.PathLike], fps: float, codec: str = "auto",
-                 audio_from: Optional[Union[str, os.PathLike]] = None):
+                 audio_from: Optional[Union[str, os.PathLike]] = None, keep_timing: bool = False):
         self.path = Path(path)
+        self.keep_timing = keep_timing
+        self._held: Optional[np.ndarray] = None   # keep_timing: the last frame, repeated until the next one's time
         self.audio_from = Path(audio_from) if audio_from else None   # a media file whose sound track is kept
         self.fps = float(fps) if fps and fps > 0 else 30.0
         ext = self.path.suffix.lower()
@@ -140,7 +144,20 @@ class VideoFileSink(FrameSink):
         return SinkError(failure_line(self.path, getattr(error, "detail", None) or getattr(error, "strerror", None)
                                       or str(error), getattr(error, "err", None) or getattr(error, "errno", None)))
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, pts_ms: Optional[float] = None) -> None:
+        """Add ``frame`` (H, W, 3) RGB; with ``keep_timing`` and its timestamp ``pts_ms``, at its time."""
+        if not self.keep_timing or pts_ms is None:
+            self._encode(frame)
+            return
+        from seg_jax.live.frame_rate import frames_until
+        start = frames_until(pts_ms, self.fps)
+        while self._held is not None and self.frames < start:
+            self._encode(self._held)          # the previous frame lasts until this one's time
+        if self.frames <= start:
+            self._encode(frame)               # (a frame whose time an earlier one already covers is dropped)
+        self._held = frame
+
+    def _encode(self, frame: np.ndarray) -> None:
         from seg_jax.live.video_writers import EncodeError
         if self.size is None:
             self._open(*frame.shape[:2])

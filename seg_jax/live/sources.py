@@ -98,6 +98,7 @@ class CaptureSource(FrameSource):
         self.cap, self.name, self.live = capture, name, live
         self.max_failures, self.max_file_failures = max_failures, max_file_failures
         self.skipped = 0          # a file's failed reads that the decoder got past (undecodable frames)
+        self.current_pts_ms: Optional[float] = None   # a file's timestamp of the frame last read
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -121,6 +122,8 @@ class CaptureSource(FrameSource):
                 ok, frame = False, None
             if ok and frame is not None:
                 self._frames += 1
+                if not self.live:
+                    self.current_pts_ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
                 if failures and not self.live:
                     self.skipped += failures
                     self.end_reason = f"damaged input: {self.skipped} undecodable frames of {self.name} skipped"
