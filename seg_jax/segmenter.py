@@ -8,8 +8,12 @@
 
 The inference size defaults to the weights manifest's ``input_size`` (else 256x256), adapted to the frame's
 aspect ratio (e.g. 160x288 for 16:9, 192x256 for 4:3; ``keep_aspect=False`` always uses the base size). A
-fixed ``input_size=(h, w)`` overrides it. Frames of a new resolution are handled (recompiled, and the recurrent
-state restarts if the inference size changes).
+fixed ``input_size=(h, w)`` overrides it. Frames of a new resolution are handled (compiled, and the stream
+state restarts).
+
+A ``Segmenter`` is one stream: the recurrent state and the stabiliser's hold carry from each frame to the next, so
+frames of two interleaved streams would mix; use one ``Segmenter`` per stream, or call
+:meth:`Segmenter.reset` between them. RGBA frames: transparent pixels are not person (:func:`split_opacity`).
 """
 from __future__ import annotations
 
@@ -96,10 +100,26 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
 MAX_FRAME_SIDE = 8192
 
 
+def split_opacity(frame: Any) -> tuple[Any, Optional[np.ndarray]]:
+    """An RGBA frame with transparent pixels -> (its RGB composited on mid-grey, opacity (H, W) float32 in
+    [0, 1]); any other frame -> (frame, None). The rule for transparency: a transparent pixel is not person (the
+    alpha is multiplied by the opacity), and what it hides does not reach the network (grey is neutral to it)."""
+    a = np.asarray(frame)
+    if a.ndim != 3 or a.shape[-1] != 4 or a.size == 0:
+        return frame, None
+    opacity = as_rgb_uint8(a[..., 3])[..., 0]
+    if opacity.min() == 255:
+        return a[..., :3], None
+    weight = opacity.astype(np.float32)[..., None] / 255.0
+    rgb = as_rgb_uint8(a[..., :3]).astype(np.float32) * weight + 128.0 * (1.0 - weight)
+    return rgb.round().astype(np.uint8), weight[..., 0]
+
+
 def as_rgb_uint8(frame: Any) -> np.ndarray:
     """A frame -> (H, W, 3) uint8 RGB, by one rule per dtype.
 
-    Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped).
+    Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped here; the
+    Segmenter applies :func:`split_opacity` first).
     Values: uint8 as 0..255; uint16 as 0..65535 (scaled to 0..255); other integers as 0..255 (clipped); bool as
     0/255; float as 0..1 (clipped, NaN -> 0), whatever its largest value. Empty frames, other dtypes and sides
     over :data:`MAX_FRAME_SIDE` raise ValueError naming the problem.
@@ -258,6 +278,7 @@ class Segmenter:
 
     def step_device(self, frame: Any):
         """Like :meth:`step` but returns the alpha as a device array (no host copy)."""
+        frame, opacity = split_opacity(frame)
         frame = as_rgb_uint8(frame)
         hw = frame.shape[:2]
         if self.compiled_sizes.add((int(hw[0]), int(hw[1]))):
@@ -271,6 +292,9 @@ class Segmenter:
             # a new stream (reset), or a frame of another size: the state of the previous frames does not apply
             self._state, self._state_size, self._state_frame = step.init_state(frame), size, hw
         self._state, alpha = step(self._state, frame)
+        if opacity is not None:
+            import jax.numpy as jnp
+            alpha = alpha * jnp.asarray(opacity)    # a transparent pixel is not person
         return alpha
 
     def step(self, frame: Any) -> np.ndarray:
@@ -298,4 +322,4 @@ class Segmenter:
         return f"Segmenter(model={self.model_name!r}, weights={src}, input_size={size}, refine={self.refine.method})"
 
 
-__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables"]
+__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables", "split_opacity"]

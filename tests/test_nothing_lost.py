@@ -360,3 +360,32 @@ def test_a_variable_frame_rate_video_keeps_its_timing(tmp_path, segmenter, capsy
     assert "variable frame rate (" in err and "fps on average): written at its nominal 30 fps" in err, err
     cap = cv2.VideoCapture(str(out))
     assert cap.get(cv2.CAP_PROP_FPS) == 30 and 55 <= count_frames(out) <= 60     # 2 s at 30 fps
+
+
+def test_transparent_pixels_are_not_person_in_the_segmenter_and_the_live_tool(tmp_path, segmenter):
+    from seg_jax.segmenter import split_opacity
+    rgba = np.dstack([_frames(1, 64, 64)[0], np.full((64, 64), 255, np.uint8)])
+    rgba[:, :32, 3] = 0                                        # the left half is transparent
+    alpha = segmenter.segment(rgba)
+    flat, opacity = split_opacity(rgba)
+    assert opacity is not None and np.all(flat[:, :32] == 128)      # hidden colours do not reach the network
+    assert np.all(alpha[:, :32] == 0)
+    np.testing.assert_allclose(alpha[:, 32:], segmenter.segment(flat)[:, 32:], atol=1e-6)
+    assert alpha[:, 32:].max() > 0
+    photos = tmp_path / "d"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "cut.png"), np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]))
+    run(LiveOptions(source=str(photos), mode="mask", output=str(tmp_path / "masks"), quiet=True), segmenter=segmenter)
+    mask = cv2.imread(str(tmp_path / "masks" / "cut.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (64, 64) and np.all(mask[:, :32] == 0)
+
+
+def test_a_segmenter_fed_a_frame_of_another_size_starts_that_stream_afresh(segmenter):
+    a, b = _frames(1, 64, 64, seed=1)[0], _frames(1, 96, 96, seed=2)[0]
+    assert segmenter.input_size_for(a.shape[:2]) == segmenter.input_size_for(b.shape[:2])   # one network size
+    segmenter.reset()
+    segmenter.step(a)
+    after_other_stream = segmenter.step(b)
+    segmenter.reset()
+    np.testing.assert_array_equal(after_other_stream, segmenter.step(b))
+    segmenter.reset()

@@ -153,6 +153,28 @@ class CaptureSource(FrameSource):
             pass
 
 
+def read_transparent(path: Path) -> Optional[np.ndarray]:
+    """A photo with transparent pixels (PNG/WebP/TIFF with an alpha channel that is not all opaque) as (H, W, 4)
+    uint8 RGBA, upright by its EXIF orientation; None for any other file (read it as RGB). The Segmenter treats
+    transparent pixels as not person (:func:`seg_jax.segmenter.split_opacity`)."""
+    if path.suffix.lower() not in (".png", ".webp", ".tif", ".tiff"):
+        return None
+    from seg_jax.data.orientation import apply_orientation, exif_orientation
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        return None
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if img.dtype != np.uint8 or img[..., 3].min() == 255:
+        return None
+    rgba = np.ascontiguousarray(img[..., [2, 1, 0, 3]])
+    return apply_orientation(rgba, exif_orientation(data))
+
+
 def too_large(hw: tuple[int, int]) -> str:
     """'' when an image of size ``hw`` (H, W) can be segmented, else why not (its real size, the limit, the fix)."""
     from seg_jax.segmenter import MAX_FRAME_SIDE  # the Segmenter's limit (imports jax: only when images are read)
@@ -200,14 +222,17 @@ class ImageListSource(FrameSource):
         while self._i < len(self.paths):
             p, stem = self.paths[self._i], self._stems[self._i]
             self._i += 1
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            img = read_transparent(p)
+            if img is None:
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                img = None if img is None else bgr_to_rgb(img)
             problem = "unreadable" if img is None else too_large(img.shape[:2])
             if problem:
                 print(f"skipping {p}: {problem}", file=sys.stderr)
                 self.skipped += 1
                 continue
             self.current_path, self.current_name = p, stem
-            return bgr_to_rgb(img)
+            return img
         if self.skipped:
             self.end_reason = f"skipped {self.skipped} of {len(self.paths)} images (named above)"
         return None
