@@ -133,18 +133,18 @@ def test_an_output_that_is_a_folder_or_read_only_is_refused_before_anything_runs
 
 
 @needs_dev_full
-def test_the_live_tool_exits_2_with_one_line_when_the_disk_fills(tmp_path, weights, capsys):
-    from seg_jax.live.cli import main
+def test_the_live_tool_stops_with_one_line_when_the_disk_fills(tmp_path, segmenter):
+    """Through the whole tool (reader, writer thread, finalising); the CLI prints a LiveError as one line, exit 2."""
     clip = tmp_path / "clip.avi"
     _good_video(clip, 4)
     out = tmp_path / "out.avi"
     before = _good_video(out, 3)
     os.symlink("/dev/full", partial_path(out))
-    rc = main(["--source", str(clip), "--output", str(out), "--checkpoint", weights, "-q", "--no-compile-cache"])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and err.startswith(f"seg_jax.live: could not write {out}: ") and "\n" not in err, err
-    assert out.read_bytes() == before
-    assert cv2.VideoCapture(str(out)).isOpened()
+    with pytest.raises(LiveError) as e:
+        run(LiveOptions(source=str(clip), output=str(out), quiet=True), segmenter=segmenter)
+    assert str(e.value).startswith(f"could not write {out}: ") and "(the earlier out.avi is unchanged)" in str(e.value)
+    assert "\n" not in str(e.value)
+    assert out.read_bytes() == before and count_frames(out) == 3
 
 
 def test_a_mask_never_lands_on_the_source_photo(tmp_path):
@@ -256,7 +256,7 @@ def test_compiled_code_stays_bounded_over_many_frame_sizes(weights, capsys):
     from seg_jax.live.loop import FrameProcessor, Look
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions
     from seg_jax.segmenter import Segmenter
-    limit = 3
+    limit = 2
     seg = Segmenter("mobilenet", checkpoint=weights, input_size=(32, 32), refine="bilinear",
                     max_compiled_sizes=limit)
     process = FrameProcessor(seg, Look(AlphaOptions(None, 0, 0.0), CompositeOptions("mask", 1.0, (0, 0, 0)), False,
@@ -264,7 +264,7 @@ def test_compiled_code_stays_bounded_over_many_frame_sizes(weights, capsys):
                              people="all", failsafe="off")
     backend = jax.extend.backend.get_backend()
     said, held = [], []
-    for i in range(3 * limit):                     # 9 photos of 9 sizes (64-px buckets 64x64 .. 576x64)
+    for i in range(3 * limit):                     # 6 photos of 6 sizes (64-px buckets 64x64 .. 384x64)
         frame = np.zeros((40, 40 + 64 * i, 3), np.uint8)
         assert process.announce_compile(frame, said.append)
         process(frame)
