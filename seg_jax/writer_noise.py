@@ -4,7 +4,8 @@ save itself raises. :func:`held_writer_noise` holds those reports back for the d
 one-line error (naming the cause and the way out) is what the user reads; a save that succeeds prints nothing
 either way.
 
-Held: tracebacks that native callbacks report through ``sys.unraisablehook`` / ``sys.excepthook`` (asyncio's
+Held: tracebacks that threads and native callbacks report through ``threading.excepthook``,
+``sys.unraisablehook`` or ``sys.excepthook`` (asyncio's
 "Event loop is closed" from TensorStore's completion callbacks) and the records of the ``asyncio`` and ``absl``
 loggers (Orbax's thread errors). Nothing else is touched, and all is restored on exit. The writer's tasks whose
 failure nobody read report it when they are collected, often at exit: after a failed save,
@@ -16,6 +17,7 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
 from typing import Iterator
 
 _LOGGERS = ("asyncio", "absl")
@@ -35,20 +37,20 @@ class _Hold(logging.Filter):
 def held_writer_noise() -> Iterator[_Hold]:
     """Within the block, background-writer reports are counted (``.held``) instead of printed."""
     hold = _Hold()
-    hooks = sys.excepthook, sys.unraisablehook
+    hooks = sys.excepthook, sys.unraisablehook, threading.excepthook
     loggers = [logging.getLogger(name) for name in _LOGGERS]
 
     def quiet_hook(*_):
         hold.held += 1
 
-    sys.excepthook = sys.unraisablehook = quiet_hook
+    sys.excepthook = sys.unraisablehook = threading.excepthook = quiet_hook
     for logger in loggers:
         logger.addFilter(hold)
     try:
         yield hold
     finally:
         gc.collect()           # finished tasks whose errors nobody read report now, while held
-        sys.excepthook, sys.unraisablehook = hooks
+        sys.excepthook, sys.unraisablehook, threading.excepthook = hooks
         for logger in loggers:
             logger.removeFilter(hold)
 

@@ -389,3 +389,22 @@ def test_a_segmenter_fed_a_frame_of_another_size_starts_that_stream_afresh(segme
     segmenter.reset()
     np.testing.assert_array_equal(after_other_stream, segmenter.step(b))
     segmenter.reset()
+
+
+def test_metrics_on_a_full_disk_name_the_cause_in_one_line(tmp_path):
+    script = """
+import resource, sys
+from seg_jax.metric_writer import MetricWriter
+writer = MetricWriter(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+try:
+    for step in range(400):
+        writer.write(step, "train", {"loss": 0.5})
+except OSError as e:
+    print(e)
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout.startswith(f"cannot write the metrics of step ") and (
+        f"in {tmp_path}: a file is larger than this filesystem" in result.stdout), result.stdout
+    assert result.stdout.strip().endswith("rerun the same command to resume from the last checkpoint")
