@@ -49,6 +49,22 @@ def check_video(path: Path, frames: int) -> Optional[str]:
         cap.release()
 
 
+def probable_cause(path: Path) -> Optional[int]:
+    """For a writer that reports no error: the error number that most likely cut ``path`` short (a nearly full
+    disk, or a file that reached the process's file size limit), else None."""
+    import shutil
+    try:
+        if shutil.disk_usage(path.parent).free < 1 << 20:
+            return errno.ENOSPC
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY and path.stat().st_size >= soft - (1 << 16):
+            return errno.EFBIG
+    except (OSError, ImportError):
+        pass
+    return None
+
+
 class FfmpegWriter:
     """H.264 (libx264, yuv420p) into ``path`` by the ffmpeg binary ``exe``; ``size`` is (h, w), both even."""
 
@@ -124,10 +140,10 @@ class OpenCVWriter:
         self._writer.release()
         problem = check_video(self.path, self.frames)
         if problem:
-            raise EncodeError(problem)
+            raise EncodeError(problem, probable_cause(self.path))
 
     def abort(self) -> None:
         self._writer.release()
 
 
-__all__ = ["EncodeError", "FfmpegWriter", "OpenCVWriter", "check_video"]
+__all__ = ["EncodeError", "FfmpegWriter", "OpenCVWriter", "check_video", "probable_cause"]
