@@ -88,23 +88,29 @@ class TrainingCheckpoints:
     def _save_or_raise(manager: ocp.CheckpointManager, step: int, args) -> None:
         """Save and wait; a failure in Orbax's background writer, or a step that did not land on disk, raises
         :class:`CheckpointSaveError` after removing the half-written folder (the previous steps stay)."""
+        from seg_jax.writer_noise import drop_unread_task_errors, held_writer_noise
         error = None
-        try:
-            manager.save(step, args=args)
-            manager.wait_until_finished()
-        except Exception as e:  # noqa: BLE001 - Orbax re-raises whatever the writer thread hit
-            error = e
         directory = Path(manager.directory)
-        if error is None:
+        with held_writer_noise():   # a full disk: one report per array from the writer threads; ours is the line
+            try:
+                manager.save(step, args=args)
+                manager.wait_until_finished()
+            except Exception as e:  # noqa: BLE001 - Orbax re-raises whatever the writer thread hit
+                error = e
+            if error is None:
+                manager.reload()
+                if step in manager.all_steps() and (directory / str(step)).is_dir():
+                    return
+            drop_unread_task_errors()
+            if jax.process_index() == 0:
+                for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+                    shutil.rmtree(partial, ignore_errors=True)
             manager.reload()
-            if step in manager.all_steps() and (directory / str(step)).is_dir():
-                return
-        if jax.process_index() == 0:
-            for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
-                shutil.rmtree(partial, ignore_errors=True)
-        manager.reload()
         kept = sorted(manager.all_steps())
-        reason = f"{type(error).__name__}: {_first_line(error)}" if error else "nothing was written"
+        from seg_jax.write_causes import cause_of
+        found = cause_of(str(error)) if error else None
+        reason = (found[0] if found else f"{type(error).__name__}: {_first_line(error)}") if error \
+            else "nothing was written"
         free = shutil.disk_usage(directory if directory.exists() else directory.parent).free
         raise CheckpointSaveError(
             f"could not save the checkpoint of step {step} in {directory} ({reason}; {free / 2**20:.0f} MiB free); "

@@ -386,6 +386,8 @@ def main(argv=None) -> None:
 
     def run(_):
         from absl import logging
+
+        from seg_jax.exit_codes import fail
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         config = f.config
@@ -394,7 +396,7 @@ def main(argv=None) -> None:
         if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
             data_path = config.data.root
         if f.checkpoint and len(models) > 1:
-            raise SystemExit("seg_jax.evaluate: error: --checkpoint applies to one --model; evaluate one at a time")
+            fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
         try:
             image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
@@ -410,7 +412,7 @@ def main(argv=None) -> None:
             if "mediapipe" in peers and full_res_subsets:
                 results += evaluate_mediapipe(data_path, f.split, full_res_subsets, install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
-            raise SystemExit(f"seg_jax.evaluate: error: {e}") from None
+            fail("seg_jax.evaluate", str(e))
         comparison = temporal_comparison(results)
         markdown = to_markdown(results, comparison)
         print(markdown)

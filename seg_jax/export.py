@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -42,6 +43,7 @@ import jax.numpy as jnp
 from jax import export as jax_export
 
 from seg_jax.configs.sizes import parse_size
+from seg_jax.exit_codes import USER_ERROR
 from seg_jax.model_io import load_weights
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
@@ -57,6 +59,35 @@ def _manifest_path(out: Path) -> Path:
 
 def _clip_path(out: Path) -> Path:
     return out.with_suffix(".clip.jaxexport")
+
+
+def check_out(out: str | Path, temporal: bool) -> None:
+    """Before any work: every file the export writes (artifact, clip function, manifest) can be written, or a
+    one-line ``ValueError`` naming the path and the fix (a folder where a file goes, an unwritable folder)."""
+    out = Path(out)
+    for path in [out, _manifest_path(out)] + ([_clip_path(out)] if temporal else []):
+        if path.is_dir():
+            raise ValueError(f"--out {out}: {path} is a folder; give a file path such as "
+                             f"{path / ('model' + (out.suffix or '.jaxexport'))}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write in {out.parent} ({e.strerror or e}); choose another --out") \
+            from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` beside ``path`` and rename it into place, so an earlier file survives a failed write."""
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {e.strerror or e}; free some space or choose another --out") from None
 
 
 def state_shapes(batch: Any, height: int, width: int) -> list[tuple]:
@@ -175,7 +206,9 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
                     random_init: bool = False, height: int = 256, width: int = 256,
                     depthwise_impl: str = "grouped", output: str = "mask", clip_length: int = 4,
                     dynamic_size: bool = False, platforms: Sequence[str] = ("cpu",), seed: int = 0) -> dict[str, Path]:
-    """Load (or randomly initialise) a model, export it, write the artifact(s) and manifest. Returns paths."""
+    """Load (or randomly initialise) a model, export it, write the artifact(s) and manifest. Returns paths.
+    ``out`` is checked before the (long) export, and each file is written atomically."""
+    check_out(out, get_spec(model_name).temporal)
     if random_init:
         config: dict[str, Any] = {"name": model_name}
         weights: dict[str, Any] = {"source": "random-init", "seed": seed}
@@ -199,13 +232,13 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
     if get_spec(model_name).temporal:
         paths["clip"] = _clip_path(out)
     for name, path in paths.items():
-        path.write_bytes(exported[name].serialize())
+        _write_atomic(path, exported[name].serialize())
     config.update(overrides)
     manifest = build_manifest(model_name, config, {k: p.name for k, p in paths.items()}, height=height,
                               width=width, output=output, clip_length=clip_length, platforms=platforms,
                               weights=weights)
     paths["manifest"] = _manifest_path(out)
-    paths["manifest"].write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    _write_atomic(paths["manifest"], (json.dumps(manifest, indent=2, default=str) + "\n").encode())
     return paths
 
 
@@ -258,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--format onnx writes the person probability ('mask'); --output logits is for --format jax")
     try:
         if args.format == "onnx":
+            check_out(args.out, temporal=False)
             paths = _export_onnx(args)
         else:
             size = args.size or (256, 256)
@@ -269,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                                     seed=args.seed)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return USER_ERROR
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

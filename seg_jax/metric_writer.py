@@ -25,16 +25,37 @@ class MetricWriter:
             self._tb = None
 
     def write(self, step: int, split: str, metrics: Mapping[str, float]) -> None:
+        """Append one row; a write that fails (a full disk) raises a one-line ``OSError`` naming the cause, after
+        the TensorBoard writer is closed quietly (its thread would otherwise report the failure again at exit)."""
         if not self.enabled:
             return
         row = {"step": int(step), "split": split, "time": round(time.time(), 3),
                **{k: float(v) for k, v in metrics.items()}}
-        with self.jsonl_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        self._append_csv(row)
-        if self._tb is not None:
-            for k, v in metrics.items():
-                self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
+        try:
+            with self.jsonl_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            self._append_csv(row)
+            if self._tb is not None:
+                for k, v in metrics.items():
+                    self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
+        except OSError as e:
+            self._drop_tensorboard()
+            from seg_jax.write_causes import cause_of
+            found = cause_of(e.strerror or str(e), e.errno)
+            cause, fix = found if found else (e.strerror or str(e), "fix the workdir")
+            raise OSError(f"cannot write the metrics of step {int(step)} in {self.workdir}: {cause}; {fix} and "
+                          "rerun the same command to resume from the last checkpoint") from None
+
+    def _drop_tensorboard(self) -> None:
+        """Close the TensorBoard writer holding back what its thread reports; later metrics skip it."""
+        from seg_jax.writer_noise import held_writer_noise
+        tb, self._tb = self._tb, None
+        if tb is not None:
+            with held_writer_noise():
+                try:
+                    tb.close()
+                except Exception:  # noqa: BLE001 - it fails the same way the write did
+                    pass
 
     def _append_csv(self, row: dict) -> None:
         # One CSV per split ("metrics_train.csv", "metrics_val.csv"); columns fixed by its first row.

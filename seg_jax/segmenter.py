@@ -8,8 +8,12 @@
 
 The inference size defaults to the weights manifest's ``input_size`` (else 256x256), adapted to the frame's
 aspect ratio (e.g. 160x288 for 16:9, 192x256 for 4:3; ``keep_aspect=False`` always uses the base size). A
-fixed ``input_size=(h, w)`` overrides it. Frames of a new resolution are handled (recompiled, and the recurrent
-state restarts if the inference size changes).
+fixed ``input_size=(h, w)`` overrides it. Frames of a new resolution are handled (compiled, and the stream
+state restarts).
+
+A ``Segmenter`` is one stream: the recurrent state and the stabiliser's hold carry from each frame to the next, so
+frames of two interleaved streams would mix; use one ``Segmenter`` per stream, or call
+:meth:`Segmenter.reset` between them. RGBA frames: transparent pixels are not person (:func:`split_opacity`).
 """
 from __future__ import annotations
 
@@ -96,10 +100,26 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
 MAX_FRAME_SIDE = 8192
 
 
+def split_opacity(frame: Any) -> tuple[Any, Optional[np.ndarray]]:
+    """An RGBA frame with transparent pixels -> (its RGB composited on mid-grey, opacity (H, W) float32 in
+    [0, 1]); any other frame -> (frame, None). The rule for transparency: a transparent pixel is not person (the
+    alpha is multiplied by the opacity), and what it hides does not reach the network (grey is neutral to it)."""
+    a = np.asarray(frame)
+    if a.ndim != 3 or a.shape[-1] != 4 or a.size == 0:
+        return frame, None
+    opacity = as_rgb_uint8(a[..., 3])[..., 0]
+    if opacity.min() == 255:
+        return a[..., :3], None
+    weight = opacity.astype(np.float32)[..., None] / 255.0
+    rgb = as_rgb_uint8(a[..., :3]).astype(np.float32) * weight + 128.0 * (1.0 - weight)
+    return rgb.round().astype(np.uint8), weight[..., 0]
+
+
 def as_rgb_uint8(frame: Any) -> np.ndarray:
     """A frame -> (H, W, 3) uint8 RGB, by one rule per dtype.
 
-    Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped).
+    Shapes: (H, W, 3) RGB (the contract), (H, W) or (H, W, 1) grey, (H, W, 4) RGBA (alpha dropped here; the
+    Segmenter applies :func:`split_opacity` first).
     Values: uint8 as 0..255; uint16 as 0..65535 (scaled to 0..255); other integers as 0..255 (clipped); bool as
     0/255; float as 0..1 (clipped, NaN -> 0), whatever its largest value. Empty frames, other dtypes and sides
     over :data:`MAX_FRAME_SIDE` raise ValueError naming the problem.
@@ -158,6 +178,8 @@ class Segmenter:
         :meth:`reset`, so single images are unaffected.
       settle_steps: extra passes of a temporal model over the first frame after :meth:`reset`
         (:class:`seg_jax.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
+      max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.compiled_sizes`; None:
+        its default); a new size beyond it drops all compiled code first, so memory stays flat over many sizes.
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
         bfloat16 dot instructions, faster there with Dice unchanged to 1e-4; float32 elsewhere; measured:
         results/MEASUREMENTS.md, 'fused: bfloat16 1x1 products'), 'float32' or 'bfloat16'.
@@ -170,7 +192,8 @@ class Segmenter:
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  fast: bool = True, dot_dtype: str = "auto",
-                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None):
+                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None,
+                 max_compiled_sizes: Optional[int] = None):
         from seg_jax.model_io import load_weights
         from seg_jax.models import get_spec
         from seg_jax.models.build import build_model
@@ -216,8 +239,11 @@ class Segmenter:
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
+        from seg_jax.compiled_sizes import DEFAULT_LIMIT, CompiledSizes
+        self.compiled_sizes = CompiledSizes(DEFAULT_LIMIT if max_compiled_sizes is None else max_compiled_sizes)
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
+        self._state_frame: Optional[tuple[int, int]] = None   # the frame size the state was carried over
 
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
@@ -246,15 +272,29 @@ class Segmenter:
         self._state = None
         self._state_size = None
 
+    def will_compile(self, frame_hw: Sequence[int]) -> bool:
+        """Whether a frame of size ``frame_hw`` (H, W) compiles before it runs (a size not held now)."""
+        return self.compiled_sizes.is_new((int(frame_hw[0]), int(frame_hw[1])))
+
     def step_device(self, frame: Any):
         """Like :meth:`step` but returns the alpha as a device array (no host copy)."""
+        frame, opacity = split_opacity(frame)
         frame = as_rgb_uint8(frame)
         hw = frame.shape[:2]
+        if self.compiled_sizes.add((int(hw[0]), int(hw[1]))):
+            from seg_jax.compiled_sizes import drop_compiled
+            self._steps.clear()
+            self.reset()
+            drop_compiled()
         size = self.input_size_for(hw)
         step = self.streaming_step(size)
-        if self._state is None or self._state_size != size:
-            self._state, self._state_size = step.init_state(frame), size
+        if self._state is None or self._state_size != size or self._state_frame != hw:
+            # a new stream (reset), or a frame of another size: the state of the previous frames does not apply
+            self._state, self._state_size, self._state_frame = step.init_state(frame), size, hw
         self._state, alpha = step(self._state, frame)
+        if opacity is not None:
+            import jax.numpy as jnp
+            alpha = alpha * jnp.asarray(opacity)    # a transparent pixel is not person
         return alpha
 
     def step(self, frame: Any) -> np.ndarray:
@@ -282,4 +322,4 @@ class Segmenter:
         return f"Segmenter(model={self.model_name!r}, weights={src}, input_size={size}, refine={self.refine.method})"
 
 
-__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables"]
+__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables", "split_opacity"]

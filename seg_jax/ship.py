@@ -99,6 +99,8 @@ def main(argv=None) -> None:
 
     def run(_):
         from absl import logging
+
+        from seg_jax.exit_codes import fail
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:
@@ -106,7 +108,7 @@ def main(argv=None) -> None:
             out = ship(f.workdir, f.model, size, f.out, results_dir=f.results_dir, commands=f.command,
                        keep_aspect=f.keep_aspect, record_name=f.record_name, average=f.average)
         except (FileNotFoundError, ValueError) as e:
-            raise SystemExit(f"seg_jax.ship: error: {e}") from None
+            fail("seg_jax.ship", str(e))
         print(f"shipped {f.model} weights to {out}")
 
     app.run(run, argv=argv)

@@ -252,6 +252,13 @@ def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refi
     return pre, net, _post_pieces(refine)
 
 
+def clear_compiled() -> None:
+    """Forget the cached step builders (their jitted functions and executables); see
+    :mod:`seg_jax.compiled_sizes`."""
+    for cached in (_fused, _settle_fn, _pieces):
+        cached.cache_clear()
+
+
 class StreamingStep:
     """``step(state, frame) -> (state, alpha)`` with the variables bound; see the module docstring.
 

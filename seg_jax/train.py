@@ -437,21 +437,18 @@ def main(argv=None) -> None:
     flags.mark_flags_as_required(["config"])
 
     def run(_):
-        import sys
 
         from absl import logging
 
         from seg_jax.data.public.store import PublicDataError
+        from seg_jax.exit_codes import fail
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
             train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
-        except PublicDataError as e:
-            print(f"seg_jax.train: error: {e}", file=sys.stderr)
-            raise SystemExit(PublicDataError.EXIT_CODE) from None
-        except (ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
-            raise SystemExit(f"seg_jax.train: error: {e}") from None
+        except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
+            fail("seg_jax.train", str(e))
 
     from seg_jax.configs.flags import parser_for
     app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))

@@ -17,6 +17,8 @@ from typing import Any, Mapping
 import jax
 from flax import serialization
 
+from seg_jax.manifest_schema import check_manifest
+
 WEIGHTS_FILE = "variables.msgpack"
 MANIFEST_FILE = "manifest.json"
 SHIPPED_WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -60,7 +62,8 @@ def manifest_description(manifest: Mapping[str, Any]) -> dict[str, Any]:
 def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
     """(state dict of numpy arrays, manifest) of a weights folder.
 
-    Raises a one-line ``FileNotFoundError``/``ValueError`` for a missing or unreadable manifest, a missing or
+    Raises a one-line ``FileNotFoundError``/``ValueError`` for a missing or unreadable manifest, one whose fields
+    have the wrong types or ranges (:mod:`seg_jax.manifest_schema`), a missing or
     corrupt msgpack, or a msgpack that does not match the manifest's sha256; warns when there is no sha256.
     """
     path = Path(path)
@@ -72,6 +75,7 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path / MANIFEST_FILE} is not valid JSON ({type(e).__name__}); the weights folder is "
                          "damaged") from None
+    check_manifest(manifest, str(path / MANIFEST_FILE))
     try:
         raw = (path / WEIGHTS_FILE).read_bytes()
     except FileNotFoundError:

@@ -127,5 +127,5 @@ def test_convlstm_step_and_clip_artifacts(tmp_path):
 
 def test_missing_shipped_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("seg_jax.weights_folder.SHIPPED_WEIGHTS_DIR", tmp_path / "none")
-    assert seg_export.main(["--model", "mobilenet", "--out", str(tmp_path / "m.jaxexport")]) == 1
+    assert seg_export.main(["--model", "mobilenet", "--out", str(tmp_path / "m.jaxexport")]) == 2
     assert "no shipped weights" in capsys.readouterr().err

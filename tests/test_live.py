@@ -198,9 +198,10 @@ def test_a_truncated_video_says_so(tmp_path, weights, capsys):
     data = full.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])            # the header still announces 40 frames
-    assert main(["--source", str(cut), "-o", str(tmp_path / "o.avi"), "--checkpoint", weights]) == 0
+    assert main(["--source", str(cut), "-o", str(tmp_path / "o.avi"), "--checkpoint", weights]) == 1
     err = capsys.readouterr().err
-    assert "of the 40 frames the file announces (it may be truncated or damaged)" in err, err
+    assert f"of the 40 frames {cut} announces could not be decoded (skipped or cut off)" in err, err
+    assert "; damaged input: " in err
 
 
 def test_compiled_steps_are_kept_in_a_user_cache_folder(tmp_path):

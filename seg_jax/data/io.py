@@ -20,6 +20,8 @@ import os
 import cv2
 import numpy as np
 
+from seg_jax.data.orientation import apply_orientation, exif_orientation
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _ASPECT_TOLERANCE = 0.02
 _GRAY_SPREAD = 16         # max channel difference of an RGB mask still read as gray
@@ -69,14 +71,15 @@ def check_file(path: str) -> str | None:
 
 
 def decode(data: bytes, name: str) -> np.ndarray:
-    """Decode encoded image bytes with OpenCV, unchanged (any depth/channels). Raises BadInputError."""
+    """Decode encoded image bytes with OpenCV, unchanged (any depth/channels) but upright by the EXIF orientation
+    (:mod:`seg_jax.data.orientation`: the one rule for images and masks). Raises BadInputError."""
     if len(data) == 0:
         raise BadInputError(f"{name}: zero-byte file; delete it or replace it with a valid image")
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise BadInputError(f"{name}: not a decodable image (corrupt, truncated or not an image); "
                             "delete it or re-export it as PNG/JPEG")
-    return arr
+    return apply_orientation(arr, exif_orientation(data))
 
 
 def read_bytes(path: str) -> bytes:

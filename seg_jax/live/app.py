@@ -137,7 +137,22 @@ def audio_source(opts: LiveOptions, source_fps: float) -> Optional[str]:
     return source
 
 
-def _file_sinks(opts: LiveOptions, fps: float, source_fps: float) -> list[FrameSink]:
+def output_rate(opts: LiveOptions, source: FrameSource) -> tuple[float, bool]:
+    """-> (output frame rate, keep the source's timestamps): a variable-frame-rate video file without ``--fps``
+    is written at its nominal rate with its timing kept (:mod:`seg_jax.live.frame_rate`); anything else at
+    ``--fps`` or the source's rate, frame for frame."""
+    if opts.fps is not None or not opts.output or source.live or isinstance(source, ImageListSource):
+        return opts.fps or source.fps, False
+    from seg_jax.live.frame_rate import probe_rates
+    rates = probe_rates(SAMPLE_VIDEO if opts.source == "sample" else opts.source)
+    if rates is None or not rates.variable:
+        return source.fps, False
+    _log(opts, f"{source.name}: variable frame rate ({rates.average:.1f} fps on average): written at its nominal "
+               f"{rates.nominal:g} fps, each frame held until the next one's timestamp, so it plays at its speed")
+    return rates.nominal, True
+
+
+def _file_sinks(opts: LiveOptions, fps: float, source_fps: float, keep_timing: bool = False) -> list[FrameSink]:
     """The output file/folder and virtual camera sinks (opened and probed before the model loads)."""
     sinks: list[FrameSink] = []
     if opts.output:
@@ -145,7 +160,8 @@ def _file_sinks(opts: LiveOptions, fps: float, source_fps: float) -> list[FrameS
         if suffix in IMAGE_EXTENSIONS:
             sinks.append(SingleImageSink(opts.output))
         elif suffix:
-            sinks.append(VideoFileSink(opts.output, fps, audio_from=audio_source(opts, source_fps)))
+            sinks.append(VideoFileSink(opts.output, fps, audio_from=audio_source(opts, source_fps),
+                                       keep_timing=keep_timing))
         else:
             sinks.append(ImageFolderSink(opts.output))
     if opts.virtual_cam:
@@ -211,6 +227,8 @@ def output_writer(sinks: list[FrameSink], latency: LatencyMeter) -> Callable[[tu
             try:
                 if isinstance(sink, ImageFolderSink) and captured.name:
                     sink.write(image, name=captured.name)
+                elif isinstance(sink, VideoFileSink):
+                    sink.write(image, pts_ms=captured.pts_ms)
                 else:
                     sink.write(image)
             except SinkError as e:
@@ -243,6 +261,8 @@ def _processor(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: An
 
 def _end_reason(stats: RunStats, source: FrameSource, opts: LiveOptions) -> str:
     """The end reason, saying so when a file ended well before the frame count its header announces."""
+    if stats.end_reason.startswith("damaged input"):
+        return stats.end_reason
     expected = 0 if source.live or isinstance(source, ImageListSource) else int(source.frame_count or 0)
     if stats.end_reason == "end of input" and opts.max_frames is None and 1 < expected \
             and stats.frames < expected - 1 - expected // 50:
@@ -304,12 +324,19 @@ def _stream(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, 
 
 
 def _finalise(sinks: list[FrameSink], stats: RunStats) -> None:
+    """Close every sink; an output that could not be finished raises one :class:`LiveError` line (unless another
+    error is already on its way, which then is the one reported)."""
     interrupted = stats.end_reason.startswith(("interrupted", "stopped")) or sys.exc_info()[0] is not None
+    failures = []
     for sink in sinks:
         try:
             sink.close(interrupted=interrupted)
         except Exception as e:  # noqa: BLE001 - report, keep closing the others
-            print(f"could not finalise {sink.description}: {e}", file=sys.stderr)
+            failures.append(str(e) if isinstance(e, SinkError) else f"could not finalise {sink.description}: {e}")
+    if failures and sys.exc_info()[0] is None:
+        raise LiveError("; ".join(failures))
+    for failure in failures:
+        print(f"seg_jax.live: {failure}", file=sys.stderr)
 
 
 def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = None, segmenter: Any = None,
@@ -334,7 +361,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     stats = RunStats()
     try:
         try:
-            sinks += _file_sinks(opts, opts.fps or source.fps, source.fps)
+            fps, keep_timing = output_rate(opts, source)
+            sinks += _file_sinks(opts, fps, source.fps, keep_timing)
         except SinkError as e:
             raise LiveError(str(e)) from None
         segmenter = segmenter if segmenter is not None else load_segmenter(opts)

@@ -62,7 +62,9 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def check_output_spares_input(source: str, output: Optional[str]) -> None:
-    """Refuse an ``--output`` that is the ``--source`` file, the source folder, or one of its images."""
+    """Refuse an ``--output`` that is the ``--source`` file, the source folder, one of its images, or the folder
+    holding a source image (a folder output names its files after the inputs, so it would write beside, or
+    onto, the original)."""
     if not output:
         return
     src = SAMPLE_VIDEO if source == "sample" else Path(source)
@@ -72,6 +74,9 @@ def check_output_spares_input(source: str, output: Optional[str]) -> None:
     fix = "choose another --output (the input would be overwritten)"
     if src.is_file() and _same(src, out):
         raise LiveError(f"--output {output} is the --source file; {fix}")
+    if src.is_file() and src.suffix.lower() in IMAGE_EXTENSIONS and not out.suffix and _same(src.parent, out):
+        raise LiveError(f"--output {output} is the folder of the --source image: the result would be written "
+                        f"among the originals ({out / (src.stem + '.png')}); choose another --output folder")
     if src.is_dir():
         if _same(src, out):
             raise LiveError(f"--output {output} is the --source folder; {fix}")

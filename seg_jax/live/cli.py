@@ -137,7 +137,10 @@ def summary(stats: RunStats) -> str:
 
 
 def _quiet_opencv() -> None:
-    """OpenCV's own warnings ("can't open camera by index") would follow our one-line message; keep errors."""
+    """OpenCV's own warnings ("can't open camera by index") would follow our one-line message; keep errors. The
+    decoder's per-macroblock complaints about a damaged video are silenced too (the summary counts lost frames)."""
+    import os
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # read when OpenCV's FFmpeg backend first opens a file
     try:
         import cv2
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -184,8 +187,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(summary(stats), file=sys.stderr)
     if stop:
         return stop.exit_code
-    if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode")):
-        return 1
+    if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode",
+                                    "skipped", "damaged input")):
+        return 1   # seg_jax.exit_codes.INPUT_ENDED_EARLY
     return 0
 
 

@@ -118,6 +118,15 @@ class FrameProcessor:
             return self.background_video.next(hw)
         return None
 
+    def announce_compile(self, frame: np.ndarray, say: Callable[[str], None]) -> bool:
+        """Say so before a frame of a size that compiles (a photo of a new size); -> whether it was said."""
+        hw = pad_to_bucket(frame, STILL_BUCKET).shape[:2] if self.stills else frame.shape[:2]
+        will_compile = getattr(self.segmenter, "will_compile", None)
+        if will_compile is None or not will_compile(hw):
+            return False
+        say(f"{hw[1]}x{hw[0]}: compiling for a new frame size...")
+        return True
+
     def warm(self, hw) -> None:
         """Compile the compositing for frames of size ``hw`` (the segmenter is warmed by its own ``warmup``)."""
         import jax.numpy as jnp
@@ -141,6 +150,9 @@ class FrameProcessor:
             frame = pad_to_bucket(frame, STILL_BUCKET)
         background = self.background(frame.shape[:2])
         alpha = self.segmenter.step_device(frame)
+        if frame.shape[-1] == 4:   # a photo with transparency: its alpha is in ``alpha``; the picture on grey
+            from seg_jax.segmenter import as_rgb_uint8, split_opacity
+            frame = as_rgb_uint8(split_opacity(frame)[0])
         if self.primary is not None:
             alpha = jnp.asarray(self.primary.select(np.asarray(alpha)))
         if self.previous is None or self.previous.shape != alpha.shape:
@@ -189,12 +201,14 @@ def run_frames(reader: Reader, writer: Writer, process: FrameProcessor, stats: A
         t0 = time.perf_counter()
         if captured.index == 0:
             announced = on_first(captured)
+        else:
+            announced = process.announce_compile(captured.frame, say)
         out, decision = process(captured.frame)
         t1 = time.perf_counter()
+        if announced:
+            say(f"compiled in {t1 - t0:.1f} s")
         if captured.index == 0:
             stats.started = t1      # the steady state: the first frame may have compiled
-            if announced:
-                say(f"compiled in {t1 - t0:.1f} s")
         else:
             stats.process_seconds += t1 - t0
             stats.timed_frames += 1

@@ -24,11 +24,12 @@ _END = object()
 @dataclasses.dataclass
 class Captured:
     """A frame as it left the source: ``t`` is ``time.perf_counter()`` right after ``read()`` returned;
-    ``name``: the image's file stem for a folder of images (None otherwise)."""
+    ``name``: the output stem of an image of a folder (the source's ``current_name``; None otherwise)."""
     index: int
     frame: np.ndarray
     t: float
     name: Optional[str] = None
+    pts_ms: Optional[float] = None   # a video file's timestamp of the frame (the source's ``current_pts_ms``)
 
 
 @dataclasses.dataclass
@@ -70,9 +71,9 @@ class Reader:
         frame = self.source.read()
         if frame is None:
             return None
-        path = getattr(self.source, "current_path", None)
         self._count += 1
-        return Captured(self._count - 1, frame, time.perf_counter(), path.stem if path is not None else None)
+        return Captured(self._count - 1, frame, time.perf_counter(), getattr(self.source, "current_name", None),
+                        getattr(self.source, "current_pts_ms", None))
 
     def _run(self) -> None:
         try:

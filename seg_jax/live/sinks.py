@@ -7,14 +7,17 @@ folder, no display, missing pyvirtualcam) raises :class:`SinkError` with a one-l
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
+
+from seg_jax.live.write_errors import failure_line
 
 
 class SinkError(RuntimeError):
@@ -38,22 +41,34 @@ def check_writable_folder(folder: Path, what: str) -> None:
         raise SinkError(f"cannot write {what} in {folder}: {e.strerror or e}; choose another --output") from None
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse an output path that is an existing folder or a read-only file (a user's protected file is not
+    silently replaced; root ignores permissions, so the mode bits are read rather than ``os.access``)."""
+    if path.is_dir():
+        raise SinkError(f"--output {path} is an existing folder; give a file name (or a name without an "
+                        "extension for a folder of PNG frames)")
+    if path.is_file() and not stat.S_IMODE(path.stat().st_mode) & 0o222:
+        raise SinkError(f"--output {path} is read-only; make it writable (chmod u+w) or choose another --output")
+
+
 def write_image_file(path: Path, rgb: np.ndarray) -> None:
-    """Write an RGB (or single-channel) image by its extension, atomically (a partial file, then a rename)."""
+    """Write an RGB (or single-channel) image by its extension, atomically (a partial file, then a rename); a
+    failure is one :class:`SinkError` line naming the cause (disk full, folder removed...)."""
     tmp = partial_path(path)
     image = rgb[..., ::-1] if rgb.ndim == 3 else rgb
     try:
-        ok = cv2.imwrite(str(tmp), np.ascontiguousarray(image))
-        if ok:
-            os.replace(tmp, path)
-    except (OSError, cv2.error) as e:
-        ok = False
-        reason = f": {e}"
-    else:
-        reason = ""
+        ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(image))
+    except cv2.error as e:
+        ok, data = False, str(e).strip().splitlines()[-1:]
     if not ok:
+        raise SinkError(f"cannot encode {path.name} as {path.suffix}: {data or 'unsupported'}; use .png or .jpg")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.tobytes())
+        os.replace(tmp, path)
+    except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise SinkError(f"cannot write {path}{reason}")
+        raise SinkError(failure_line(path, e.strerror or str(e), e.errno)) from None
 
 
 class FrameSink:
@@ -77,16 +92,23 @@ class VideoFileSink(FrameSink):
     """A video file. ``.mp4``: H.264 via imageio-ffmpeg (plays everywhere; OpenCV's mp4v only without it);
     ``.avi``: MJPG; ``.webm``: VP8; ``.mkv``: H.264 or MJPG. The size is fixed by the first frame; later
     frames of another size are resized to it. Odd sizes are padded to even for H.264. With ``audio_from`` (the
-    source video) its sound track is copied in when the file is finalised."""
+    source video) its sound track is copied in when the file is finalised. An encoder that fails (disk full,
+    folder removed) raises :class:`SinkError` from ``write`` or ``close`` and its partial file is discarded, so
+    a file already at ``path`` is never replaced by a broken one. With ``keep_timing`` (a variable-frame-rate
+    source, :mod:`seg_jax.live.frame_rate`), ``write(frame, pts_ms)`` holds each frame until the next one's
+    timestamp at ``fps`` (repeating or dropping frames), so the file plays at the source's speed."""
 
     def __init__(self, path: Union[str, os.PathLike], fps: float, codec: str = "auto",
-                 audio_from: Optional[Union[str, os.PathLike]] = None):
+                 audio_from: Optional[Union[str, os.PathLike]] = None, keep_timing: bool = False):
         self.path = Path(path)
+        self.keep_timing = keep_timing
+        self._held: Optional[np.ndarray] = None   # keep_timing: the last frame, repeated until the next one's time
         self.audio_from = Path(audio_from) if audio_from else None   # a media file whose sound track is kept
         self.fps = float(fps) if fps and fps > 0 else 30.0
         ext = self.path.suffix.lower()
         if ext not in (".mp4", ".avi", ".webm", ".mkv", ".mov"):
             raise SinkError(f"unsupported video extension {ext!r} for {self.path}; use .mp4, .avi, .webm or .mkv")
+        check_replaceable(self.path)
         if codec == "auto":
             from seg_jax.live.audio import ffmpeg_exe
             codec = "h264" if ext in (".mp4", ".mkv", ".mov") and ffmpeg_exe() is not None else \
@@ -95,32 +117,52 @@ class VideoFileSink(FrameSink):
         check_writable_folder(self.path.parent, "the video")
         self.partial = partial_path(self.path)
         self.size: Optional[tuple[int, int]] = None  # (h, w) of the file
-        self._writer: Any = None
-        self._ffmpeg = None
+        self._encoder: Any = None
         self.frames = 0
         self.description = f"{self.path} ({'H.264' if codec == 'h264' else codec})"
 
     def _open(self, h: int, w: int) -> None:
+        from seg_jax.live.video_writers import EncodeError, FfmpegWriter, OpenCVWriter
         if self.codec == "h264":
-            import imageio_ffmpeg
+            from seg_jax.live.audio import ffmpeg_exe
             h, w = h + h % 2, w + w % 2
-            self._ffmpeg = imageio_ffmpeg.write_frames(
-                str(self.partial), (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                macro_block_size=1, quality=None, bitrate=None, ffmpeg_log_level="error",
-                output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
-            with warnings.catch_warnings():  # jax warns about fork(); ffmpeg is exec'd at once, so it is safe
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self._ffmpeg.send(None)
+            self._encoder = FfmpegWriter(ffmpeg_exe(), self.partial, (h, w), self.fps)
         else:
-            writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (w, h))
-            if not writer.isOpened():
-                raise SinkError(f"OpenCV cannot write {self.path} with codec {self.codec}")
-            self._writer = writer
+            try:
+                self._encoder = OpenCVWriter(self.partial, (h, w), self.fps, self.codec)
+            except EncodeError as e:
+                self.partial.unlink(missing_ok=True)
+                raise SinkError(f"cannot write {self.path}: {e.detail}; choose another extension") from None
         self.size = (h, w)
 
-    def write(self, frame: np.ndarray) -> None:
+    def _fail(self, error: Exception) -> SinkError:
+        """Drop the encoder and its partial file; -> the user's line for ``error``."""
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            encoder.abort()
+        self.partial.unlink(missing_ok=True)
+        return SinkError(failure_line(self.path, getattr(error, "detail", None) or getattr(error, "strerror", None)
+                                      or str(error), getattr(error, "err", None) or getattr(error, "errno", None)))
+
+    def write(self, frame: np.ndarray, pts_ms: Optional[float] = None) -> None:
+        """Add ``frame`` (H, W, 3) RGB; with ``keep_timing`` and its timestamp ``pts_ms``, at its time."""
+        if not self.keep_timing or pts_ms is None:
+            self._encode(frame)
+            return
+        from seg_jax.live.frame_rate import frames_until
+        start = frames_until(pts_ms, self.fps)
+        while self._held is not None and self.frames < start:
+            self._encode(self._held)          # the previous frame lasts until this one's time
+        if self.frames <= start:
+            self._encode(frame)               # (a frame whose time an earlier one already covers is dropped)
+        self._held = frame
+
+    def _encode(self, frame: np.ndarray) -> None:
+        from seg_jax.live.video_writers import EncodeError
         if self.size is None:
             self._open(*frame.shape[:2])
+        if self._encoder is None:
+            raise SinkError(f"{self.path} already failed; nothing more is written")
         h, w = self.size
         if frame.shape[:2] != (h, w):
             fh, fw = frame.shape[:2]
@@ -128,34 +170,38 @@ class VideoFileSink(FrameSink):
                 frame = np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)), mode="edge")
             else:
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        if self._ffmpeg is not None:
-            self._ffmpeg.send(np.ascontiguousarray(frame))
-        else:
-            self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        try:
+            self._encoder.write(frame)
+        except EncodeError as e:
+            raise self._fail(e) from None
         self.frames += 1
 
     def close(self, interrupted: bool = False) -> None:
-        """Finalise the file and move it onto ``path``; nothing is replaced when no frame was written, and an
-        interrupted run leaves a file already at ``path`` as it was, finalising beside it as
-        ``<name>.interrupted<ext>`` instead (``self.path`` then names that file)."""
-        opened = self._ffmpeg is not None or self._writer is not None
-        if self._ffmpeg is not None:
-            gen, self._ffmpeg = self._ffmpeg, None
-            gen.close()
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.release()
-        if opened and self.partial.exists():
-            if not self.frames:
-                self.partial.unlink()
-                return
+        """Finalise the file and move it onto ``path``; nothing is replaced when no frame was written or the
+        encoder failed (then :class:`SinkError` says why), and an interrupted run leaves a file already at
+        ``path`` as it was, finalising beside it as ``<name>.interrupted<ext>`` instead (``self.path`` then names
+        that file)."""
+        from seg_jax.live.video_writers import EncodeError
+        encoder, self._encoder = self._encoder, None
+        if encoder is None:
+            return
+        if not self.frames:
+            encoder.abort()
+            self.partial.unlink(missing_ok=True)
+            return
+        try:
+            encoder.close()
+            if not self.partial.is_file():
+                raise EncodeError("the finished file vanished", errno.ENOENT)
             notes = [self._add_audio()]
             if interrupted and self.path.exists():
                 self.path = self.path.with_name(f"{self.path.stem}.interrupted{self.path.suffix}")
                 notes.append("interrupted")
             os.replace(self.partial, self.path)
-            codec = "H.264" if self.codec == "h264" else self.codec
-            self.description = f"{self.path} ({', '.join([codec] + [n for n in notes if n])})"
+        except (EncodeError, OSError) as e:
+            raise self._fail(e) from None
+        codec = "H.264" if self.codec == "h264" else self.codec
+        self.description = f"{self.path} ({', '.join([codec] + [n for n in notes if n])})"
 
     def _add_audio(self) -> str:
         """Carry ``audio_from``'s sound track into the finished partial file; -> a note for the description."""
@@ -175,6 +221,7 @@ class SingleImageSink(FrameSink):
 
     def __init__(self, path: str):
         self.path = Path(path)
+        check_replaceable(self.path)
         check_writable_folder(self.path.parent, "the image")
         self.frames = 0
         self.description = str(self.path)
@@ -195,11 +242,17 @@ class ImageFolderSink(FrameSink):
         check_writable_folder(self.folder, "PNG frames")
         self.prefix = prefix
         self.frames = 0
+        self._written: set[str] = set()   # stems written by this run (casefolded)
         self.description = f"{self.folder}/ (PNG)"
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> None:
+        """Write ``frame`` as ``<name or prefix+counter>.png``; a name already written in this run gets the
+        counter appended, so no result of the run replaces another."""
         stem = name or f"{self.prefix}{self.frames:06d}"
+        if stem.casefold() in self._written:
+            stem = f"{stem}_{self.frames:06d}"
         write_image_file(self.folder / f"{stem}.png", frame)
+        self._written.add(stem.casefold())
         self.frames += 1
 
 
@@ -301,5 +354,5 @@ class WindowSink(FrameSink):
 
 
 __all__ = ["FrameSink", "ImageFolderSink", "SingleImageSink", "SinkError", "VideoFileSink", "VirtualCameraSink",
-           "WindowSink", "check_writable_folder", "has_display", "opencv_has_gui", "partial_path", "why_no_window",
-           "write_image_file"]
+           "WindowSink", "check_replaceable", "check_writable_folder", "has_display", "opencv_has_gui",
+           "partial_path", "why_no_window", "write_image_file"]

@@ -89,12 +89,16 @@ class CaptureSource(FrameSource):
     """A ``cv2.VideoCapture``-like object (``isOpened/read/get/release``): webcam, file or URL.
 
     For live sources a run of ``max_failures`` failed reads after frames have arrived ends the stream with
-    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs).
+    ``end_reason = 'camera disconnected'`` (or 'stream lost' for URLs). A file's undecodable frames (damaged
+    bytes) are skipped while the decoder can go on (up to ``max_file_failures`` failed reads in a row, and never
+    past the frame count the file announces); ``end_reason`` then says how many were lost.
     """
 
-    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10):
+    def __init__(self, capture: Any, name: str, live: bool, max_failures: int = 10, max_file_failures: int = 60):
         self.cap, self.name, self.live = capture, name, live
-        self.max_failures = max_failures
+        self.max_failures, self.max_file_failures = max_failures, max_file_failures
+        self.skipped = 0          # a file's failed reads that the decoder got past (undecodable frames)
+        self.current_pts_ms: Optional[float] = None   # a file's timestamp of the frame last read
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -118,10 +122,22 @@ class CaptureSource(FrameSource):
                 ok, frame = False, None
             if ok and frame is not None:
                 self._frames += 1
+                if not self.live:
+                    self.current_pts_ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+                if failures and not self.live:
+                    self.skipped += failures
+                    self.end_reason = f"damaged input: {self.skipped} undecodable frames of {self.name} skipped"
                 return bgr_to_rgb(frame)
             if not self.live:
+                failures += 1
+                announced = self.frame_count or 0
+                if failures < self.max_file_failures and (not announced or self._frames + failures <= announced):
+                    continue     # a damaged frame: the decoder may go on with the next one
                 if self._frames == 0:
                     self.end_reason = f"could not decode any frame of {self.name}"
+                elif announced and (self.skipped or self._frames < announced - 1 - announced // 50):
+                    self.end_reason = (f"damaged input: {announced - self._frames} of the {announced} frames "
+                                       f"{self.name} announces could not be decoded (skipped or cut off)")
                 return None
             failures += 1
             if failures >= self.max_failures:
@@ -137,25 +153,88 @@ class CaptureSource(FrameSource):
             pass
 
 
+def read_transparent(path: Path) -> Optional[np.ndarray]:
+    """A photo with transparent pixels (PNG/WebP/TIFF with an alpha channel that is not all opaque) as (H, W, 4)
+    uint8 RGBA, upright by its EXIF orientation; None for any other file (read it as RGB). The Segmenter treats
+    transparent pixels as not person (:func:`seg_jax.segmenter.split_opacity`)."""
+    if path.suffix.lower() not in (".png", ".webp", ".tif", ".tiff"):
+        return None
+    from seg_jax.data.orientation import apply_orientation, exif_orientation
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        return None
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if img.dtype != np.uint8 or img[..., 3].min() == 255:
+        return None
+    rgba = np.ascontiguousarray(img[..., [2, 1, 0, 3]])
+    return apply_orientation(rgba, exif_orientation(data))
+
+
+def too_large(hw: tuple[int, int]) -> str:
+    """'' when an image of size ``hw`` (H, W) can be segmented, else why not (its real size, the limit, the fix)."""
+    from seg_jax.segmenter import MAX_FRAME_SIDE  # the Segmenter's limit (imports jax: only when images are read)
+    if max(hw) <= MAX_FRAME_SIDE:
+        return ""
+    return f"{hw[1]}x{hw[0]} (WxH) is over the {MAX_FRAME_SIDE} px per side limit; downscale it first"
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A distinct output file stem per input image: its own stem, or, where two inputs share one (``a.jpg`` and
+    ``a.png``), the name with its extension (``a_jpg``, ``a_png``), numbered if still not unique, so no result
+    overwrites another. Compared without case (``a.PNG`` and ``a.png`` would land on one file elsewhere)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    taken: set[str] = set()
+    stems = []
+    for p in paths:
+        stem = p.stem if counts[p.stem.casefold()] == 1 else p.name.replace(".", "_")
+        unique, n = stem, 1
+        while unique.casefold() in taken:
+            n += 1
+            unique = f"{stem}_{n}"
+        taken.add(unique.casefold())
+        stems.append(unique)
+    return stems
+
+
 class ImageListSource(FrameSource):
-    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output."""
+    """A single image or a folder of images (sorted by name); ``fps`` is used for a video output.
+    ``current_name`` is the output stem of the image last read (distinct per image, :func:`output_stems`)."""
 
     def __init__(self, paths: Sequence[Path], name: str, fps: float = 25.0):
         self.paths, self.name, self.fps = list(paths), name, fps
         self.frame_count = len(self.paths)
+        self._stems = output_stems(self.paths)
         self._i = 0
         self.current_path: Optional[Path] = None
+        self.current_name: Optional[str] = None
+        self.skipped = 0
 
     def read(self) -> Optional[np.ndarray]:
+        """The next image as (H, W, 3) RGB; an unreadable one or one over the size limit is skipped with one
+        line naming it, counted in ``skipped`` and in ``end_reason`` at the end."""
         while self._i < len(self.paths):
-            p = self.paths[self._i]
+            p, stem = self.paths[self._i], self._stems[self._i]
             self._i += 1
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            img = read_transparent(p)
             if img is None:
-                print(f"skipping unreadable image {p}", file=sys.stderr)
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                img = None if img is None else bgr_to_rgb(img)
+            problem = "unreadable" if img is None else too_large(img.shape[:2])
+            if problem:
+                print(f"skipping {p}: {problem}", file=sys.stderr)
+                self.skipped += 1
                 continue
-            self.current_path = p
-            return bgr_to_rgb(img)
+            self.current_path, self.current_name = p, stem
+            return img
+        if self.skipped:
+            self.end_reason = f"skipped {self.skipped} of {len(self.paths)} images (named above)"
         return None
 
 
@@ -190,7 +269,9 @@ def open_source(spec: Union[str, int, os.PathLike], *,
     if not p.exists():
         raise SourceError(f"source not found: {p} (expected a camera index, 'sample', a file, folder or URL)")
     if p.suffix.lower() in IMAGE_EXTENSIONS:
-        read_image(p)  # fail now if unreadable
+        problem = too_large(read_image(p).shape[:2])  # fail now if unreadable or too large
+        if problem:
+            raise SourceError(f"{p}: {problem}")
         return ImageListSource([p], str(p))
     cap = capture_factory(str(p))
     if cap is None or not cap.isOpened():
