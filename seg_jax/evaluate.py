@@ -38,6 +38,7 @@ from seg_jax.metrics import add_sums, probability_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
 
+EVAL_COMPILED_SIZES = 96     # frame sizes a full-resolution evaluation keeps compiled (~40 MB each)
 TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice", "false_person")
 
 
@@ -266,8 +267,9 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
         from seg_jax.segmenter import Segmenter
         hold = parse_stabilise(stabilise) if stabilise else None
         # the manifest sets input size and aspect handling
+        # a held-out split has tens of image sizes: keep them all compiled (memory is bounded by the split)
         segmenter = Segmenter(model_name, checkpoint, guided_subsample=guided_subsample, base_size=base_size,
-                              stabilise=hold)
+                              stabilise=hold, max_compiled_sizes=EVAL_COMPILED_SIZES)
         result["refine"] = {"guided_subsample": int(guided_subsample)}
         result["stabilise"] = dataclasses.asdict(segmenter.stabilise)
         result["full_res_base_size"] = list(segmenter.base_size)
