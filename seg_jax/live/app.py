@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from seg_jax.live.checks import check_choices, check_numbers, check_output_spares_input
+from seg_jax.live.display import display_problem
 from seg_jax.live.errors import LiveError
 from seg_jax.live.loop import STILL_BUCKET, FrameProcessor, Look, draw_overlay, pad_to_bucket, run_frames
 from seg_jax.live.meters import LatencyMeter
@@ -28,9 +29,6 @@ from seg_jax.live.sinks import (
     SinkError,
     VideoFileSink,
     VirtualCameraSink,
-    WindowSink,
-    has_display,
-    why_no_window,
 )
 from seg_jax.live.sources import (
     IMAGE_EXTENSIONS,
@@ -43,6 +41,7 @@ from seg_jax.live.sources import (
     open_source,
     read_image,
 )
+from seg_jax.live.window import WindowSink
 
 HELP_KEYS = help_keys()
 
@@ -75,7 +74,7 @@ class LiveOptions:
     mirror: bool = False
     max_frames: Optional[int] = None
     fps: Optional[float] = None           # output frame rate (default: the source's)
-    overlay: Optional[bool] = None        # FPS/latency text (default: in the window only)
+    overlay: Optional[bool] = None        # the window's status text on the written frames too (default: no)
     progress: bool = True
     quiet: bool = False
     flicker: bool = False                 # unused: the flicker is always measured (kept for old callers)
@@ -183,18 +182,28 @@ def load_segmenter(opts: LiveOptions):
         raise LiveError(f"{e}{hint}") from None
 
 
-def _open_window(opts: LiveOptions, sinks: list[FrameSink]) -> Optional[WindowSink]:
-    """A window when asked for (or when nothing else is and a display exists); appended to ``sinks``."""
+def want_window(opts: LiveOptions) -> bool:
+    """Whether to open a window (asked for, or nothing else is); decided before anything is opened or written,
+    so a display that cannot show one is one :class:`LiveError` line naming the ways out."""
+    elsewhere = bool(opts.output or opts.virtual_cam)
+    if opts.window is False or (opts.window is None and elsewhere):
+        if not elsewhere:
+            raise LiveError("nowhere to show the result: --no-window and no --output; pass --output FILE "
+                            "(e.g. out.mp4), --output FOLDER/ or --virtual-cam")
+        return False
+    problem = display_problem()
+    if problem:
+        raise LiveError(f"cannot open a window: {problem}")
+    return True
+
+
+def _open_window(sinks: list[FrameSink]) -> WindowSink:
+    """The window (appended to ``sinks``); its display was probed by :func:`want_window`."""
     try:
-        want = opts.window if opts.window is not None else (not sinks and has_display())
-        window = WindowSink() if want else None
+        window = WindowSink()
     except SinkError as e:
         raise LiveError(str(e)) from None
-    if window is not None:
-        sinks.append(window)
-    if not sinks:
-        raise LiveError(f"nowhere to show the result: {why_no_window() or 'no window'}; pass --output FILE "
-                        "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
+    sinks.append(window)
     return window
 
 
@@ -286,7 +295,7 @@ def _stream(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, 
     try:
         try:
             run_frames(reader, writer, process, stats, stop=stop, window=window, latency=latency, say=say,
-                       overlay=opts.overlay if opts.overlay is not None else window is not None,
+                       overlay=bool(opts.overlay),
                        on_first=on_first, progress=progress)
         except KeyboardInterrupt:
             stats.end_reason = "interrupted (Ctrl-C)"
@@ -329,6 +338,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     check_numbers(opts)
     check_choices(opts)
     check_output_spares_input(str(opts.source), opts.output)
+    window_wanted = want_window(opts)
     source, bg_image, bg_video = _open_inputs(opts, mode, capture_factory)
     sinks: list[FrameSink] = []
     stats = RunStats()
@@ -340,7 +350,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         segmenter = segmenter if segmenter is not None else load_segmenter(opts)
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
-        window = _open_window(opts, sinks)
+        window = _open_window(sinks) if window_wanted else None
         _stream(opts, mode, source, segmenter, sinks, window, (bg_image, bg_video), stats, stop)
     finally:
         _finalise(sinks, stats)
