@@ -83,6 +83,7 @@ class LiveOptions:
     pipeline: bool = True                 # read / segment / write in three threads (False: one after the other)
     clean_edges: bool = True              # replace modes: blend the estimated foreground colour, not the frame
     light_wrap: float = 0.0               # replace modes: new background light over the edge, [0, 1]
+    every: int = 1                        # run the network on every N-th frame (seg_jax.Segmenter's ``every``)
 
 
 def stabilise_settings(strength: Optional[float]):
@@ -175,7 +176,7 @@ def load_segmenter(opts: LiveOptions):
         return Segmenter(opts.model, opts.checkpoint, opts.input_size, base_size=opts.base_size,
                          keep_aspect=opts.keep_aspect, refine=opts.refine, guided_radius=opts.guided_radius,
                          guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample,
-                         stabilise=stabilise_settings(opts.stabilise))
+                         stabilise=stabilise_settings(opts.stabilise), every=opts.every)
     except (FileNotFoundError, ValueError) as e:
         missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
         hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""

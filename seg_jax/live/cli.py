@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--guided-radius", type=int, default=None,
                    help="guided filter radius in inference pixels (default 6; larger follows edges further)")
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
+    m.add_argument("--every", type=int, default=1, metavar="N",
+                   help="run the network on every N-th frame only; the frames between reuse its last alpha, "
+                        "refined on each new frame by the guided filter (less CPU; results/cpu-load.md) "
+                        "(default 1: every frame)")
     m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
                         "softer edges; see results/ablations/guided_subsample) (default: the preset's)")
@@ -122,7 +126,7 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
         flicker=args.flicker, preset=args.preset, failsafe=args.failsafe, people=args.people,
-        pipeline=args.pipeline, clean_edges=args.clean_edges, light_wrap=args.light_wrap)
+        pipeline=args.pipeline, clean_edges=args.clean_edges, light_wrap=args.light_wrap, every=args.every)
 
 
 def summary(stats: RunStats) -> str:
