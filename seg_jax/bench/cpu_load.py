@@ -9,6 +9,7 @@ the frames between them, is the CPU per frame in the steady state (start-up, imp
 out). seg_jax's jobs and MediaPipe's (``mediapipe_job.py`` in its own virtualenv, written as a careful user
 would) alternate round by round, idle and with a busy process pinned to one core (``loaded``).
 ``profile``: where one 640x480 frame's CPU goes, stage by stage, in this process.
+``profile`` also times the network alone in JAX and in onnxruntime (the ONNX export), CPU per call.
 ``every``: Dice and flicker of ``--every N`` on the DAVIS test clips (``seg_jax.evaluate``'s protocol).
 """
 from __future__ import annotations
@@ -208,6 +209,47 @@ def profile_stages(size: str, folder: Path, frames: int = 60) -> dict:
             "cpu_ms_per_frame": {k: round(1000.0 * v / frames, 2) for k, v in stages.items()}}
 
 
+def network_backends(size: str, folder: Path, calls: int = 60, rounds: int = 3) -> dict:
+    """CPU ms per call of the network alone at the default preset's inference size for a ``size`` frame: JAX
+    (BatchNorm-folded, as the live tool runs it) and onnxruntime (the ONNX export) with 1 and 2 threads, in
+    alternating blocks of ``calls`` calls."""
+    import jax.numpy as jnp
+
+    from seg_jax.live.app import LiveOptions, load_segmenter
+    from seg_jax.live.presets import apply_preset
+    from seg_jax.onnx.export import export_onnx
+    from seg_jax.onnx.runtime import load_session
+    seg = load_segmenter(apply_preset(LiveOptions(stabilise=0.0)))
+    hw = SIZES[size]
+    step = seg.streaming_step(seg.input_size_for(hw))
+    path = export_onnx(seg.model_name, folder / f"{seg.model_name}.onnx")
+    x = np.random.default_rng(0).random((1, *step.input_size, 3), np.float32)
+    state = step.init_state()
+    small = jnp.asarray(x)
+
+    def jax_call():
+        nonlocal state
+        state, prob = step._net(step.params, state, small)
+        prob.block_until_ready()
+    calls_by_name = {"jax (folded)": jax_call}
+    for threads in (1, 2):
+        session = load_session(path, threads)
+        calls_by_name[f"onnxruntime {threads} thread{'s' if threads > 1 else ''}"] = \
+            (lambda sess: lambda: sess.run(["mask"], {"image": x}))(session)
+    for call in calls_by_name.values():
+        for _ in range(5):
+            call()
+    cpu: dict[str, list[float]] = {k: [] for k in calls_by_name}
+    for _ in range(rounds):
+        for name, call in calls_by_name.items():
+            t = time.process_time()
+            for _ in range(calls):
+                call()
+            cpu[name].append(1000.0 * (time.process_time() - t) / calls)
+    return {"frame": size, "model_input": list(step.input_size), "calls": [rounds, calls],
+            "cpu_ms_per_call": {k: round(statistics.median(v), 2) for k, v in cpu.items()}}
+
+
 def every_quality(data_root: str, everys: Sequence[int]) -> list[dict]:
     """Dice and flicker on the DAVIS test clips of the default preset with the network on every N-th frame."""
     from seg_jax.data.real import heldout_files
@@ -269,6 +311,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 save()
     if "profile" in sections:
         doc["profile"] = profile_stages("640x480", folder)
+        save()
+        doc["network_backends"] = network_backends("640x480", folder)
         save()
     if "every" in sections:
         from seg_jax.evaluate import DEFAULT_DATA_ROOT
