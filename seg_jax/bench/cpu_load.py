@@ -1,6 +1,6 @@
 """CPU load of the whole background-blur job: what a call app running beside us feels.
 
-  python -m seg_jax.bench.cpu_load --out results/cpu-load.json      # then python -m seg_jax.bench.cpu_load_report
+  python -m seg_jax.bench.cpu_load --out results/cpu-load.json      # and results/cpu-load.md beside it
 
 ``load``: each job (decode an H.264 clip, segment, blur the background, blend, encode H.264) runs as its own
 process on the sample clip scaled to 640x480 and 1280x720; its CPU time (user + sys of the process and of the
@@ -294,8 +294,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     folder.mkdir(exist_ok=True)
 
     def save():
+        from seg_jax.bench.cpu_load_report import write
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        write(doc, out)
 
     if "load" in sections:
         peer, why = ensure_mediapipe_venv(install=False)
