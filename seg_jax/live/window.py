@@ -47,12 +47,23 @@ def text_scale(shown_h: int) -> float:
     return min(40.0, max(12.0, shown_h / 24.0)) / _FONT_PX
 
 
-def draw_block(image: np.ndarray, lines: Sequence[str], scale: float, *, bottom: bool = False) -> None:
+def block_height(n_lines: int, scale: float) -> int:
+    """Pixels a block of ``n_lines`` takes at ``scale`` (lines and padding)."""
+    line_h = int(round(_FONT_PX * scale * 1.6))
+    return line_h * n_lines + 2 * max(4, line_h // 4)
+
+
+def draw_block(image: np.ndarray, lines: Sequence[str], scale: float, *, bottom: bool = False,
+               max_height: Optional[int] = None) -> None:
     """Draw ``lines`` in place (BGR or RGB (H, W, 3) uint8) on a darkened box at the top-left corner (or the
-    bottom-left one); a line too wide for the image is drawn smaller rather than cut."""
+    bottom-left one); a line too wide for the image, or a block taller than ``max_height``, is drawn smaller
+    rather than cut."""
     if not lines:
         return
     h, w = image.shape[:2]
+    limit = h if max_height is None else max_height
+    while scale > 0.2 and block_height(len(lines), scale) > limit:
+        scale *= 0.9
     line_h = int(round(_FONT_PX * scale * 1.6))
     pad = max(4, line_h // 4)
     scales = [min(scale, scale * (w - 2 * pad) / max(1, cv2.getTextSize(t, FONT, scale, 1)[0][0])) for t in lines]
@@ -105,7 +116,8 @@ class WindowSink(FrameSink):
         if (sh, sw) != frame.shape[:2]:
             bgr = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA if sh < frame.shape[0] else cv2.INTER_LINEAR)
         scale = text_scale(sh)
-        draw_block(bgr, list(status) + (key_list_lines() if self.help_shown else []), scale)
+        draw_block(bgr, list(status) + (key_list_lines() if self.help_shown else []), scale,
+                   max_height=sh - block_height(1, scale * 0.85))
         draw_block(bgr, [key_hint_line()], scale * 0.85, bottom=True)
         cv2.imshow(self.title, bgr)
         return bgr
@@ -130,4 +142,4 @@ class WindowSink(FrameSink):
             pass
 
 
-__all__ = ["WindowSink", "draw_block", "key_hint_line", "key_list_lines", "opening_size", "text_scale"]
+__all__ = ["WindowSink", "block_height", "draw_block", "key_hint_line", "key_list_lines", "opening_size", "text_scale"]
