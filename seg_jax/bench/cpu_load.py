@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -287,9 +288,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.error(f"unknown job(s) {unknown}; known: {list(JOBS)}")
     out = Path(a.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
+    command = "python -m seg_jax.bench.cpu_load " + " ".join(shlex.quote(v) for v in (argv or sys.argv[1:]))
     doc.update({"schema": "seg_jax.bench.cpu_load/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "hardware": hardware(),
-                "command": "python -m seg_jax.bench.cpu_load " + " ".join(argv or sys.argv[1:])})
+                "commands": doc.get("commands", []) + ([doc.pop("command")] if "command" in doc else []) + [command]})
     folder = Path(tempfile.gettempdir()) / "seg_jax_cpu_load"
     folder.mkdir(exist_ok=True)
 
