@@ -173,3 +173,26 @@ def test_window_opens_at_the_frame_size_capped_to_the_screen_and_its_text_scales
     assert small[:300].max() == 0 and big[:900].max() == 0               # at the bottom
     assert np.ptp(rows(big)) > 2.5 * np.ptp(rows(small))                 # text as tall as the window is
     assert np.flatnonzero(small.max(axis=(0, 2)) > 128).max() < 640      # a long line fits, never cut
+
+
+def test_overlay_shows_the_value_a_key_just_changed_and_the_failsafe_state():
+    from types import SimpleNamespace
+
+    from seg_jax.live.failsafe import Decision, FailsafeOutput
+    from seg_jax.live.loop import Look, failsafe_line, look_line
+    from seg_jax.ops.composite import AlphaOptions, CompositeOptions
+    look = Look(AlphaOptions(None, 0, 0.0), CompositeOptions("blur", 12.0, (0, 0, 0)), False, 0.5, frozenset())
+    assert look_line(look) == "blur 12.0  soft alpha"
+    for key in "+tf":
+        look.handle_key(ord(key))
+    assert look_line(look) == "blur 15.0  threshold 0.50  mirrored"
+    look.handle_key(ord("m"))
+    assert look_line(look).startswith("mask")
+    process = SimpleNamespace(failsafe=object(), failsafe_output=FailsafeOutput("blur"), look=look)
+    assert failsafe_line(process, None) == "fail-safe idle (mask mode)"
+    look.handle_key(ord("b"))
+    assert failsafe_line(process, None) == "fail-safe blur: watching"
+    engaged = Decision(engaged=True, reasons=("dark",), changed=True, bad=True)
+    assert failsafe_line(process, engaged) == "FAIL-SAFE: output blurred (dark)"
+    assert failsafe_line(SimpleNamespace(failsafe=None), None) == "fail-safe off"
+    assert key_hint_line().startswith("h all keys")
