@@ -95,8 +95,8 @@ def test_window_shows_the_processed_frame_a_key_changes_it_and_q_quits(tmp_path,
     clip, frames = tmp_path / "clip.avi", tmp_path / "frames"
     _long_clip(clip)
     env = {**os.environ, "DISPLAY": xserver}
-    proc = subprocess.Popen([sys.executable, "-m", "seg_jax.live", "--source", str(clip), "--window", "--output",
-                             f"{frames}/", "--mode", "blur:20"],
+    proc = subprocess.Popen([sys.executable, "-m", "seg_jax.live", "--source", str(clip), "--output", f"{frames}/",
+                             "--mode", "blur:20"],             # no --window: a display is enough (README command 1)
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, window, geometry = time.monotonic() + 240, None, None
@@ -156,6 +156,10 @@ def test_no_window_possible_is_one_line_exit_2_and_nothing_written(tmp_path, mon
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "DISPLAY=:999" in err
     assert not list(tmp_path.iterdir())                              # nothing written
+    from seg_jax.live.app import LiveOptions, want_window
+    monkeypatch.delenv("DISPLAY")
+    window, note = want_window(LiveOptions(source="sample", output=str(out)))
+    assert not window and note.startswith("no window (no display here") and note.endswith(f"writing {out} only")
     monkeypatch.setattr("seg_jax.live.display.opencv_has_gui", lambda: False)
     assert main(["--source", "sample", "--window", "--output", str(out)]) == 2
     assert "pip install --force-reinstall 'opencv-python" in capsys.readouterr().err

@@ -52,7 +52,7 @@ class LiveOptions:
     source: str = "0"
     mode: str = "blur"
     output: Optional[str] = None          # video file (.mp4/.avi/.webm/.mkv), image file, or folder
-    window: Optional[bool] = None         # None: a window when a display exists and nothing else is asked for
+    window: Optional[bool] = None         # None: a window whenever a display can show one (not for photos to files)
     virtual_cam: bool = False
     virtual_cam_device: Optional[str] = None  # e.g. /dev/video2 (default: the backend's first free device)
     preset: Optional[str] = None          # seg_jax.live.presets name; None: DEFAULT_PRESET
@@ -183,19 +183,26 @@ def load_segmenter(opts: LiveOptions):
         raise LiveError(f"{e}{hint}") from None
 
 
-def want_window(opts: LiveOptions) -> bool:
-    """Whether to open a window (asked for, or nothing else is); decided before anything is opened or written,
-    so a display that cannot show one is one :class:`LiveError` line naming the ways out."""
+def want_window(opts: LiveOptions) -> tuple[bool, str]:
+    """-> (whether to open a window, a note to print once the run starts). A window opens when asked for, and by
+    default whenever a display can show one (a preview beside the files written; not for photos written to
+    files). Decided before anything is opened or written: a window that is needed but cannot open is one
+    :class:`LiveError` line naming the ways out; one that is only a preview is skipped with the note."""
     elsewhere = bool(opts.output or opts.virtual_cam)
-    if opts.window is False or (opts.window is None and elsewhere):
+    if opts.window is False:
         if not elsewhere:
             raise LiveError("nowhere to show the result: --no-window and no --output; pass --output FILE "
                             "(e.g. out.mp4), --output FOLDER/ or --virtual-cam")
-        return False
+        return False, ""
+    source = Path(str(opts.source))
+    if opts.window is None and elsewhere and (source.is_dir() or source.suffix.lower() in IMAGE_EXTENSIONS):
+        return False, ""
     problem = display_problem()
-    if problem:
-        raise LiveError(f"cannot open a window: {problem}")
-    return True
+    if not problem:
+        return True, ""
+    if opts.window is None and elsewhere:
+        return False, f"no window ({problem.split(';')[0]}); writing {opts.output or 'to the virtual camera'} only"
+    raise LiveError(f"cannot open a window: {problem}")
 
 
 def _open_window(sinks: list[FrameSink]) -> WindowSink:
@@ -339,7 +346,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     check_numbers(opts)
     check_choices(opts)
     check_output_spares_input(str(opts.source), opts.output)
-    window_wanted = want_window(opts)
+    window_wanted, window_note = want_window(opts)
     source, bg_image, bg_video = _open_inputs(opts, mode, capture_factory)
     sinks: list[FrameSink] = []
     stats = RunStats()
@@ -352,6 +359,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
         window = _open_window(sinks) if window_wanted else None
+        if window_note:
+            _log(opts, window_note)
         _stream(opts, mode, source, segmenter, sinks, window, (bg_image, bg_video), stats, stop)
     finally:
         _finalise(sinks, stats)

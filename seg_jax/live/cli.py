@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--output", "-o", help="video file (.mp4 H.264, .avi, .webm, .mkv), image file (.png/.jpg), "
                                            "or a folder for PNG frames")
     io.add_argument("--window", dest="window", action="store_true", default=None,
-                    help="show a window (default: only when nothing else is asked for and a display exists)")
-    io.add_argument("--no-window", dest="window", action="store_false")
+                    help="show a window (default: whenever a display can show one, also as a preview beside "
+                         "--output; not for photos written to files)")
+    io.add_argument("--no-window", dest="window", action="store_false", help="never open a window")
     io.add_argument("--virtual-cam", action="store_true",
                     help="send to a virtual webcam (pip install 'seg_jax[virtualcam]' + v4l2loopback on Linux)")
     io.add_argument("--virtual-cam-device", metavar="DEVICE",
