@@ -1,6 +1,7 @@
 """``python -m seg_jax.onnx_live``: background blur / replacement with an exported ONNX model, without JAX.
 
-Needs only onnxruntime, numpy and OpenCV (``pip install onnxruntime opencv-python-headless numpy``)::
+Needs only onnxruntime, numpy and OpenCV (``pip install onnxruntime opencv-python numpy``;
+``opencv-python-headless`` on a server)::
 
     python -m seg_jax.export --format onnx --model mobilenet --out mobilenet.onnx     # once, with seg_jax
     python -m seg_jax.onnx_live --onnx mobilenet.onnx --source sample --mode blur --output blur.mp4

@@ -153,6 +153,17 @@ def as_rgb_uint8(frame: Any) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+MAX_EVERY = 10   # beyond a third of a second at 30 fps the held alpha trails a moving person visibly
+
+
+def check_every(every) -> int:
+    """``every`` (run the network on every N-th frame) as an int in 1..MAX_EVERY, or a one-line ``ValueError``."""
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or not 1 <= int(every) <= MAX_EVERY:
+        raise ValueError(f"every must be a whole number of frames from 1 (the network on every frame) to "
+                         f"{MAX_EVERY}, got {every!r}")
+    return int(every)
+
+
 class Segmenter:
     """Person segmentation, frame by frame, with the recurrent state carried for the ConvLSTM model.
 
@@ -180,6 +191,9 @@ class Segmenter:
         (:class:`seg_jax.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
       max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.compiled_sizes`; None:
         its default); a new size beyond it drops all compiled code first, so memory stays flat over many sizes.
+      every: run the network on every ``every``-th frame of a stream only; the frames between reuse its last
+        low-resolution alpha, refined on each new frame by the guided filter (less CPU per frame, edges that
+        follow the picture, a body that lags by up to ``every - 1`` frames; 1..:data:`MAX_EVERY`).
       dot_dtype: operand dtype of the fast path's 1x1 convolutions: 'auto' (bfloat16 on CPUs with native
         bfloat16 dot instructions, faster there with Dice unchanged to 1e-4; float32 elsewhere; measured:
         results/MEASUREMENTS.md, 'fused: bfloat16 1x1 products'), 'float32' or 'bfloat16'.
@@ -192,7 +206,7 @@ class Segmenter:
                  guided_subsample: int = 1,
                  variables: Optional[Mapping[str, Any]] = None, model_config: Optional[Mapping[str, Any]] = None,
                  fast: bool = True, dot_dtype: str = "auto",
-                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None,
+                 stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None, every: int = 1,
                  max_compiled_sizes: Optional[int] = None):
         from seg_jax.model_io import load_weights
         from seg_jax.models import get_spec
@@ -244,6 +258,9 @@ class Segmenter:
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
         self._state_frame: Optional[tuple[int, int]] = None   # the frame size the state was carried over
+        self.every = check_every(every)
+        self._held = None          # the last network frame's low-resolution alpha, reused while skipping
+        self._since_network = 0    # frames since the network last ran
 
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
@@ -271,6 +288,7 @@ class Segmenter:
         """Forget the recurrent state (call between unrelated clips or images)."""
         self._state = None
         self._state_size = None
+        self._held = None
 
     def will_compile(self, frame_hw: Sequence[int]) -> bool:
         """Whether a frame of size ``frame_hw`` (H, W) compiles before it runs (a size not held now)."""
@@ -291,7 +309,13 @@ class Segmenter:
         if self._state is None or self._state_size != size or self._state_frame != hw:
             # a new stream (reset), or a frame of another size: the state of the previous frames does not apply
             self._state, self._state_size, self._state_frame = step.init_state(frame), size, hw
-        self._state, alpha = step(self._state, frame)
+            self._held = None
+        if self._held is not None and self._since_network < self.every - 1:
+            self._since_network += 1
+            alpha = step.refine_held(self._held, frame)
+        else:
+            self._state, alpha, prob = step.step_keeping_prob(self._state, frame)
+            self._held, self._since_network = (prob if self.every > 1 else None), 0
         if opacity is not None:
             import jax.numpy as jnp
             alpha = alpha * jnp.asarray(opacity)    # a transparent pixel is not person
@@ -322,4 +346,5 @@ class Segmenter:
         return f"Segmenter(model={self.model_name!r}, weights={src}, input_size={size}, refine={self.refine.method})"
 
 
-__all__ = ["Segmenter", "as_rgb_uint8", "parse_size", "random_variables", "split_opacity"]
+__all__ = ["MAX_EVERY", "Segmenter", "as_rgb_uint8", "check_every", "parse_size", "random_variables",
+           "split_opacity"]

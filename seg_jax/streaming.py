@@ -316,10 +316,23 @@ class StreamingStep:
     def __call__(self, state: State, frame) -> tuple[State, jax.Array]:
         """One step (separately jitted pieces, all on device). ``frame`` (H, W, 3) uint8 RGB; ``state`` is donated
         (do not reuse it)."""
+        state, alpha, _ = self.step_keeping_prob(state, frame)
+        return state, alpha
+
+    def step_keeping_prob(self, state: State, frame) -> tuple[State, jax.Array, jax.Array]:
+        """Like ``__call__``, also returning the low-resolution probabilities (h, w) before the upsample (after
+        the stabiliser), which :meth:`refine_held` can bring onto later frames without the network."""
         frame = jnp.asarray(frame)
         small = self._pre(frame)
         state, prob = self._net(self.params, state, small)
-        return state, self._post(prob, small, frame)
+        return state, self._post(prob, small, frame), prob
+
+    def refine_held(self, prob: jax.Array, frame) -> jax.Array:
+        """Earlier low-resolution probabilities (h, w) -> alpha (H, W) on a new ``frame``: the guided filter
+        fitted on this frame moves the held alpha's edges onto its edges (within the filter's radius). The state
+        is not touched, so the stabiliser compares the next network frame with the last one the network saw."""
+        frame = jnp.asarray(frame)
+        return self._post(prob, self._pre(frame), frame)
 
 
     def single_jit_step(self, state: State, frame) -> tuple[State, jax.Array]:

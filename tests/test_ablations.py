@@ -66,3 +66,22 @@ def test_cli_reports_bad_sweep_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seg_jax.ablations", "--sweep", str(bad), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "defines no get_sweep" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_checks_before_any_training_name_the_extra_and_spare_committed_results(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from seg_jax.ablations.sweep import main
+    committed = REPO / "results" / "ablations" / "loss"
+    assert (committed / "results.json").exists()
+    argv = ["--sweep", str(REPO / "configs/ablations/loss.py"), "--tiny"]
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--out", str(committed)])
+    assert e.value.code == 2 and "holds committed results" in capsys.readouterr().err
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "matplotlib" else find_spec(n, *a))
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--out", str(tmp_path / "new")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "pip install -e '.[plots]'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "new").exists()                           # nothing trained, nothing written

@@ -217,16 +217,6 @@ def test_compiled_steps_are_kept_in_a_user_cache_folder(tmp_path):
     assert out.stdout.strip() == str(folder) and any(folder.iterdir())
 
 
-def test_no_window_message_says_what_to_install(monkeypatch):
-    from seg_jax.live import sinks as video
-    monkeypatch.setattr(video, "opencv_has_gui", lambda: False)
-    assert "pip install 'opencv-python" in video.why_no_window() and "headless" in video.why_no_window()
-    monkeypatch.setattr(video, "opencv_has_gui", lambda: True)
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert "no display here" in video.why_no_window()
-
-
 def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
     import subprocess
 

@@ -1,6 +1,6 @@
 """Ablation: the paper's Dice loss vs BCE + Dice, MobileNetV3 U-Net, trained from scratch.
 
-  python -m seg_jax.ablations --sweep configs/ablations/loss.py --out results/ablations/loss
+  python -m seg_jax.ablations --sweep configs/ablations/loss.py --out runs/ablations/loss
   python -m seg_jax.ablations --sweep configs/ablations/loss.py --out /tmp/loss --tiny        # smoke test
 
 Reduced scale for a shared 2-core CPU: 128x128 inputs, 150 steps of batch 8 per run, from scratch (no

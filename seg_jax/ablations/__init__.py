@@ -1,6 +1,6 @@
 """Ablation sweeps: one command trains and evaluates a list of config variants and writes a results table.
 
-  python -m seg_jax.ablations --sweep configs/ablations/loss.py --out results/ablations/loss
+  python -m seg_jax.ablations --sweep configs/ablations/loss.py --out runs/ablations/loss
   python -m seg_jax.ablations --sweep configs/ablations/clip_length.py --out /tmp/clip --tiny   # seconds, CPU
 
 A sweep file defines ``get_sweep(arg=None) -> dict`` with:

@@ -295,6 +295,19 @@ def write_results(sweep: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
     return doc
 
 
+def preflight(out: str | Path, *, overwrite: bool = False) -> None:
+    """Checks made before any training, each a one-line ``ValueError`` naming the fix: the optional packages the
+    results need (the plot), and an ``out`` that would overwrite the committed results under ``results/``."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("the results plot needs matplotlib, which is not installed: pip install -e '.[plots]' "
+                         "(or '.[dev]')")
+    out = Path(out).resolve()
+    committed = (REPO_ROOT / "results").resolve()
+    if not overwrite and (out / "results.json").exists() and (out == committed or committed in out.parents):
+        raise ValueError(f"--out {out} holds committed results; write to a new folder (e.g. runs/ablations/"
+                         f"{out.name}) and compare, or pass --overwrite to replace them")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m seg_jax.ablations", description=__doc__.splitlines()[0],
                                      epilog="Sweep file format: see `python -c 'import seg_jax.ablations as a; "
@@ -306,11 +319,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field in every run, e.g. --set num_steps=50 (repeatable)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per run")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow an --out under results/ that already holds results (committed numbers)")
     args = parser.parse_args(argv)
     from absl import flags
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()  # Grain reads absl flags
     try:
+        preflight(args.out, overwrite=args.overwrite)
         sweep = load_sweep(args.sweep)
         doc = run_sweep(sweep, args.out, tiny=args.tiny, only=[s for s in args.only.split(",") if s],
                         extra=parse_set(args.set), progress=args.progress)

@@ -42,7 +42,8 @@ def _skips(res: dict, key: str) -> list[str]:
     return [f"- {key} / {r.get('model', '')}: {r['skipped']}" for r in _rows(res, key) if "skipped" in r]
 
 
-def render(res: dict[str, Any], name: str = "") -> str:
+def _header(res: dict[str, Any], name: str) -> list[str]:
+    """The title, the machine and software, the load, a partial run's note and the run's notes."""
     hw = res.get("hardware", {})
     lines = [f"### {name or res.get('suite', '')} suite: {hw.get('cpu_model', '')} / {hw.get('device_kind', '')}", ""]
     lines.append(f"{hw.get('cpu_count')} CPUs, jax {hw.get('jax')} ({hw.get('backend')}), "
@@ -61,7 +62,12 @@ def render(res: dict[str, Any], name: str = "") -> str:
     for note in res.get("notes", []):
         lines.append(f"- {note}")
     lines.append("")
+    return lines
 
+
+def _model_tables(res: dict[str, Any]) -> list[str]:
+    """Ratios to peers, paired rounds, latency, the optimisation steps and end-to-end."""
+    lines: list[str] = []
     ratio_rows = [[r["kind"], r["model"], r["variant"], r.get("input") or r.get("frame"), r["peer"],
                    r["ours_ms"], r["peer_ms"], r["ratio"]] for r in res.get("ratios", [])]
     if ratio_rows:
@@ -103,6 +109,12 @@ def render(res: dict[str, Any], name: str = "") -> str:
                         [[r["model"], r["frame"], r["input"], r["variant"], r["median_ms"], r["p95_ms"],
                           r["items_per_s"], r.get("compile_s"),
                           (r.get("load_avg_after") or [None])[0]] for r in e2e])
+    return lines
+
+
+def _batch_tables(res: dict[str, Any]) -> list[str]:
+    """Large-batch throughput, training and the device data path."""
+    lines: list[str] = []
     thr = [r for r in _rows(res, "throughput") if "median_ms" in r]
     if thr:
         lines += ["**Throughput, large batch**", ""]
@@ -124,6 +136,12 @@ def render(res: dict[str, Any], name: str = "") -> str:
                          "data / step", "meets bar"],
                         [[r["model"], r["input"], r["batch"], r["data_examples_per_s"], r["step_examples_per_s"],
                           r["examples_per_s"], r["data_over_step"], r.get("meets_bar", "")] for r in dp])
+    return lines
+
+
+def _peer_tables(res: dict[str, Any]) -> list[str]:
+    """The peers' own timings (MediaPipe, torchvision), or why they were skipped."""
+    lines: list[str] = []
     peers = res.get("peers") or {}
     mp = peers.get("mediapipe")
     if mp:
@@ -143,6 +161,12 @@ def render(res: dict[str, Any], name: str = "") -> str:
                               r["first_call_s"]] for r in tv["results"]])
         else:
             lines += [f"- torchvision peer skipped: {tv.get('reason')}", ""]
+    return lines
+
+
+def render(res: dict[str, Any], name: str = "") -> str:
+    """One bench JSON (``python -m seg_jax.bench``) -> its markdown section."""
+    lines = _header(res, name) + _model_tables(res) + _batch_tables(res) + _peer_tables(res)
     skips = sum((_skips(res, k) for k in ("latency", "e2e", "throughput", "train")), [])
     if skips:
         lines += ["Skipped:", ""] + skips + [""]

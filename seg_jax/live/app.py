@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from seg_jax.live.checks import check_choices, check_numbers, check_output_spares_input
+from seg_jax.live.display import display_problem
 from seg_jax.live.errors import LiveError
 from seg_jax.live.loop import STILL_BUCKET, FrameProcessor, Look, draw_overlay, pad_to_bucket, run_frames
 from seg_jax.live.meters import LatencyMeter
@@ -28,9 +29,6 @@ from seg_jax.live.sinks import (
     SinkError,
     VideoFileSink,
     VirtualCameraSink,
-    WindowSink,
-    has_display,
-    why_no_window,
 )
 from seg_jax.live.sources import (
     IMAGE_EXTENSIONS,
@@ -43,6 +41,7 @@ from seg_jax.live.sources import (
     open_source,
     read_image,
 )
+from seg_jax.live.window import WindowSink
 
 HELP_KEYS = help_keys()
 
@@ -53,7 +52,7 @@ class LiveOptions:
     source: str = "0"
     mode: str = "blur"
     output: Optional[str] = None          # video file (.mp4/.avi/.webm/.mkv), image file, or folder
-    window: Optional[bool] = None         # None: a window when a display exists and nothing else is asked for
+    window: Optional[bool] = None         # None: a window whenever a display can show one (not for photos to files)
     virtual_cam: bool = False
     virtual_cam_device: Optional[str] = None  # e.g. /dev/video2 (default: the backend's first free device)
     preset: Optional[str] = None          # seg_jax.live.presets name; None: DEFAULT_PRESET
@@ -75,7 +74,7 @@ class LiveOptions:
     mirror: bool = False
     max_frames: Optional[int] = None
     fps: Optional[float] = None           # output frame rate (default: the source's)
-    overlay: Optional[bool] = None        # FPS/latency text (default: in the window only)
+    overlay: Optional[bool] = None        # the window's status text on the written frames too (default: no)
     progress: bool = True
     quiet: bool = False
     flicker: bool = False                 # unused: the flicker is always measured (kept for old callers)
@@ -84,6 +83,7 @@ class LiveOptions:
     pipeline: bool = True                 # read / segment / write in three threads (False: one after the other)
     clean_edges: bool = True              # replace modes: blend the estimated foreground colour, not the frame
     light_wrap: float = 0.0               # replace modes: new background light over the edge, [0, 1]
+    every: int = 1                        # run the network on every N-th frame (seg_jax.Segmenter's ``every``)
 
 
 def stabilise_settings(strength: Optional[float]):
@@ -192,25 +192,42 @@ def load_segmenter(opts: LiveOptions):
         return Segmenter(opts.model, opts.checkpoint, opts.input_size, base_size=opts.base_size,
                          keep_aspect=opts.keep_aspect, refine=opts.refine, guided_radius=opts.guided_radius,
                          guided_eps=opts.guided_eps, guided_subsample=opts.guided_subsample,
-                         stabilise=stabilise_settings(opts.stabilise))
+                         stabilise=stabilise_settings(opts.stabilise), every=opts.every)
     except (FileNotFoundError, ValueError) as e:
         missing_weights = opts.checkpoint is None and isinstance(e, FileNotFoundError)
         hint = " (or --checkpoint random for an untrained speed test)" if missing_weights else ""
         raise LiveError(f"{e}{hint}") from None
 
 
-def _open_window(opts: LiveOptions, sinks: list[FrameSink]) -> Optional[WindowSink]:
-    """A window when asked for (or when nothing else is and a display exists); appended to ``sinks``."""
+def want_window(opts: LiveOptions) -> tuple[bool, str]:
+    """-> (whether to open a window, a note to print once the run starts). A window opens when asked for, and by
+    default whenever a display can show one (a preview beside the files written; not for photos written to
+    files). Decided before anything is opened or written: a window that is needed but cannot open is one
+    :class:`LiveError` line naming the ways out; one that is only a preview is skipped with the note."""
+    elsewhere = bool(opts.output or opts.virtual_cam)
+    if opts.window is False:
+        if not elsewhere:
+            raise LiveError("nowhere to show the result: --no-window and no --output; pass --output FILE "
+                            "(e.g. out.mp4), --output FOLDER/ or --virtual-cam")
+        return False, ""
+    source = Path(str(opts.source))
+    if opts.window is None and elsewhere and (source.is_dir() or source.suffix.lower() in IMAGE_EXTENSIONS):
+        return False, ""
+    problem = display_problem()
+    if not problem:
+        return True, ""
+    if opts.window is None and elsewhere:
+        return False, f"no window ({problem.split(';')[0]}); writing {opts.output or 'to the virtual camera'} only"
+    raise LiveError(f"cannot open a window: {problem}")
+
+
+def _open_window(sinks: list[FrameSink]) -> WindowSink:
+    """The window (appended to ``sinks``); its display was probed by :func:`want_window`."""
     try:
-        want = opts.window if opts.window is not None else (not sinks and has_display())
-        window = WindowSink() if want else None
+        window = WindowSink()
     except SinkError as e:
         raise LiveError(str(e)) from None
-    if window is not None:
-        sinks.append(window)
-    if not sinks:
-        raise LiveError(f"nowhere to show the result: {why_no_window() or 'no window'}; pass --output FILE "
-                        "(e.g. runs/out.mp4), --output FOLDER/ or --virtual-cam")
+    sinks.append(window)
     return window
 
 
@@ -306,7 +323,7 @@ def _stream(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, 
     try:
         try:
             run_frames(reader, writer, process, stats, stop=stop, window=window, latency=latency, say=say,
-                       overlay=opts.overlay if opts.overlay is not None else window is not None,
+                       overlay=bool(opts.overlay),
                        on_first=on_first, progress=progress)
         except KeyboardInterrupt:
             stats.end_reason = "interrupted (Ctrl-C)"
@@ -356,6 +373,7 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
     check_numbers(opts)
     check_choices(opts)
     check_output_spares_input(str(opts.source), opts.output)
+    window_wanted, window_note = want_window(opts)
     source, bg_image, bg_video = _open_inputs(opts, mode, capture_factory)
     sinks: list[FrameSink] = []
     stats = RunStats()
@@ -368,7 +386,9 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         segmenter = segmenter if segmenter is not None else load_segmenter(opts)
         if segmenter.manifest.get("random"):
             _log(opts, "warning: untrained (random) weights: the mask is meaningless; this run only measures speed")
-        window = _open_window(opts, sinks)
+        window = _open_window(sinks) if window_wanted else None
+        if window_note:
+            _log(opts, window_note)
         _stream(opts, mode, source, segmenter, sinks, window, (bg_image, bg_video), stats, stop)
     finally:
         _finalise(sinks, stats)

@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--output", "-o", help="video file (.mp4 H.264, .avi, .webm, .mkv), image file (.png/.jpg), "
                                            "or a folder for PNG frames")
     io.add_argument("--window", dest="window", action="store_true", default=None,
-                    help="show a window (default: only when nothing else is asked for and a display exists)")
-    io.add_argument("--no-window", dest="window", action="store_false")
+                    help="show a window (default: whenever a display can show one, also as a preview beside "
+                         "--output; not for photos written to files)")
+    io.add_argument("--no-window", dest="window", action="store_false", help="never open a window")
     io.add_argument("--virtual-cam", action="store_true",
                     help="send to a virtual webcam (pip install 'seg_jax[virtualcam]' + v4l2loopback on Linux)")
     io.add_argument("--virtual-cam-device", metavar="DEVICE",
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--guided-radius", type=int, default=None,
                    help="guided filter radius in inference pixels (default 6; larger follows edges further)")
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
+    m.add_argument("--every", type=int, default=1, metavar="N",
+                   help="run the network on every N-th frame only; the frames between reuse its last alpha, "
+                        "refined on each new frame by the guided filter (less CPU; results/cpu-load.md) "
+                        "(default 1: every frame)")
     m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
                         "softer edges; see results/ablations/guided_subsample) (default: the preset's)")
@@ -122,7 +127,7 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         stabilise=args.stabilise, mirror=args.mirror,
         max_frames=args.max_frames, fps=args.fps, overlay=args.overlay, progress=not args.quiet, quiet=args.quiet,
         flicker=args.flicker, preset=args.preset, failsafe=args.failsafe, people=args.people,
-        pipeline=args.pipeline, clean_edges=args.clean_edges, light_wrap=args.light_wrap)
+        pipeline=args.pipeline, clean_edges=args.clean_edges, light_wrap=args.light_wrap, every=args.every)
 
 
 def summary(stats: RunStats) -> str:

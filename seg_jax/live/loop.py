@@ -169,23 +169,43 @@ class FrameProcessor:
         return out, decision
 
 
-def overlay_lines(fps: float, latency: LatencyMeter, process: FrameProcessor, model: str,
-                  decision: Optional[Decision]) -> list[str]:
-    """The overlay's text: rates and latency, the running flicker, and a line while the fail-safe is engaged."""
-    ms, flicker = latency.recent_ms, process.flicker.recent
-    lines = [f"{fps:5.1f} fps  {'-' if ms is None else f'{ms:.0f}'} ms  flicker "
-             f"{'-' if flicker is None else f'{flicker:.4f}'}  {process.look.comp_opts.mode}  {model}"]
+def look_line(look: Look) -> str:
+    """The settings the window's keys change, as they are now: mode (with blur strength or colour), soft alpha or
+    threshold, mirror."""
+    comp = look.comp_opts
+    mode = {"blur": f"blur {comp.blur_sigma:.1f}", "color": f"color {','.join(map(str, comp.color))}"}
+    alpha = "soft alpha" if look.alpha_opts.threshold is None else f"threshold {look.alpha_opts.threshold:.2f}"
+    return f"{mode.get(comp.mode, comp.mode)}  {alpha}" + ("  mirrored" if look.mirror else "")
+
+
+def failsafe_line(process: FrameProcessor, decision: Optional[Decision]) -> str:
+    """The fail-safe's state: off, watching, or what it does to the output now and why."""
+    if process.failsafe is None:
+        return "fail-safe off"
+    if not BY_NAME[process.look.comp_opts.mode].shows_frame:
+        return "fail-safe idle (mask mode)"
     if decision is not None and decision.engaged:
         action = "held" if process.failsafe_output.action == "freeze" else "blurred"
-        lines.append(f"fail-safe: output {action} ({', '.join(decision.reasons)})")
-    return lines
+        return f"FAIL-SAFE: output {action} ({', '.join(decision.reasons)})"
+    return f"fail-safe {process.failsafe_output.action}: watching"
+
+
+def overlay_lines(fps: float, latency: LatencyMeter, process: FrameProcessor, model: str,
+                  decision: Optional[Decision]) -> list[str]:
+    """The overlay's text: rates, latency and running flicker; the current settings; the fail-safe's state."""
+    ms, flicker = latency.recent_ms, process.flicker.recent
+    return [f"{fps:5.1f} fps  {'-' if ms is None else f'{ms:.0f}'} ms  flicker "
+            f"{'-' if flicker is None else f'{flicker:.4f}'}  {model}",
+            look_line(process.look), failsafe_line(process, decision)]
 
 
 def run_frames(reader: Reader, writer: Writer, process: FrameProcessor, stats: Any, *, stop: Any,
                window: Any, overlay: bool, latency: LatencyMeter, say: Callable[[str], None],
                on_first: Callable[[Captured], bool], progress: Any = None) -> None:
     """The loop: until the reader ends, ``stop`` is set or the window is closed. Fills ``stats`` (frames, rates,
-    end reason); ``writer`` gets ``(captured, output (H, W, 3) uint8, mode name)`` in capture order.
+    end reason); ``writer`` gets ``(captured, output (H, W, 3) uint8, mode name)`` in capture order, with the
+    overlay's lines drawn on it when ``overlay``; ``window`` (a :class:`seg_jax.live.window.WindowSink`) always
+    shows them, drawn at the size it shows.
     ``on_first(captured)``: called before the first frame, true when it announced a compile. ``stats.started``:
     when the steady state began.
     """
@@ -219,15 +239,15 @@ def run_frames(reader: Reader, writer: Writer, process: FrameProcessor, stats: A
             rate = 1.0 / max(1e-6, t1 - last_t)
             fps_ema = rate if fps_ema == 0 else 0.9 * fps_ema + 0.1 * rate
         last_t = t1
-        if overlay:
-            out = draw_overlay(out, overlay_lines(fps_ema, latency, process,
-                                                  process.segmenter.model_name, decision))
-        writer.put((captured, out, process.look.comp_opts.mode))
+        lines = overlay_lines(fps_ema, latency, process, process.segmenter.model_name, decision) \
+            if overlay or window is not None else []
+        mode = process.look.comp_opts.mode
+        writer.put((captured, draw_overlay(out, lines) if overlay else out, mode))
         stats.frames += 1
         if progress is not None:
             progress.update(1)
         if window is not None:
-            window.write(out)
+            window.show(out, lines)
             action = process.look.handle_key(window.poll_key())
             if action == "quit" or window.closed_by_user:
                 stats.end_reason = "closed by user"
@@ -235,7 +255,9 @@ def run_frames(reader: Reader, writer: Writer, process: FrameProcessor, stats: A
             if action == "reset":
                 process.reset()
             elif action == "help":
+                window.help_shown = not window.help_shown
                 say(help_keys())
 
 
-__all__ = ["STILL_BUCKET", "FrameProcessor", "Look", "draw_overlay", "overlay_lines", "pad_to_bucket", "run_frames"]
+__all__ = ["STILL_BUCKET", "FrameProcessor", "Look", "draw_overlay", "failsafe_line", "look_line", "overlay_lines",
+           "pad_to_bucket", "run_frames"]

@@ -1,4 +1,5 @@
-"""Frame sinks of the live tool: video file, image file(s), image folder, window, virtual camera.
+"""Frame sinks of the live tool: video file, image file(s), image folder, virtual camera (the window:
+:mod:`seg_jax.live.window`).
 
 Sinks take (H, W, 3) uint8 RGB frames (single-channel for image files in mask mode). Files are written beside
 their target and renamed into place when finalised (``close()``, also through ``with``), so an interrupted run
@@ -10,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -290,69 +290,5 @@ class VirtualCameraSink(FrameSink):
             cam.close()
 
 
-GUI_INSTALL = ("pip uninstall -y opencv-python-headless && pip install 'opencv-python>=4.10' (the GUI build of "
-               "OpenCV; the default install is headless so servers and CI need no display libraries)")
-
-
-def opencv_has_gui() -> bool:
-    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
-    info = cv2.getBuildInformation()
-    at = info.find("GUI:")
-    return at < 0 or "NONE" not in info[at:at + 60].split("\n")[0]
-
-
-def why_no_window() -> str:
-    """One line on why no window can open here and what to do, or '' when one can."""
-    if not opencv_has_gui():
-        return f"this OpenCV has no GUI (opencv-python-headless); for a window: {GUI_INSTALL}"
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display here (DISPLAY and WAYLAND_DISPLAY are unset)"
-    return "" if has_display() else "OpenCV could not open a window on this display"
-
-
-def has_display() -> bool:
-    """True when an OpenCV window can be shown (a display and a GUI-enabled OpenCV build)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    try:
-        cv2.namedWindow("seg_jax probe", cv2.WINDOW_NORMAL)
-        cv2.destroyWindow("seg_jax probe")
-        return True
-    except cv2.error:
-        return False
-
-
-class WindowSink(FrameSink):
-    """An OpenCV window; :meth:`poll_key` returns the key pressed (or -1)."""
-
-    def __init__(self, title: str = "seg_jax live"):
-        if not has_display():
-            raise SinkError(f"cannot show a window: {why_no_window() or 'no display'}; or use --output FILE "
-                            "or --no-window")
-        self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        self.description = "window"
-        self.closed_by_user = False
-
-    def write(self, frame: np.ndarray) -> None:
-        cv2.imshow(self.title, np.ascontiguousarray(frame[..., ::-1]))
-
-    def poll_key(self) -> int:
-        key = cv2.waitKey(1)
-        try:
-            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                self.closed_by_user = True
-        except cv2.error:
-            self.closed_by_user = True
-        return key & 0xFF if key >= 0 else -1
-
-    def close(self, interrupted: bool = False) -> None:
-        try:
-            cv2.destroyWindow(self.title)
-        except cv2.error:
-            pass
-
-
 __all__ = ["FrameSink", "ImageFolderSink", "SingleImageSink", "SinkError", "VideoFileSink", "VirtualCameraSink",
-           "WindowSink", "check_replaceable", "check_writable_folder", "has_display", "opencv_has_gui",
-           "partial_path", "why_no_window", "write_image_file"]
+           "check_replaceable", "check_writable_folder", "partial_path", "write_image_file"]
