@@ -444,6 +444,9 @@ def main(argv=None) -> None:
         from seg_jax.exit_codes import fail
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
+        if flags.FLAGS.workdir == "":
+            fail("seg_jax.train", "--workdir is empty; give a folder, or leave the flag out for "
+                 "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
             train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)

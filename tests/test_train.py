@@ -222,14 +222,14 @@ def test_a_workdir_of_another_model_is_refused_before_anything_is_written(tmp_pa
     (["--config", "configs/mobilenet.py:tyni"], "unknown config variant 'tyni'"),
     (["--config", "configs/nope.py"], "cannot load the config file"),
     (["--noworkdir_given"], "Unknown command line flag"),
-    (["--workdir="], "--workdir is required"),
+    (["--workdir="], "--workdir is empty"),
 ])
 def test_cli_mistakes_are_one_line(tmp_path, args, message):
     base = ["--config", "configs/mobilenet.py:tiny", "--workdir", str(tmp_path / "w")]
     if args[0] == "--config":
         base = base[2:]
     elif args[0] == "--workdir=":
-        base, args = base[:2], []
+        base = base[:2]
     proc = _run("-m", "seg_jax.train", *base, *args, check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
