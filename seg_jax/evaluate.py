@@ -11,9 +11,12 @@ Two protocols, reported side by side:
   (Dice, person IoU and mIoU at threshold 0.5, MAD, boundary F), plus on video flicker = mean
   |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
 
-Peers (``--peers mediapipe``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
-144x256) runs in its own virtualenv (:mod:`seg_jax.peers.mediapipe`) on the same decoded images, in the same order,
-and its alphas are scored by the same code at the same resolution; its rows stand beside seg_jax's per source.
+Peers (``--peers mediapipe,rvm,modnet``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
+144x256), RVM (recurrent MobileNetV3, ~384 px internally, state carried through each clip and zero per still) and
+MODNet (short side 512) each run in their own virtualenv as a separate process (:mod:`seg_jax.peers`) on the same
+decoded images, in the same order, and their alphas are scored by the same code at the same resolution (flicker and
+dtSSD on video included); their rows stand beside seg_jax's per source. A peer that cannot be had leaves its rows
+out after one line on stderr.
 """
 from __future__ import annotations
 
@@ -177,6 +180,47 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     return list(rows.values())
 
 
+ISOLATED_PEERS = ("rvm", "modnet")
+PEER_CHOICES = ("mediapipe", *ISOLATED_PEERS)
+
+
+def _isolated_peer(name: str):
+    """(IsolatedPeer, row name) of an ONNX peer in its own virtualenv: 'rvm' or 'modnet'."""
+    from seg_jax.peers import modnet, rvm
+    module = {"rvm": rvm, "modnet": modnet}[name]
+    return module.PEER, module.ROW_NAME
+
+
+def evaluate_isolated_peer(name: str, data_root: str, split: str, subsets: Sequence[str],
+                           install: bool = True) -> list[dict]:
+    """RVM or MODNet (``name``) on the same held-out files, scored like seg_jax's full-resolution rows.
+
+    Each source's images go to the peer in order with their clip names (a recurrent peer carries its state
+    through a clip and starts every still from zero). -> [one result dict ({"model", "peer": True,
+    "full_res": {subset: metrics}, "peer_seconds_per_frame": {subset: s}})], or [] after one line on stderr
+    when the peer cannot be run.
+    """
+    from seg_jax import data
+    from seg_jax.data.io import read_pair
+    peer, row_name = _isolated_peer(name)
+    row = {"model": row_name, "peer": True, "split": split, "full_res": {}, "peer_seconds_per_frame": {}}
+    for subset in subsets:
+        files = data.heldout_files(data_root, split=split, subset=subset)
+        images = [read_pair(e["image_path"], e["mask_path"])["image"] for e in files]
+        t0 = time.perf_counter()
+        got = peer.alphas(images, [e.get("sequence") or "" for e in files], install=install)
+        if got["status"] != "ok":
+            print(f"seg_jax.evaluate: {peer.name} rows left out: {got['reason']}", file=sys.stderr)
+            return []
+        # the worker's wall time per frame (file transfer and process start included): an upper bound on its speed
+        row["peer_seconds_per_frame"][subset] = (time.perf_counter() - t0) / max(1, len(files))
+        metrics = evaluate_full_resolution(ReplayAlphas(got["alphas"][peer.models[0]]), files)
+        metrics.pop("seconds_per_frame_median", None)   # replay time, not the peer's: meaningless
+        row["full_res"][subset] = metrics
+        row["version"] = {k: v for k, v in got["info"].items() if k != "frames"}
+    return [row]
+
+
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
                 input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
     """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
@@ -313,9 +357,9 @@ def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
     if not by_source:
         return []
     split = results[0].get("split", "test")
-    lines = [f"**seg_jax vs MediaPipe at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
-             "MediaPipe through its own `process()`, on the same decoded images; Dice and IoU at 0.5; flicker and "
-             "dtSSD on video only)", "",
+    lines = [f"**seg_jax vs peers at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
+             "MediaPipe through its own `process()`, RVM and MODNet through their ONNX graphs in their own "
+             "processes, on the same decoded images; Dice and IoU at 0.5; flicker and dtSSD on video only)", "",
              "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | Flicker | dtSSD |",
              "|---|---|---|---|---|---|---|---|---|"]
     for subset, entries in by_source.items():
@@ -350,9 +394,9 @@ def main(argv=None) -> None:
                         "(adapted to each image's aspect ratio; default: the weights manifest's).")
     flags.DEFINE_string("stabilise", None, "Full-resolution protocol: the stream's hold of the previous alpha as "
                         "STRENGTH,MOTION[,RADIUS[,track]] or off (default: seg_jax.segmenter.DEFAULT_STABILISE).")
-    flags.DEFINE_list("peers", ["mediapipe"], "Peers scored beside seg_jax on the same images (full resolution, "
-                      "real data): mediapipe, or none.")
-    flags.DEFINE_bool("peer_install", True, "Create the peer's own virtualenv when it is missing (needs PyPI).")
+    flags.DEFINE_list("peers", list(PEER_CHOICES), "Peers scored beside seg_jax on the same images (full "
+                      "resolution, real data): any of mediapipe, rvm, modnet, or none.")
+    flags.DEFINE_bool("peer_install", True, "Create each peer's own virtualenv when it is missing (needs PyPI).")
     flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
 
     def run(_):
@@ -374,12 +418,14 @@ def main(argv=None) -> None:
                                       stabilise=f.stabilise)
                        for m in models]
             peers = [p for p in f.peers if p and p != "none"]
-            unknown = sorted(set(peers) - {"mediapipe"})
+            unknown = sorted(set(peers) - set(PEER_CHOICES))
             if unknown:
-                raise ValueError(f"unknown --peers {unknown}; choose mediapipe or none")
+                raise ValueError(f"unknown --peers {unknown}; choose from {', '.join(PEER_CHOICES)}, or none")
             full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
             if "mediapipe" in peers and full_res_subsets:
                 results += evaluate_mediapipe(data_path, f.split, full_res_subsets, install=f.peer_install)
+            for name in (p for p in ISOLATED_PEERS if p in peers and full_res_subsets):
+                results += evaluate_isolated_peer(name, data_path, f.split, full_res_subsets, install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.evaluate: error: {e}") from None
         comparison = temporal_comparison(results)
