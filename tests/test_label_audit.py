@@ -76,13 +76,20 @@ def test_audit_writes_masks_summary_and_resumes(tmp_path, monkeypatch, capsys):
     people = summary["sources"]["people"]
     assert people["images"] == 3 and people["images_flagged"] == 3 and people["images_without_mask"] == 1
     assert people["missed_person"] == {"images": 3, "regions": 3, "pixels": 1800, "pixel_share": 0.06}
-    assert summary["command"].startswith("python -m seg_jax.data.label_audit --data_root")
+    assert people["command"].startswith("python -m seg_jax.data.label_audit --data_root")
+    assert people["settings"]["min_area"] == 0.01
     assert "python -m seg_jax.data.label_audit" in (out / "README.md").read_text()
     assert (tmp_path / "res" / "contact_sheet.png").exists() and (tmp_path / "res" / "summary.json").exists()
     image = str(tmp_path / "data" / "davis17" / "clip" / "frames" / "00001.jpg")
     assert (out / "davis17" / "clip" / "frames" / "00001.png").exists()
     ignore = load_ignore_mask(out, "davis17", image, (100, 100, 1))
     assert ignore.dtype == bool and ignore.sum() == 900
+    label8 = label.astype(np.uint8)[..., None] * 255
+    missed = load_ignore_mask(out, "davis17", image, (100, 100), directions=["missed_person"], label=label8)
+    extra = load_ignore_mask(out, "davis17", image, (100, 100), directions=["extra_person"], label=label)
+    assert missed.sum() == 600 and extra.sum() == 300 and not (missed & extra).any()
+    with pytest.raises(ValueError, match="needs the label"):
+        load_ignore_mask(out, "davis17", image, (100, 100), directions=["missed_person"])
     label_audit.main(argv)                                    # rerun: every chunk is done, no teacher call
     assert len(calls) == 3
     with pytest.raises(SystemExit, match="other settings"):

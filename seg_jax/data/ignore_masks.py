@@ -34,13 +34,21 @@ def ignore_mask_path(audit_dir: str | os.PathLike, source: str, image_path: str)
     return Path(audit_dir) / source / relative_key(source, image_path)
 
 
-def load_ignore_mask(audit_dir: str | os.PathLike, source: str, image_path: str,
-                     shape: Sequence[int]) -> np.ndarray | None:
+DIRECTIONS = ("missed_person", "extra_person")
+
+
+def load_ignore_mask(audit_dir: str | os.PathLike, source: str, image_path: str, shape: Sequence[int], *,
+                     directions: Sequence[str] = DIRECTIONS, label: np.ndarray | None = None) -> np.ndarray | None:
     """The audit's ignore mask of one image: bool (H, W), True = ignore in the loss; None if it was not flagged.
 
     ``shape``: the label's (H, W) (or (H, W, C)) as the caller holds it; a mask of another size raises
-    ValueError with one line naming both sizes and the file.
+    ValueError with one line naming both sizes and the file. ``directions``: which flagged regions to ignore;
+    the two are told apart by the label (missed_person regions lie where the label is background, extra_person
+    where it is person), so choosing one needs ``label`` (bool or uint8 (H, W[, 1]), person >= 128 for uint8).
     """
+    unknown = set(directions) - set(DIRECTIONS)
+    if unknown:
+        raise ValueError(f"unknown ignore-mask directions {sorted(unknown)}; choose from {DIRECTIONS}")
     path = ignore_mask_path(audit_dir, source, image_path)
     if not path.exists():
         return None
@@ -52,4 +60,13 @@ def load_ignore_mask(audit_dir: str | os.PathLike, source: str, image_path: str,
     if mask.shape != (h, w):
         raise ValueError(f"{path}: ignore mask is {mask.shape[1]}x{mask.shape[0]} but its label is {w}x{h}; "
                          "the audit was made from other data: rerun python -m seg_jax.data.label_audit")
-    return mask >= 128
+    ignore = mask >= 128
+    if set(directions) == set(DIRECTIONS):
+        return ignore
+    if label is None:
+        raise ValueError("load_ignore_mask: choosing directions needs the label (label=...)")
+    person = np.asarray(label).reshape(h, w)
+    person = person >= 128 if person.dtype == np.uint8 else person.astype(bool)
+    if not directions:
+        return np.zeros_like(ignore)
+    return ignore & person if tuple(directions) == ("extra_person",) else ignore & ~person

@@ -155,14 +155,20 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
               install: bool = True, limit: int = 0, log=print) -> dict[str, Any]:
     """The audit over ``sources`` (resumable per chunk); writes ``out/summary.json`` + ``out/index.json``."""
     progress = out / ".progress"
-    progress.mkdir(parents=True, exist_ok=True)
-    settings_file = progress / "settings.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
-        raise ValueError(f"{out} holds an audit made with other settings ({settings_file}); use a new --out")
-    settings_file.write_text(json.dumps(settings, sort_keys=True))
-    summary: dict[str, Any] = {"settings": settings, "sources": {}}
-    index: dict[str, Any] = {}
+    summary_file = out / "summary.json"
+    summary: dict[str, Any] = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    summary.setdefault("sources", {})
+    index_file = out / "index.json"
+    index: dict[str, Any] = json.loads(index_file.read_text()) if index_file.exists() else {}
     for source in sources:
+        # settings are kept per source: a source's masks all come from one setting; rerun a source with other
+        # settings only into a new --out
+        settings_file = progress / source / "settings.json"
+        if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+            raise ValueError(f"{out} holds a {source} audit made with other settings ({settings_file}); use a "
+                             "new --out")
+        settings_file.parent.mkdir(parents=True, exist_ok=True)
+        settings_file.write_text(json.dumps(settings, sort_keys=True))
         entries, without_mask = list_entries(data_root, source)
         if without_mask:
             print(f"seg_jax.data.label_audit: {source}: {without_mask} images have no mask and were skipped",
@@ -181,8 +187,10 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
             chunks.append(result)
             log(f"{source}: {min(start + chunk, len(entries))}/{len(entries)} images, "
                 f"{sum(len(c['flagged']) for c in chunks)} flagged")
-        summary["sources"][source] = summarize_source(chunks, without_mask)
+        summary["sources"][source] = {"settings": settings, **summarize_source(chunks, without_mask)}
         summary["teachers"] = next((c["versions"] for c in chunks), summary.get("teachers"))
+        if summary.get("teachers"):
+            summary["teachers"].get("modnet", {}).pop("short_side", None)      # per source, in its settings
         index[source] = {k: v for c in chunks for k, v in c["flagged"].items()}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (out / "index.json").write_text(json.dumps(index) + "\n")
@@ -191,15 +199,15 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
 
 README = """# Label audit: per-image ignore masks
 
-Made by `seg_jax.data.label_audit` (seg_jax) on {date}:
+Made by `seg_jax.data.label_audit` (seg_jax), last on {date}, with (one command per set of sources):
 
     {command}
 
 Derived from the shared data: never commit this folder. Layout: `<source>/<image path inside the source folder,
 .png>` is a uint8 PNG at the image's size, 255 = ignore in the loss (only flagged images have one); load with
 `seg_jax.data.ignore_masks.load_ignore_mask(audit_dir, source, image_path, shape)`. `summary.json`: per source,
-images, images flagged, regions and pixels per direction (missed_person: both teachers say person, the label
-background; extra_person: the reverse). `index.json`: each flagged image's regions. Settings: {settings}
+its settings and command, images, images flagged, regions and pixels per direction (missed_person: both teachers
+say person, the label background; extra_person: the reverse). `index.json`: each flagged image's regions.
 """
 
 
@@ -235,10 +243,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                             limit=a.limit, log=lambda s: print(s, file=sys.stderr, flush=True))
     except (RuntimeError, ValueError, OSError) as e:
         raise SystemExit(f"label_audit: error: {e}") from None
-    summary["command"] = command
+    for source in sources:
+        summary["sources"][source]["command"] = command
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "README.md").write_text(README.format(date=datetime.date.today().isoformat(), command=command,
-                                                 settings=json.dumps(settings)))
+    commands = "\n    ".join(sorted({s["command"] for s in summary["sources"].values() if "command" in s}))
+    (out / "README.md").write_text(README.format(date=datetime.date.today().isoformat(), command=commands))
     for source, s in summary["sources"].items():
         print(f"{source:10s} images {s['images']:5d}  flagged {s['images_flagged']:4d}  missed-person "
               f"{s['missed_person']['images']:4d} img {100 * s['missed_person']['pixel_share']:.2f}% px  "
