@@ -3,6 +3,7 @@
   python -m seg_jax.evaluate --model mobilenet                       # shipped weights, ../shared/data test split
   python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval.json
   python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
+  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval-mobilenet.json  # add peer rows only
 
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
@@ -221,6 +222,27 @@ def evaluate_isolated_peer(name: str, data_root: str, split: str, subsets: Seque
     return [row]
 
 
+def run_peers(peers: Sequence[str], data_root: str, split: str, subsets: Sequence[str],
+              install: bool = True) -> list[dict]:
+    """The rows of ``peers`` (names from :data:`PEER_CHOICES`) on ``subsets`` of ``split``, in that order."""
+    unknown = sorted(set(peers) - set(PEER_CHOICES))
+    if unknown:
+        raise ValueError(f"unknown --peers {unknown}; choose from {', '.join(PEER_CHOICES)}, or none")
+    rows: list[dict] = []
+    if "mediapipe" in peers and subsets:
+        rows += evaluate_mediapipe(data_root, split, subsets, install=install)
+    for name in (p for p in ISOLATED_PEERS if p in peers and subsets):
+        rows += evaluate_isolated_peer(name, data_root, split, subsets, install=install)
+    return rows
+
+
+def add_peer_rows(evaluation: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, Any]:
+    """``evaluation`` (an evaluate JSON) with ``rows`` added; an existing peer row of the same name is replaced."""
+    names = {r["model"] for r in rows}
+    kept = [r for r in evaluation["results"] if not (r.get("peer") and r["model"] in names)]
+    return {**evaluation, "results": kept + list(rows)}
+
+
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
                 input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
     """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
@@ -398,6 +420,8 @@ def main(argv=None) -> None:
                       "resolution, real data): any of mediapipe, rvm, modnet, or none.")
     flags.DEFINE_bool("peer_install", True, "Create each peer's own virtualenv when it is missing (needs PyPI).")
     flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
+    flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
+                        "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
 
     def run(_):
         from absl import logging
@@ -408,6 +432,22 @@ def main(argv=None) -> None:
         data_path = f.data or (None if config is not None and config.data.source != "mixed" else DEFAULT_DATA_ROOT)
         if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
             data_path = config.data.root
+        if f.peers_into:
+            path = Path(f.peers_into)
+            try:
+                evaluation = json.loads(path.read_text())
+                own = next(r for r in evaluation["results"] if not r.get("peer"))
+                rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
+                                 list(own.get("full_res", {})), install=f.peer_install)
+            except (OSError, ValueError, KeyError, StopIteration) as e:
+                raise SystemExit(f"seg_jax.evaluate: error: --peers_into {path}: {type(e).__name__}: {e}") from None
+            evaluation = add_peer_rows(evaluation, rows)
+            markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
+            print(markdown)
+            path.write_text(json.dumps(evaluation, indent=2, default=float) + "\n")
+            path.with_suffix(".md").write_text(markdown + "\n")
+            print(f"wrote {path} and {path.with_suffix('.md')}")
+            return
         if f.checkpoint and len(models) > 1:
             raise SystemExit("seg_jax.evaluate: error: --checkpoint applies to one --model; evaluate one at a time")
         try:
@@ -417,15 +457,9 @@ def main(argv=None) -> None:
                                       guided_subsample=f.guided_subsample, base_size=f.base_size,
                                       stabilise=f.stabilise)
                        for m in models]
-            peers = [p for p in f.peers if p and p != "none"]
-            unknown = sorted(set(peers) - set(PEER_CHOICES))
-            if unknown:
-                raise ValueError(f"unknown --peers {unknown}; choose from {', '.join(PEER_CHOICES)}, or none")
             full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
-            if "mediapipe" in peers and full_res_subsets:
-                results += evaluate_mediapipe(data_path, f.split, full_res_subsets, install=f.peer_install)
-            for name in (p for p in ISOLATED_PEERS if p in peers and full_res_subsets):
-                results += evaluate_isolated_peer(name, data_path, f.split, full_res_subsets, install=f.peer_install)
+            results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
+                                 install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"seg_jax.evaluate: error: {e}") from None
         comparison = temporal_comparison(results)

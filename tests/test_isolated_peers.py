@@ -160,3 +160,20 @@ def test_paired_rounds_include_the_onnx_peers_and_skip_an_absent_one(monkeypatch
     assert rows[0] == {"skipped": "MediaPipe peer unavailable: no mediapipe"}
     assert rows[1]["peer"] == f"rvm {rvm.MODEL}" and rows[1]["frame"] == [64, 96] and rows[1]["peer_ms"] > 0
     assert rows[2] == {"skipped": "modnet peer unavailable: no net"}
+
+
+def test_peer_rows_are_added_to_an_evaluation_replacing_their_old_rows(monkeypatch):
+    old = {"results": [{"model": "mobilenet", "split": "test", "full_res": {"davis": {}}},
+                       {"model": "mediapipe general 256x256", "peer": True},
+                       {"model": "rvm row", "peer": True, "stale": True}], "temporal": None}
+    calls = []
+    monkeypatch.setattr(evaluate, "evaluate_isolated_peer", lambda name, root, split, subsets, install: calls.append(
+        (name, split, subsets)) or [{"model": f"{name} row", "peer": True}])
+    rows = evaluate.run_peers(["rvm", "modnet"], "root", "test", ["davis"], install=False)
+    assert calls == [("rvm", "test", ["davis"]), ("modnet", "test", ["davis"])]
+    new = evaluate.add_peer_rows(old, rows)
+    assert [r["model"] for r in new["results"]] == ["mobilenet", "mediapipe general 256x256", "rvm row",
+                                                   "modnet row"]
+    assert "stale" not in new["results"][2]
+    with pytest.raises(ValueError, match="unknown --peers"):
+        evaluate.run_peers(["bodypix"], "root", "test", ["davis"])
