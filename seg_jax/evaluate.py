@@ -3,6 +3,7 @@
   python -m seg_jax.evaluate --model mobilenet                       # shipped weights, ../shared/data test split
   python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval.json
   python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
+  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval-mobilenet.json  # add peer rows only
 
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
@@ -11,9 +12,12 @@ Two protocols, reported side by side:
   (Dice, person IoU and mIoU at threshold 0.5, MAD, boundary F), plus on video flicker = mean
   |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
 
-Peers (``--peers mediapipe``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
-144x256) runs in its own virtualenv (:mod:`seg_jax.peers.mediapipe`) on the same decoded images, in the same order,
-and its alphas are scored by the same code at the same resolution; its rows stand beside seg_jax's per source.
+Peers (``--peers mediapipe,rvm,modnet``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
+144x256), RVM (recurrent MobileNetV3, ~384 px internally, state carried through each clip and zero per still) and
+MODNet (short side 512) each run in their own virtualenv as a separate process (:mod:`seg_jax.peers`) on the same
+decoded images, in the same order, and their alphas are scored by the same code at the same resolution (flicker and
+dtSSD on video included); their rows stand beside seg_jax's per source. A peer that cannot be had leaves its rows
+out after one line on stderr.
 """
 from __future__ import annotations
 
@@ -189,6 +193,68 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     return list(rows.values())
 
 
+ISOLATED_PEERS = ("rvm", "modnet")
+PEER_CHOICES = ("mediapipe", *ISOLATED_PEERS)
+
+
+def _isolated_peer(name: str):
+    """(IsolatedPeer, row name) of an ONNX peer in its own virtualenv: 'rvm' or 'modnet'."""
+    from seg_jax.peers import modnet, rvm
+    module = {"rvm": rvm, "modnet": modnet}[name]
+    return module.PEER, module.ROW_NAME
+
+
+def evaluate_isolated_peer(name: str, data_root: str, split: str, subsets: Sequence[str],
+                           install: bool = True) -> list[dict]:
+    """RVM or MODNet (``name``) on the same held-out files, scored like seg_jax's full-resolution rows.
+
+    Each source's images go to the peer in order with their clip names (a recurrent peer carries its state
+    through a clip and starts every still from zero). -> [one result dict ({"model", "peer": True,
+    "full_res": {subset: metrics}, "peer_seconds_per_frame": {subset: s}})], or [] after one line on stderr
+    when the peer cannot be run.
+    """
+    from seg_jax import data
+    from seg_jax.data.io import read_pair
+    peer, row_name = _isolated_peer(name)
+    row = {"model": row_name, "peer": True, "split": split, "full_res": {}, "peer_seconds_per_frame": {}}
+    for subset in subsets:
+        files = data.heldout_files(data_root, split=split, subset=subset)
+        images = [read_pair(e["image_path"], e["mask_path"])["image"] for e in files]
+        t0 = time.perf_counter()
+        got = peer.alphas(images, [e.get("sequence") or "" for e in files], install=install)
+        if got["status"] != "ok":
+            print(f"seg_jax.evaluate: {peer.name} rows left out: {got['reason']}", file=sys.stderr)
+            return []
+        # the worker's wall time per frame (file transfer and process start included): an upper bound on its speed
+        row["peer_seconds_per_frame"][subset] = (time.perf_counter() - t0) / max(1, len(files))
+        metrics = evaluate_full_resolution(ReplayAlphas(got["alphas"][peer.models[0]]), files)
+        metrics.pop("seconds_per_frame_median", None)   # replay time, not the peer's: meaningless
+        row["full_res"][subset] = metrics
+        row["version"] = {k: v for k, v in got["info"].items() if k != "frames"}
+    return [row]
+
+
+def run_peers(peers: Sequence[str], data_root: str, split: str, subsets: Sequence[str],
+              install: bool = True) -> list[dict]:
+    """The rows of ``peers`` (names from :data:`PEER_CHOICES`) on ``subsets`` of ``split``, in that order."""
+    unknown = sorted(set(peers) - set(PEER_CHOICES))
+    if unknown:
+        raise ValueError(f"unknown --peers {unknown}; choose from {', '.join(PEER_CHOICES)}, or none")
+    rows: list[dict] = []
+    if "mediapipe" in peers and subsets:
+        rows += evaluate_mediapipe(data_root, split, subsets, install=install)
+    for name in (p for p in ISOLATED_PEERS if p in peers and subsets):
+        rows += evaluate_isolated_peer(name, data_root, split, subsets, install=install)
+    return rows
+
+
+def add_peer_rows(evaluation: Mapping[str, Any], rows: Sequence[dict]) -> dict[str, Any]:
+    """``evaluation`` (an evaluate JSON) with ``rows`` added; an existing peer row of the same name is replaced."""
+    names = {r["model"] for r in rows}
+    kept = [r for r in evaluation["results"] if not (r.get("peer") and r["model"] in names)]
+    return {**evaluation, "results": kept + list(rows)}
+
+
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
                 input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
     """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
@@ -344,10 +410,11 @@ def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
     if not by_source:
         return []
     split = results[0].get("split", "test")
-    lines = [f"**seg_jax vs MediaPipe at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
-             "MediaPipe through its own `process()`, on the same decoded images; Dice and IoU at 0.5; false person: "
-             "the share of non-person pixels predicted person; images flagged: the share of person-free photos "
-             "with a predicted person region of at least 1 % of the image; flicker and dtSSD on video only)", "",
+    lines = [f"**seg_jax vs peers at full resolution** (split: {split}; seg_jax through `Segmenter.step`, "
+             "MediaPipe through its own `process()`, RVM and MODNet through their ONNX graphs in their own "
+             "processes, on the same decoded images; Dice and IoU at 0.5; false person: the share of non-person "
+             "pixels predicted person; images flagged: the share of person-free photos with a predicted person "
+             "region of at least 1 % of the image; flicker and dtSSD on video only)", "",
              "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | False person | Images flagged | Flicker "
              "| dtSSD |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for subset, entries in by_source.items():
@@ -381,10 +448,12 @@ def main(argv=None) -> None:
                         "(adapted to each image's aspect ratio; default: the weights manifest's).")
     flags.DEFINE_string("stabilise", None, "Full-resolution protocol: the stream's hold of the previous alpha as "
                         "STRENGTH,MOTION[,RADIUS[,track]] or off (default: seg_jax.segmenter.DEFAULT_STABILISE).")
-    flags.DEFINE_list("peers", ["mediapipe"], "Peers scored beside seg_jax on the same images (full resolution, "
-                      "real data): mediapipe, or none.")
-    flags.DEFINE_bool("peer_install", True, "Create the peer's own virtualenv when it is missing (needs PyPI).")
+    flags.DEFINE_list("peers", list(PEER_CHOICES), "Peers scored beside seg_jax on the same images (full "
+                      "resolution, real data): any of mediapipe, rvm, modnet, or none.")
+    flags.DEFINE_bool("peer_install", True, "Create each peer's own virtualenv when it is missing (needs PyPI).")
     flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
+    flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
+                        "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
 
     def run(_):
         from absl import logging
@@ -397,6 +466,22 @@ def main(argv=None) -> None:
         data_path = f.data or (None if config is not None and config.data.source != "mixed" else DEFAULT_DATA_ROOT)
         if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
             data_path = config.data.root
+        if f.peers_into:
+            path = Path(f.peers_into)
+            try:
+                evaluation = json.loads(path.read_text())
+                own = next(r for r in evaluation["results"] if not r.get("peer"))
+                rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
+                                 list(own.get("full_res", {})), install=f.peer_install)
+            except (OSError, ValueError, KeyError, StopIteration) as e:
+                raise SystemExit(f"seg_jax.evaluate: error: --peers_into {path}: {type(e).__name__}: {e}") from None
+            evaluation = add_peer_rows(evaluation, rows)
+            markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
+            print(markdown)
+            path.write_text(json.dumps(evaluation, indent=2, default=float) + "\n")
+            path.with_suffix(".md").write_text(markdown + "\n")
+            print(f"wrote {path} and {path.with_suffix('.md')}")
+            return
         if f.checkpoint and len(models) > 1:
             fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
         try:
@@ -406,13 +491,9 @@ def main(argv=None) -> None:
                                       guided_subsample=f.guided_subsample, base_size=f.base_size,
                                       stabilise=f.stabilise)
                        for m in models]
-            peers = [p for p in f.peers if p and p != "none"]
-            unknown = sorted(set(peers) - {"mediapipe"})
-            if unknown:
-                raise ValueError(f"unknown --peers {unknown}; choose mediapipe or none")
             full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
-            if "mediapipe" in peers and full_res_subsets:
-                results += evaluate_mediapipe(data_path, f.split, full_res_subsets, install=f.peer_install)
+            results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
+                                 install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
             fail("seg_jax.evaluate", str(e))
         comparison = temporal_comparison(results)

@@ -206,6 +206,8 @@ def test_paired_rounds_alternate_and_lead_the_ratios(tmp_path, monkeypatch):
     real_session = peers.MediaPipeSession
     monkeypatch.setattr(peers, "MediaPipeSession", lambda frames, **kw: real_session(
         frames, warmup=0, python=Path(sys.executable), script=script))
+    from seg_jax.bench import sections_peers
+    monkeypatch.setattr(sections_peers, "ISOLATED_BENCH_PEERS", ())   # RVM/MODNet: tests/test_isolated_peers.py
     o = Options(suite="cpu", models=("mobilenet",), sizes=((64, 64),), frames=((64, 96),), e2e_input=(64, 64),
                 sections=("paired",), warmup=1, paired_rounds=3, paired_block=2)
     res = Runner(o, log=lambda s: None).run()

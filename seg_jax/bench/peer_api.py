@@ -85,7 +85,51 @@ class TorchvisionPeer:
                                       warmup=options.warmup, iters=options.iters)
 
 
-MEDIAPIPE = MediaPipePeer()
-PEERS: tuple[Peer, ...] = (MEDIAPIPE, TorchvisionPeer())
+class IsolatedOnnxPeer:
+    """RVM or MODNet (ONNX in its own virtualenv, :mod:`seg_jax.peers.isolated`) timed on the end-to-end frames:
+    a frame in, the alpha at the frame's size out (CPU suite)."""
+    suite = "cpu"
+    pairs = ()
 
-__all__ = ["InputPair", "MEDIAPIPE", "MediaPipePeer", "PEERS", "Peer", "TorchvisionPeer"]
+    def __init__(self, name: str, module: str, description: str):
+        self.name, self._module, self.description = name, module, description
+
+    def peer(self):
+        import importlib
+        return importlib.import_module(self._module).PEER
+
+    @property
+    def model(self) -> str:
+        return self.peer().models[0]
+
+    def availability(self, install: bool) -> tuple[bool, str]:
+        py, message = self.peer().ensure(install)
+        return py is not None, message
+
+    def frame_sizes(self, options: Any) -> list[tuple[int, int]]:
+        return sorted({tuple(f) for f in options.frames})
+
+    def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        from seg_jax.timing import summarize
+        try:
+            with self.peer().session(frames, warmup=options.warmup, install=options.peer_install) as session:
+                results = []
+                for frame in frames:
+                    times = np.asarray(session.time(self.model, frame, options.peer_iters)) / 1e3
+                    results.append({"model": self.model, "frame": frame, **summarize(times)})
+                info = session.info
+        except RuntimeError as e:
+            return {"status": "skipped", "reason": str(e)}
+        return {"status": "ok", "version": {k: v for k, v in info.items() if k != "ready"}, "results": results}
+
+
+MEDIAPIPE = MediaPipePeer()
+RVM = IsolatedOnnxPeer("rvm", "seg_jax.peers.rvm", "RVM MobileNetV3 fp32 ONNX (onnxruntime, ~384 px internally, "
+                       "recurrent state carried), in its own virtualenv (subprocess)")
+MODNET = IsolatedOnnxPeer("modnet", "seg_jax.peers.modnet", "MODNet ONNX (onnxruntime, short side 512), in its own "
+                          "virtualenv (subprocess)")
+ISOLATED_BENCH_PEERS = (RVM, MODNET)
+PEERS: tuple[Peer, ...] = (MEDIAPIPE, RVM, MODNET, TorchvisionPeer())
+
+__all__ = ["ISOLATED_BENCH_PEERS", "InputPair", "IsolatedOnnxPeer", "MEDIAPIPE", "MODNET", "MediaPipePeer", "PEERS",
+           "Peer", "RVM", "TorchvisionPeer"]

@@ -77,7 +77,7 @@ def _model_tables(res: dict[str, Any]) -> list[str]:
 
     paired = [r for r in _rows(res, "paired") if "ratio" in r]
     if paired:
-        lines += ["**Paired rounds vs MediaPipe** (alternating blocks of seg_jax and peer calls on the same frames; "
+        lines += ["**Paired rounds vs peers** (alternating blocks of seg_jax and peer calls on the same frames; "
                   "ratio of the medians, and the range of the per-round ratios)", ""]
         lines += _table(["what", "input/frame", "seg_jax variant", "peer", "rounds x calls", "seg_jax ms", "peer ms",
                          "ratio", "per-round ratios"],
@@ -152,6 +152,15 @@ def _peer_tables(res: dict[str, Any]) -> list[str]:
                              for r in mp["results"]])
         else:
             lines += [f"- MediaPipe peer skipped: {mp.get('reason')}", ""]
+    for name in ("rvm", "modnet"):
+        onnx_peer = peers.get(name)
+        if onnx_peer and onnx_peer.get("status") == "ok":
+            lines += [f"**{name}** ({onnx_peer.get('what')}; {onnx_peer.get('version')})", ""]
+            lines += _table(["model", "frame", "median ms", "p95 ms", "frames/s"],
+                            [[r["model"], r["frame"], r["median_ms"], r["p95_ms"], r["items_per_s"]]
+                             for r in onnx_peer["results"]])
+        elif onnx_peer:
+            lines += [f"- {name} peer skipped: {onnx_peer.get('reason')}", ""]
     tv = peers.get("torchvision")
     if tv:
         if tv.get("status") == "ok":

@@ -1,4 +1,4 @@
-"""Benchmark sections against other tools: each peer alone, and paired rounds against MediaPipe.
+"""Benchmark sections against other tools: each peer alone, and paired rounds against MediaPipe, RVM and MODNet.
 
 Each section is ``section(runner) -> rows`` (:class:`seg_jax.bench.run.Runner` holds the options, the caches
 and the log).
@@ -12,7 +12,7 @@ import numpy as np
 
 from seg_jax.bench.common import compile_fn, fused_probs_fn, make_frames
 from seg_jax.bench.options import FUSED_VARIANTS
-from seg_jax.bench.peer_api import MEDIAPIPE, PEERS
+from seg_jax.bench.peer_api import ISOLATED_BENCH_PEERS, MEDIAPIPE, PEERS
 
 
 def peers(runner) -> dict[str, Any]:
@@ -34,7 +34,11 @@ def peers(runner) -> dict[str, Any]:
 
 
 def paired(runner) -> list[dict]:
-    """seg_jax's default path and MediaPipe timed in alternating blocks on the same frames (CPU suite).
+    """seg_jax's default path and each CPU peer timed in alternating blocks on the same frames (CPU suite).
+
+    MediaPipe: network latency at its paired input sizes and end to end on the first frame size; RVM and MODNet
+    (ONNX, their own processes, their own input sizes): end to end on the first frame size (alpha at frame size,
+    RVM's recurrent state carried from call to call). A peer that cannot be had leaves a ``skipped`` row.
 
     Each round times ``paired_block`` seg_jax calls, then ``paired_block`` peer calls (the order flips every
     round; each block starts with one untimed call on its side); the ratio is median(seg_jax) /
@@ -50,7 +54,7 @@ def paired(runner) -> list[dict]:
     from seg_jax.peers import mediapipe as mediapipe_tools
     o = runner.o
     if o.suite != "cpu":
-        return [{"skipped": "paired rounds are against MediaPipe, on the CPU suite"}]
+        return [{"skipped": "paired rounds are against the CPU peers, on the CPU suite"}]
     if "mobilenet" not in o.models:
         return [{"skipped": "paired rounds use the mobilenet model"}]
     dot = default_dot_dtype()
@@ -80,42 +84,64 @@ def paired(runner) -> list[dict]:
     try:
         session = mediapipe_tools.MediaPipeSession(frames, warmup=o.warmup, install=o.peer_install)
     except RuntimeError as e:
-        runner.log(f"[bench] paired rounds skipped: {e}")
-        return [{"skipped": f"MediaPipe peer unavailable: {e}"}]
-    rows = []
-    with session:
-        for kind, where, call, peer_model, peer_frame in pairs:
-            for _ in range(o.warmup):
+        runner.log(f"[bench] paired rounds vs MediaPipe skipped: {e}")
+        rows = [{"skipped": f"MediaPipe peer unavailable: {e}"}]
+    else:
+        with session:
+            rows = _rounds(runner, session, pairs, "mediapipe", variant, dot)
+    # the ONNX peers in their own processes: end to end on the same frame (their own input sizes differ from ours)
+    for peer in ISOLATED_BENCH_PEERS:
+        peer_pairs = [(kind, where, call, peer.model, f"{where[0]}x{where[1]}") for kind, where, call, _, _ in pairs
+                      if kind.startswith("end-to-end")][:1]
+        if not peer_pairs:
+            continue
+        try:
+            session = peer.peer().session({k: v for k, v in frames.items() if k == peer_pairs[0][4]},
+                                          warmup=o.warmup, install=o.peer_install)
+        except RuntimeError as e:
+            runner.log(f"[bench] paired rounds vs {peer.name} skipped: {e}")
+            rows.append({"skipped": f"{peer.name} peer unavailable: {e}"})
+            continue
+        with session:
+            rows += _rounds(runner, session, peer_pairs, peer.name, variant, dot)
+    return rows
+
+
+def _rounds(runner, session, pairs, peer_name: str, variant: str, dot: str) -> list[dict]:
+    """Alternating blocks of ``call`` and ``session.time`` per (kind, where, call, peer model, peer frame)."""
+    o, rows = runner.o, []
+    for kind, where, call, peer_model, peer_frame in pairs:
+        for _ in range(o.warmup):
+            call()
+        ours, theirs, round_ratios = [], [], []
+        for r in range(o.paired_rounds):
+            block = []
+            # one untimed call opens each block on both sides: the first call after the other
+            # process ran pays for waking threads and refilling caches
+            if r % 2:
+                peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
+            call()
+            for _ in range(o.paired_block):
+                t0 = time.perf_counter()
                 call()
-            ours, theirs, round_ratios = [], [], []
-            for r in range(o.paired_rounds):
-                block = []
-                # one untimed call opens each block on both sides: the first call after the other
-                # process ran pays for waking threads and refilling caches
-                if r % 2:
-                    peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
-                call()
-                for _ in range(o.paired_block):
-                    t0 = time.perf_counter()
-                    call()
-                    block.append((time.perf_counter() - t0) * 1e3)
-                if not r % 2:
-                    peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
-                ours += block
-                theirs += peer_block
-                round_ratios.append(float(np.median(block) / np.median(peer_block)))
-            row = {"kind": kind, "model": "mobilenet", "variant": variant, "dot_dtype": dot,
-                   ("input" if kind == "latency" else "frame"): where,
-                   "peer": f"mediapipe {peer_model}", "peer_frame": peer_frame,
-                   "rounds": o.paired_rounds, "block": o.paired_block,
-                   "ours_ms": float(np.median(ours)), "peer_ms": float(np.median(theirs)),
-                   "ours_p95_ms": float(np.percentile(ours, 95)), "peer_p95_ms": float(np.percentile(theirs, 95)),
-                   "round_ratio_min": min(round_ratios), "round_ratio_max": max(round_ratios),
-                   "round_ratio_median": float(np.median(round_ratios))}
-            row["ratio"] = row["ours_ms"] / row["peer_ms"]
-            rows.append(row)
-            size = "x".join(map(str, where))
-            runner.log(f"paired  {kind[:10]:10s} {size:9s} {variant} {row['ours_ms']:6.2f} ms vs "
-                     f"{peer_model} {row['peer_ms']:5.2f} ms = {row['ratio']:.2f}x (rounds "
-                     f"{row['round_ratio_min']:.2f}-{row['round_ratio_max']:.2f})")
+                block.append((time.perf_counter() - t0) * 1e3)
+            if not r % 2:
+                peer_block = session.time(peer_model, peer_frame, o.paired_block + 1)[1:]
+            ours += block
+            theirs += peer_block
+            round_ratios.append(float(np.median(block) / np.median(peer_block)))
+        row = {"kind": kind, "model": "mobilenet", "variant": variant, "dot_dtype": dot,
+               ("input" if kind == "latency" else "frame"): where,
+               "peer": f"{peer_name} {peer_model}", "peer_frame": peer_frame,
+               "rounds": o.paired_rounds, "block": o.paired_block,
+               "ours_ms": float(np.median(ours)), "peer_ms": float(np.median(theirs)),
+               "ours_p95_ms": float(np.percentile(ours, 95)), "peer_p95_ms": float(np.percentile(theirs, 95)),
+               "round_ratio_min": min(round_ratios), "round_ratio_max": max(round_ratios),
+               "round_ratio_median": float(np.median(round_ratios))}
+        row["ratio"] = row["ours_ms"] / row["peer_ms"]
+        rows.append(row)
+        size = "x".join(map(str, where))
+        runner.log(f"paired  {kind[:10]:10s} {size:9s} {variant} {row['ours_ms']:6.2f} ms vs "
+                   f"{peer_model} {row['peer_ms']:5.2f} ms = {row['ratio']:.2f}x (rounds "
+                   f"{row['round_ratio_min']:.2f}-{row['round_ratio_max']:.2f})")
     return rows
