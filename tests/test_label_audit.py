@@ -108,3 +108,36 @@ def test_loader_none_when_not_flagged_and_one_line_on_a_size_mismatch(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="not inside a folder named 'people'"):
         load_ignore_mask(tmp_path, "people", "/x/other/a.jpg", (6, 8))
+
+
+def test_training_pairs_carry_the_audit_as_ignore_maps(tmp_path):
+    from seg_jax.configs import default
+    from seg_jax.data import folder, real
+    from seg_jax.data.ignore_masks import AuditedPairSource
+    people = tmp_path / "data" / "people"
+    for stem in ("a", "b"):
+        (people / "images").mkdir(parents=True, exist_ok=True)
+        (people / "masks").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(people / "images" / f"{stem}.jpg"), np.full((20, 30, 3), 90, np.uint8))
+        mask = np.zeros((20, 30), np.uint8)
+        mask[:, 20:] = 255
+        cv2.imwrite(str(people / "masks" / f"{stem}.png"), mask)
+    flagged = np.zeros((20, 30), np.uint8)
+    flagged[5:10, 2:8] = 255        # a missed person (label background)
+    flagged[5:10, 22:26] = 255      # an extra person (label person)
+    audit = tmp_path / "audit" / "people" / "images"
+    audit.mkdir(parents=True)
+    cv2.imwrite(str(audit / "a.png"), flagged)
+    pairs = folder.list_pairs(str(people))
+    src = AuditedPairSource(pairs, "people", tmp_path / "audit", ["missed_person"])
+    a, b = src[0], src[1]
+    assert a["ignore"].shape == (20, 30, 1) and a["ignore"][5:10, 2:8].min() == 255
+    assert a["ignore"].sum() == 255 * 30                         # only the missed-person region
+    assert not b["ignore"].any()                                 # an unflagged image ignores nothing
+    c = default.get_default_config()
+    c.data.label_audit.dir = str(tmp_path / "audit")
+    assert isinstance(real._audited(c, folder.PairSource(pairs, "people")), AuditedPairSource)
+    assert not isinstance(real._audited(c, folder.PairSource(pairs, "selfies")), AuditedPairSource)
+    c.data.label_audit.dir = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="no label audit of 'people'"):
+        real._audited(c, folder.PairSource(pairs, "people"))

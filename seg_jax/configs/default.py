@@ -52,6 +52,11 @@ def get_default_config() -> ml_collections.ConfigDict:
     # such objects and no person at all (all-zero mask)
     c.data.negatives = ml_collections.ConfigDict({
         "background_share": 0.5, "object_prob": 0.25, "no_person_prob": 0.1})
+    # source 'mixed': the teachers' label audit (python -m seg_jax.data.label_audit) as per-pixel ignore maps of
+    # the real train pairs: its folder ('' = off), which subsets (comma-separated) and which flagged regions
+    # (missed_person: the label says background where both teachers see a person; extra_person: the reverse)
+    c.data.label_audit = ml_collections.ConfigDict({
+        "dir": "", "sources": "people", "directions": "missed_person"})
     # source 'mixed': each still subset's share of the real pairs (normalised; 0 leaves it out) and of the
     # compositing foregrounds (cutouts too). Selfies and portraits are the video-call domain; the soft
     # mattes (portraits, cutouts) carry hair detail that the softened binary masks lack.

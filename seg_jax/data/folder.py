@@ -163,11 +163,14 @@ class PairSource:
         for k in range(n):
             p = self.pairs[(index + k) % n]
             try:
-                return io.read_pair(p.image_path, p.mask_path, self.stats)
+                return self._read(p)
             except io.BadInputError as e:
                 io.skip_unreadable(p.image_path, e, self.stats)
                 first = first or e
         raise io.BadInputError(f"{self.name}: none of its {n} pairs decodes (first: {first})")
+
+    def _read(self, pair: Pair) -> dict:
+        return io.read_pair(pair.image_path, pair.mask_path, self.stats)
 
     def __repr__(self) -> str:
         return f"PairSource({self.name!r}, n={len(self.pairs)})"

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from seg_jax.data.folder import PairSource
+
 
 def relative_key(source: str, image_path: str) -> str:
     """``image_path``'s path inside the folder named ``source`` (its last occurrence), extension .png.
@@ -70,3 +72,34 @@ def load_ignore_mask(audit_dir: str | os.PathLike, source: str, image_path: str,
     if not directions:
         return np.zeros_like(ignore)
     return ignore & person if tuple(directions) == ("extra_person",) else ignore & ~person
+
+
+
+class AuditedPairSource(PairSource):
+    """Still pairs with the audit's ignore maps: ``source[i]`` -> {'image', 'mask', 'ignore'}, 'ignore' uint8
+    (H, W, 1), 255 on the flagged regions of ``directions`` (zeros for an image the audit did not flag).
+
+    ``name`` is the audit's source folder name (e.g. 'people').
+    """
+    has_ignore = True
+
+    def __init__(self, pairs, name: str, audit_dir: str | os.PathLike, directions: Sequence[str] = ("missed_person",)):
+        super().__init__(pairs, name)
+        self.audit_dir, self.directions = str(audit_dir), tuple(directions)
+        if not Path(self.audit_dir, name).is_dir():
+            raise ValueError(f"{Path(self.audit_dir, name)}: no label audit of {name!r}; run "
+                             "python -m seg_jax.data.label_audit, or set data.label_audit.dir=''")
+        unknown = set(self.directions) - set(DIRECTIONS)
+        if unknown:
+            raise ValueError(f"data.label_audit.directions: unknown {sorted(unknown)}; choose from {DIRECTIONS}")
+
+    def _read(self, pair) -> dict:
+        example = super()._read(pair)
+        mask = example["mask"]
+        ignore = load_ignore_mask(self.audit_dir, self.name, pair.image_path, mask.shape,
+                                  directions=self.directions, label=mask)
+        flagged = np.zeros(mask.shape[:2], bool) if ignore is None else ignore
+        return {**example, "ignore": (flagged.astype(np.uint8) * 255)[:, :, None]}
+
+    def __repr__(self) -> str:
+        return f"AuditedPairSource({self.name!r}, n={len(self.pairs)}, {self.audit_dir!r}, {self.directions})"

@@ -188,8 +188,19 @@ def real_pairs(config, root: str) -> list[tuple[object, float]]:
         if share < 0:
             raise ValueError(f"data.real_weights.{sub} = {share}; weights must be >= 0")
         if share > 0:
-            out.append((folder.PairSource(pairs(root, sub, "train"), sub), share))
+            out.append((_audited(config, folder.PairSource(pairs(root, sub, "train"), sub)), share))
     return out
+
+
+def _audited(config, source: folder.PairSource):
+    """``source`` with the label audit's ignore maps when ``data.label_audit.dir`` is set and lists its subset."""
+    audit = config.data.get("label_audit") or {}
+    names = [n.strip() for n in str(audit.get("sources", "")).split(",") if n.strip()]
+    if not audit.get("dir") or source.name not in names:
+        return source
+    from seg_jax.data.ignore_masks import AuditedPairSource
+    directions = [d.strip() for d in str(audit.get("directions", "")).split(",") if d.strip()]
+    return AuditedPairSource(source.pairs, source.name, audit["dir"], directions)
 
 
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
