@@ -214,12 +214,11 @@ def evaluate_isolated_peer(name: str, data_root: str, split: str, subsets: Seque
     when the peer cannot be run.
     """
     from seg_jax import data
-    from seg_jax.data.io import read_pair
     peer, row_name = _isolated_peer(name)
     row = {"model": row_name, "peer": True, "split": split, "full_res": {}, "peer_seconds_per_frame": {}}
     for subset in subsets:
         files = data.heldout_files(data_root, split=split, subset=subset)
-        images = [read_pair(e["image_path"], e["mask_path"])["image"] for e in files]
+        images = [data.read_heldout(e)["image"] for e in files]
         t0 = time.perf_counter()
         got = peer.alphas(images, [e.get("sequence") or "" for e in files], install=install)
         if got["status"] != "ok":
