@@ -60,7 +60,7 @@ def test_mobilenet_matches_jax_at_two_sizes(mobilenet_onnx):
         x = _images((2, h, w, 3))
         want = np.asarray(jax.nn.sigmoid(apply(variables, x)))
         got = session.run(["mask"], {"image": x})[0]
-        assert got.shape == (2, h, w, 1) and want.std() > 0.05  # a real mask, not a constant
+        assert got.shape == (2, h, w, 1) and want.std() > 0.02  # a real mask, not a constant
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
 
 

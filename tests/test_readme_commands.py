@@ -66,6 +66,16 @@ def parse_only(monkeypatch, module: str, args: list[str]) -> None:
         flags_parser(list(sys.argv if argv is None else argv))
         raise Parsed(0)
 
+    # flags an earlier test's tool left defined in this process would clash with the ones this tool defines:
+    # set them aside for the run and put them back after
+    saved = {}
+    for owner, flag_list in absl_flags.FLAGS.flags_by_module_dict().items():
+        if not owner.startswith("absl"):
+            for flag in flag_list:
+                if flag.name in absl_flags.FLAGS and flag.name not in saved:
+                    saved[flag.name] = flag
+    for name in saved:
+        delattr(absl_flags.FLAGS, name)
     defined = set(absl_flags.FLAGS)
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
     monkeypatch.setattr(absl_app, "run", run)
@@ -78,6 +88,8 @@ def parse_only(monkeypatch, module: str, args: list[str]) -> None:
     finally:
         for name in set(absl_flags.FLAGS) - defined:       # the next tool defines its own
             delattr(absl_flags.FLAGS, name)
+        for name, flag in saved.items():
+            absl_flags.FLAGS[name] = flag
 
 
 def test_the_readme_has_the_commands_this_test_knows():
