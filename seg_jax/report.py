@@ -135,7 +135,7 @@ def results_section(results: Path, figures: Sequence[str]) -> str:
 
 def dice_summary(rows: Sequence[dict]) -> list[str]:
     """A compact table of one evaluation: full-resolution Dice per source (rows) and model (columns), with the
-    flicker of video sources in brackets."""
+    flicker of video sources in brackets; on person-free photos, the share of images flagged with a person."""
     models = [r for r in rows if r.get("full_res")]
     sources = list(dict.fromkeys(s for r in models for s in r["full_res"]))
     lines = ["| Source | " + " | ".join(r["model"] for r in models) + " |", "|---" * (len(models) + 1) + "|"]
@@ -143,6 +143,9 @@ def dice_summary(rows: Sequence[dict]) -> list[str]:
         cells = []
         for r in models:
             m = r["full_res"].get(s)
+            if m is not None and "false_person_images" in m:   # person-free photos: no Dice, the share flagged
+                cells.append(f"{m['false_person_images']:.3f} flagged")
+                continue
             cell = "-" if m is None else f"{m['dice']:.4f}"
             if m is not None and "flicker" in m:
                 cell += f" (flicker {m['flicker']:.4f})"
