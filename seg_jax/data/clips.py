@@ -37,7 +37,8 @@ class Sequence:
         return len(self.frames)
 
 
-def _images_by_stem(folder: str) -> dict[str, str]:
+def images_by_stem(folder: str) -> dict[str, str]:
+    """stem -> path of every image file in ``folder`` that is not empty or truncated, sorted by stem."""
     out = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -57,7 +58,7 @@ def list_davis(root: str, names: list[str] | None = None) -> list[Sequence]:
             if names is not None:
                 raise io.BadInputError(f"{os.path.join(root, seq)}: missing frames/ or masks/ folder")
             continue
-        frames, masks = _images_by_stem(fdir), _images_by_stem(mdir)
+        frames, masks = images_by_stem(fdir), images_by_stem(mdir)
         stems = sorted(frames.keys() & masks.keys())
         if stems:
             seqs.append(Sequence(seq, tuple(frames[s] for s in stems), tuple(masks[s] for s in stems)))
@@ -107,6 +108,24 @@ def clip_starts(length: int, clip_length: int, stride: int = 1, cover: bool = Fa
     return starts
 
 
+class ClipIndex:
+    """Clip index arithmetic over videos of ``lengths`` frames: ``len`` is the number of clips, ``locate(i)`` ->
+    (video index, start frame), found from the cumulative count of starts per video (bisect)."""
+
+    def __init__(self, lengths, clip_length: int, stride: int = 1, cover: bool = False):
+        self.starts = [clip_starts(int(n), int(clip_length), int(stride), cover) for n in lengths]
+        self.offsets = list(np.cumsum([0] + [len(s) for s in self.starts]).tolist())
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def locate(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self.offsets, index) - 1
+        return k, self.starts[k][index - self.offsets[k]]
+
+
 class ClipSource:
     """Random-access clips of T frames.
 
@@ -118,22 +137,18 @@ class ClipSource:
     def __init__(self, sequences: list[Sequence], clip_length: int, stride: int = 1, cover: bool = False):
         self.sequences, self.clip_length = list(sequences), int(clip_length)
         self.stride, self.cover = int(stride), cover
-        self._starts = [clip_starts(len(s), self.clip_length, self.stride, cover) for s in self.sequences]
-        self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
+        self._index = ClipIndex([len(s) for s in self.sequences], self.clip_length, self.stride, cover)
         self.stats: collections.Counter = collections.Counter()   # clips skipped as undecodable, per process
-        if self._offsets[-1] == 0:
+        if len(self._index) == 0:
             raise io.BadInputError(f"no sequence has {self.clip_length} frames (stride {self.stride}); "
                                    "lower data.clip_length or data.clip_stride")
 
     def __len__(self) -> int:
-        return self._offsets[-1]
+        return len(self._index)
 
     def locate(self, index: int) -> tuple[int, int]:
         """Clip index -> (sequence index, start frame)."""
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        k = bisect.bisect_right(self._offsets, index) - 1
-        return k, self._starts[k][index - self._offsets[k]]
+        return self._index.locate(index)
 
     def __getitem__(self, index: int) -> dict:
         """Clip ``index``; a clip with a frame that does not decode is skipped (counted, warned once) for the next."""

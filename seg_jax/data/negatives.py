@@ -14,14 +14,13 @@ Train is every image not held out.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import sys
 
 import numpy as np
 
-from seg_jax.data import composite, folder, io
+from seg_jax.data import clips, composite, folder, io
 
 KINDS = ("objects", "rooms", "animals")
 SEQUENCE_KINDS = ("animals",)          # video frames: split by sequence, not by frame
@@ -44,13 +43,7 @@ def _group(kind: str, stem: str) -> str:
 
 def list_stems(root: str, kind: str) -> dict[str, str]:
     """stem -> image path of every decodable-looking image of one kind (sorted by stem)."""
-    d = _kind_dir(root, kind)
-    out = {}
-    for name in sorted(os.listdir(d)):
-        path = os.path.join(d, name)
-        if name.lower().endswith(io.IMAGE_EXTENSIONS) and io.check_file(path) is None:
-            out[os.path.splitext(name)[0]] = path
-    return out
+    return clips.images_by_stem(_kind_dir(root, kind))
 
 
 def make_splits(root: str) -> dict[str, dict[str, list[str]]]:
@@ -111,43 +104,32 @@ def negative_objects(root: str, split: str = "train", splits: dict | None = None
     return out
 
 
-class NegativeImageSource:
+class NegativeImageSource(folder.PairSource):
     """Random-access person-free photos: ``source[i]`` -> {'image': uint8 (H, W, 3), 'mask': zeros (H, W, 1)}.
 
     The mask is all zero by definition of the folder. Where an object mask exists (animals) it is read and must
     fit its image (same size, or the same aspect ratio): a mask of another shape means the files are mixed up.
-    An undecodable image is skipped (counted, warned once) for the next.
+    An undecodable image is skipped (counted, warned once) for the next, as in :class:`folder.PairSource`.
     """
 
     def __init__(self, paths: list[str], name: str = "negatives"):
         if not paths:
             raise io.BadInputError(f"{name}: no person-free images; check data.root/negatives")
-        self.paths, self.name = list(paths), name
-        self.stats: collections.Counter = collections.Counter()
+        super().__init__([folder.Pair(os.path.splitext(os.path.basename(p))[0], p, object_mask_path(p))
+                          for p in paths], name)
 
-    def __len__(self) -> int:
-        return len(self.paths)
+    @property
+    def paths(self) -> list[str]:
+        return [p.image_path for p in self.pairs]
 
-    def _read(self, path: str) -> dict:
-        image = io.read_image(path, self.stats)
-        mask_path = object_mask_path(path)
-        if os.path.isfile(mask_path):
-            io.read_mask(mask_path, image.shape[:2], self.stats)   # raises on a mask that is not this image's
+    def _read(self, pair: folder.Pair) -> dict:
+        image = io.read_image(pair.image_path, self.stats)
+        if os.path.isfile(pair.mask_path):
+            io.read_mask(pair.mask_path, image.shape[:2], self.stats)   # raises on a mask that is not this image's
         return {"image": image, "mask": np.zeros(image.shape[:2] + (1,), np.uint8)}
 
-    def __getitem__(self, index: int) -> dict:
-        n, first = len(self.paths), None
-        for k in range(n):
-            path = self.paths[(index + k) % n]
-            try:
-                return self._read(path)
-            except io.BadInputError as e:
-                io.skip_unreadable(path, e, self.stats)
-                first = first or e
-        raise io.BadInputError(f"{self.name}: none of its {n} images decodes (first: {first})")
-
     def __repr__(self) -> str:
-        return f"NegativeImageSource({self.name!r}, n={len(self.paths)})"
+        return f"NegativeImageSource({self.name!r}, n={len(self.pairs)})"
 
 
 def heldout_files(root: str, split: str) -> list[dict]:

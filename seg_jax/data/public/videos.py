@@ -19,18 +19,14 @@ class VideoClips:
     def __init__(self, videos, clip_length: int, stride: int = 1, cover: bool = False):
         self.videos, self.clip_length, self.stride = videos, int(clip_length), int(stride)
         self.has_ignore = bool(getattr(videos, "has_ignore", False))
-        self._starts = [clips.clip_starts(n, self.clip_length, self.stride, cover) for n in videos.lengths]
-        self._offsets = list(np.cumsum([0] + [len(s) for s in self._starts]).tolist())
+        self._index = clips.ClipIndex(videos.lengths, self.clip_length, self.stride, cover)
 
     def __len__(self) -> int:
-        return self._offsets[-1]
+        return len(self._index)
 
     def locate(self, index: int) -> tuple[int, int]:
         """Clip index -> (video index, start frame)."""
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        k = bisect.bisect_right(self._offsets, index) - 1
-        return k, self._starts[k][index - self._offsets[k]]
+        return self._index.locate(index)
 
     def __getitem__(self, index: int) -> dict:
         k, start = self.locate(index)
