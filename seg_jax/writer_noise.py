@@ -57,7 +57,8 @@ def held_writer_noise() -> Iterator[_Hold]:
 
 class _UnreadTaskErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).endswith("exception was never retrieved")
+        # asyncio's message is "Task exception was never retrieved" followed by a line naming the future
+        return not str(record.msg).split("\n", 1)[0].endswith("exception was never retrieved")
 
 
 def drop_unread_task_errors() -> None:

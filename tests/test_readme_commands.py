@@ -68,12 +68,11 @@ def parse_only(monkeypatch, module: str, args: list[str]) -> None:
 
     # flags an earlier test's tool left defined in this process would clash with the ones this tool defines:
     # set them aside for the run and put them back after
-    saved = {}
-    for owner, flag_list in absl_flags.FLAGS.flags_by_module_dict().items():
-        if not owner.startswith("absl"):
-            for flag in flag_list:
-                if flag.name in absl_flags.FLAGS and flag.name not in saved:
-                    saved[flag.name] = flag
+    # (absl's own flags stay; a flag defined from inside a function is registered to no module, so look at all)
+    absl_own = {flag.name for owner, flag_list in absl_flags.FLAGS.flags_by_module_dict().items()
+                if owner.startswith("absl") for flag in flag_list}
+    saved = {name: absl_flags.FLAGS[name] for name in list(absl_flags.FLAGS)
+             if name not in absl_own and absl_flags.FLAGS[name].name == name}
     for name in saved:
         delattr(absl_flags.FLAGS, name)
     defined = set(absl_flags.FLAGS)
