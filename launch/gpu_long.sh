@@ -62,7 +62,7 @@ tar -cf - -C "$WORKDIR" "${parts[@]}" | split -b 15m -d - "$OUT/$MODEL.ckpt.tar.
   || { say "could not pack the checkpoint"; exit 1; }
 ship_dir="$RUNS/gpu_long_ship_$MODEL"
 rm -rf "$ship_dir"; mkdir -p "$ship_dir/weights" "$ship_dir/training"
-python3 -m seg_jax.ship --workdir "$WORKDIR" --model "$MODEL" --input_size 256x256 --out "$ship_dir/weights" \
+python3 -m seg_jax.artifacts.ship --workdir "$WORKDIR" --model "$MODEL" --input_size 256x256 --out "$ship_dir/weights" \
     --results_dir "$ship_dir/training" --record_name "${MODEL}_gpu_long" \
     --command "MODEL=$MODEL launch/gpu_long.sh (configs/$MODEL.py:gpu-long, max_train_seconds=$SECONDS_BUDGET $EXTRA)" \
   && tar -cf "$OUT/$MODEL.weights.tar" -C "$ship_dir" . \

@@ -54,7 +54,7 @@ train() {
   say "stage $name: train exit $rc after $(( SECONDS - t0 ))s"
   local ship_dir="$RUNS/ship_$name"
   rm -rf "$ship_dir"; mkdir -p "$ship_dir/weights" "$ship_dir/training"
-  python3 -m seg_jax.ship --workdir "$workdir" --model "$name" --input_size 256x256 --out "$ship_dir/weights" \
+  python3 -m seg_jax.artifacts.ship --workdir "$workdir" --model "$name" --input_size 256x256 --out "$ship_dir/weights" \
       --results_dir "$ship_dir/training" \
       --command "launch/gpu_train_ship.sh (stage $name: $config, init_from=$init, max_train_seconds=$seconds $extra)" \
       2>&1 | tee -a "$LOG"

@@ -11,7 +11,7 @@ __all__ = ["Segmenter"]
 
 def __getattr__(name: str) -> Any:
     if name == "Segmenter":
-        from seg_jax.segmenter import Segmenter
+        from seg_jax.inference.segmenter import Segmenter
         return Segmenter
     raise AttributeError(f"module 'seg_jax' has no attribute {name!r}")
 

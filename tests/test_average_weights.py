@@ -57,7 +57,7 @@ def test_provenance_finds_a_workdirs_run_record_and_keeps_a_folders_training(tmp
 
 
 def test_an_averaged_folder_is_written_with_its_sources_and_the_card_lists_them(tmp_path):
-    from seg_jax import model_card
+    from seg_jax.evaluation import model_card
     out = tmp_path / "avg"
     proc = subprocess.run([sys.executable, "-m", "seg_jax.convert.average_weights", "--model", "mobilenet", "--out",
                            str(out), "seg_jax/weights/mobilenet", "seg_jax/weights/mobilenet"], cwd=REPO,

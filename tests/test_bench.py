@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax import fused
 from seg_jax.bench.report import render
 from seg_jax.bench.run import Options, Runner, random_variables, ratios, write_json
+from seg_jax.inference import fused
 from seg_jax.models import layers
 from seg_jax.models.build import build_model
 from seg_jax.peers import mediapipe as peers
@@ -145,7 +145,7 @@ def test_harness_writes_well_formed_json(tiny_result):
     assert {"fused-bn-alpha", "fused-bn-alpha-onejit"} <= e2e_variants
     assert e2e_variants <= {"fused-bn-alpha", "fused-bn-alpha-onejit", "fused-bn-alpha+decode"}
     assert all(row["fast"] for row in r["e2e"])
-    from seg_jax.fused import default_dot_dtype
+    from seg_jax.inference.fused import default_dot_dtype
     assert {row["dot_dtype"] for row in r["e2e"]} == {default_dot_dtype()}  # the streaming default
     assert r["throughput"][0]["batch"] == 2
     assert "train" not in r and "peers" not in r
@@ -275,7 +275,7 @@ def test_datapath_section_times_the_device_data_path_the_step_and_both():
     rows = Runner(o, log=lambda s: None).run()["datapath"]
     assert isinstance(rows, list) and len(rows) == 1, rows
     row = rows[0]
-    assert row["model"] == "mobilenet" and row["impl"] == "seg_jax.steps.train_step" and row["batch"] == 2
+    assert row["model"] == "mobilenet" and row["impl"] == "seg_jax.training.steps.train_step" and row["batch"] == 2
     for key in ("data_examples_per_s", "step_examples_per_s", "examples_per_s", "data_over_step"):
         assert math.isfinite(row[key]) and row[key] > 0, (key, row)
     # one loop iteration does both jobs, so it cannot beat the step alone by much (timing noise aside)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from seg_jax.artifacts.weights_folder import save_weights
 from seg_jax.convert import load_init_variables
 from seg_jax.convert.keras_mobilenet import (
     convert_keras_model,
@@ -21,7 +22,6 @@ from seg_jax.convert.keras_mobilenet import (
 from seg_jax.convert.keras_mobilenet import main as convert_main
 from seg_jax.models.build import build_model, dummy_input
 from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
-from seg_jax.weights_folder import save_weights
 
 SIZE = 64
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -176,8 +176,8 @@ def test_init_from_full_model_and_errors(tmp_path):
 
 
 def test_init_from_training_workdir(tmp_path, monkeypatch):
-    """A training workdir goes through seg_jax.checkpointing (its model name read from config.json)."""
-    from seg_jax import checkpointing
+    """A training workdir goes through seg_jax.training.checkpointing (its model name read from config.json)."""
+    from seg_jax.training import checkpointing
 
     (tmp_path / "config.json").write_text('{"model": {"name": "mobilenet"}}')
     calls = []

@@ -383,8 +383,8 @@ def test_new_source_bad_input_names_the_file(tmp_path, problem):
 
 
 def test_source_mean_val_selection_scores_every_source(real_root, tmp_path):
-    from seg_jax import train
-    from seg_jax.train_checks import ConfigError, check_config
+    from seg_jax.training import loop as train
+    from seg_jax.training.checks import ConfigError, check_config
     c = _mixed_config(real_root)
     c.val_selection, c.num_steps, c.eval_every, c.max_eval_examples = "source_mean", 2, 2, 4
     c.eval_at_start = True

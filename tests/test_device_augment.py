@@ -66,7 +66,7 @@ def test_bad_settings_are_refused():
 def test_training_on_the_device_pipeline_resumes_on_the_next_batch(tmp_path, model):
     from seg_jax import data
     from seg_jax.configs import apply_variant, get_default_config
-    from seg_jax.train import train_and_evaluate
+    from seg_jax.training.loop import train_and_evaluate
     config = apply_variant(get_default_config(), "tiny")
     config.model.name = model
     config.data.pipeline = "device"

@@ -1,4 +1,5 @@
-"""``config.ema_decay``: a moving average of the parameters that validation scores and ``seg_jax.ship`` exports."""
+"""``config.ema_decay``: a moving average of the parameters that validation scores and ``seg_jax.artifacts.ship``
+exports."""
 import json
 
 import jax.numpy as jnp
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 
 from seg_jax.configs import apply_variant, get_default_config
-from seg_jax.steps import TrainState, ema_decay_at, evaluation_state, update_ema
-from seg_jax.train_checks import ConfigError, check_config, check_resumable
+from seg_jax.training.checks import ConfigError, check_config, check_resumable
+from seg_jax.training.steps import TrainState, ema_decay_at, evaluation_state, update_ema
 
 
 def test_the_average_moves_a_fraction_of_the_way_and_its_decay_ramps_up():

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_jax import evaluate
+from seg_jax.evaluation import evaluate
 
 
 def _write(path, arr):

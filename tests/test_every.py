@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from seg_jax.inference.segmenter import MAX_EVERY, Segmenter, check_every
 from seg_jax.live.cli import main
 from seg_jax.ops.stabilise import Stabilise
-from seg_jax.segmenter import MAX_EVERY, Segmenter, check_every
 
 
 @pytest.fixture(scope="module")

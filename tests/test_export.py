@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seg_jax import export as seg_export
+from seg_jax.artifacts import export as seg_export
+from seg_jax.artifacts.weights_folder import save_weights
 from seg_jax.models.build import build_model, dummy_input
-from seg_jax.weights_folder import save_weights
 
 SIZE = 64
 
@@ -126,6 +126,6 @@ def test_convlstm_step_and_clip_artifacts(tmp_path):
 
 
 def test_missing_shipped_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("seg_jax.weights_folder.SHIPPED_WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr("seg_jax.artifacts.weights_folder.SHIPPED_WEIGHTS_DIR", tmp_path / "none")
     assert seg_export.main(["--model", "mobilenet", "--out", str(tmp_path / "m.jaxexport")]) == 2
     assert "no shipped weights" in capsys.readouterr().err

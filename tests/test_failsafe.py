@@ -239,7 +239,7 @@ def test_presets_fill_only_what_was_not_given():
 
 
 def test_a_preset_base_size_is_a_pixel_budget_at_the_frame_aspect(weights):
-    from seg_jax.segmenter import Segmenter
+    from seg_jax.inference.segmenter import Segmenter
     small = Segmenter("mobilenet", weights, base_size="192x192")
     assert small.input_size_for((480, 640)) == (160, 224) and small.input_size_for((100, 100)) == (192, 192)
     assert Segmenter("mobilenet", weights, base_size="192x192", input_size="64x64").input_size_for((480, 640)) \

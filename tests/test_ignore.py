@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax import losses, metrics, steps
 from seg_jax.data import augment, pseudo_video
 from seg_jax.data.combinators import ConcatSource, RepeatFrames
+from seg_jax.evaluation import metrics
+from seg_jax.training import losses, steps
 
 
 def _batch(seed=0, shape=(2, 16, 16, 1)):

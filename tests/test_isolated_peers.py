@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
-from seg_jax import evaluate  # noqa: E402
+from seg_jax.evaluation import evaluate  # noqa: E402
 from seg_jax.peers import isolated, modnet, rvm  # noqa: E402
 
 PY = Path(sys.executable)

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
+from seg_jax.artifacts.weights_folder import save_weights
+from seg_jax.inference.segmenter import random_variables
 from seg_jax.live import LiveOptions, parse_mode, run
 from seg_jax.live.app import LiveError
 from seg_jax.live.cli import main
 from seg_jax.live.sources import SAMPLE_VIDEO, open_source
-from seg_jax.segmenter import random_variables
-from seg_jax.weights_folder import save_weights
 
 H, W = 40, 56
 
@@ -239,7 +239,7 @@ def test_h264_by_default_and_the_sound_track_is_kept(tmp_path, weights, capsys):
 
 
 def test_a_folder_of_photos_carries_no_state_and_compiles_per_bucket(tmp_path, weights):
-    from seg_jax.segmenter import Segmenter
+    from seg_jax.inference.segmenter import Segmenter
     src = tmp_path / "photos"
     src.mkdir()
     rng = np.random.default_rng(4)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from seg_jax.metrics import probability_sums, summarize
-from seg_jax.metrics_temporal import dtssd, flicker
+from seg_jax.evaluation.metrics import probability_sums, summarize
+from seg_jax.evaluation.metrics_temporal import dtssd, flicker
 
 
 def _metrics(pred, true):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from seg_jax import model_card
+from seg_jax.evaluation import model_card
 
 
 def _fake(tmp_path, peer_split="test"):

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_jax import false_person, metrics, ship_rule
 from seg_jax.configs import default
 from seg_jax.data import composite, io, negatives, real
+from seg_jax.evaluation import false_person, metrics, ship_rule
 
 
 def _write(path, arr):

@@ -180,7 +180,7 @@ def test_two_photos_with_one_stem_get_two_masks(tmp_path):
 
 
 def test_export_checks_out_before_compiling_and_exits_2(tmp_path, capsys, monkeypatch):
-    from seg_jax import export as seg_export
+    from seg_jax.artifacts import export as seg_export
     compiled = []
     monkeypatch.setattr(seg_export, "export_functions", lambda *a, **k: compiled.append(1))
     (tmp_path / "m.jaxexport").mkdir()
@@ -203,7 +203,7 @@ def test_a_manifest_of_wrong_types_is_one_line_in_live_and_export(tmp_path, weig
     import json
     import shutil
 
-    from seg_jax import export as seg_export
+    from seg_jax.artifacts import export as seg_export
     from seg_jax.live.cli import main as live_main
     folder = tmp_path / "w"
     shutil.copytree(weights, folder)
@@ -222,13 +222,13 @@ def test_a_manifest_of_wrong_types_is_one_line_in_live_and_export(tmp_path, weig
 
 @pytest.fixture(scope="module")
 def segmenter(weights):
-    from seg_jax.segmenter import Segmenter
+    from seg_jax.inference.segmenter import Segmenter
     return Segmenter("mobilenet", checkpoint=weights)
 
 
 def test_a_panorama_over_the_size_limit_is_one_line_and_the_folder_goes_on(tmp_path, segmenter, capsys):
+    from seg_jax.inference.segmenter import MAX_FRAME_SIDE
     from seg_jax.live.cli import summary
-    from seg_jax.segmenter import MAX_FRAME_SIDE
     photos = tmp_path / "d"
     photos.mkdir()
     small = _frames(1, 40, 56)[0]
@@ -254,9 +254,9 @@ def test_compiled_code_stays_bounded_over_many_frame_sizes(weights, capsys):
     import jax
     import jax.extend
 
+    from seg_jax.inference.segmenter import Segmenter
     from seg_jax.live.loop import FrameProcessor, Look
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions
-    from seg_jax.segmenter import Segmenter
     limit = 2
     seg = Segmenter("mobilenet", checkpoint=weights, input_size=(32, 32), refine="bilinear",
                     max_compiled_sizes=limit)
@@ -281,7 +281,7 @@ _SAVE_ON_FULL_DISK = """
 import resource, sys
 import numpy as np, jax.numpy as jnp
 import orbax.checkpoint as ocp
-from seg_jax.checkpointing import CheckpointSaveError, TrainingCheckpoints
+from seg_jax.training.checkpointing import CheckpointSaveError, TrainingCheckpoints
 checkpoints = TrainingCheckpoints(sys.argv[1])
 tree = {"step": jnp.int32(1), "params": {f"w{i}": jnp.asarray(np.random.rand(64, 1024), jnp.float32)
                                          for i in range(40)}}
@@ -364,7 +364,7 @@ def test_a_variable_frame_rate_video_keeps_its_timing(tmp_path, segmenter, capsy
 
 
 def test_transparent_pixels_are_not_person_in_the_segmenter_and_the_live_tool(tmp_path, segmenter):
-    from seg_jax.segmenter import split_opacity
+    from seg_jax.inference.segmenter import split_opacity
     rgba = np.dstack([_frames(1, 64, 64)[0], np.full((64, 64), 255, np.uint8)])
     rgba[:, :32, 3] = 0                                        # the left half is transparent
     alpha = segmenter.segment(rgba)
@@ -395,7 +395,7 @@ def test_a_segmenter_fed_a_frame_of_another_size_starts_that_stream_afresh(segme
 def test_metrics_on_a_full_disk_name_the_cause_in_one_line(tmp_path):
     script = """
 import resource, sys
-from seg_jax.metric_writer import MetricWriter
+from seg_jax.training.metric_writer import MetricWriter
 writer = MetricWriter(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
 try:

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax.metrics_temporal import FlickerMeter, flicker
+from seg_jax.evaluation.metrics_temporal import FlickerMeter, flicker
 from seg_jax.ops import (
     AlphaOptions,
     CompositeOptions,

@@ -149,8 +149,8 @@ def test_training_on_the_public_sources_resumes_exactly(data_dir, tmp_path):
     persistent compilation cache."""
     import jax
 
-    from seg_jax import train
     from seg_jax.configs import apply_variant
+    from seg_jax.training import loop as train
 
     def config(steps):
         c = apply_variant(_config(data_dir, davis17=1.0), "tiny")
@@ -178,7 +178,7 @@ def test_strangers_command_with_no_data_names_the_prepare_command(tmp_path):
     cwd, tfds_dir = tmp_path / "clone", tmp_path / "tfds"
     cwd.mkdir()
     tfds_dir.mkdir()
-    r = _run(["seg_jax.train", "--config", str(REPO / "configs" / "convlstm.py")], cwd,
+    r = _run(["seg_jax.training.loop", "--config", str(REPO / "configs" / "convlstm.py")], cwd,
              {"TFDS_DATA_DIR": str(tfds_dir)}, timeout=60)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -190,7 +190,7 @@ def test_strangers_command_with_no_data_names_the_prepare_command(tmp_path):
 
 
 def test_default_workdir():
-    from seg_jax.train import default_workdir
+    from seg_jax.training.loop import default_workdir
     assert default_workdir("configs/convlstm.py") == "runs/convlstm"
     assert default_workdir("configs/mobilenet.py:cpu-long") == "runs/mobilenet-cpu-long"
 

@@ -39,9 +39,9 @@ def test_pooled_statistics_equal_the_whole_datas_mean_and_variance():
 
 
 def test_the_mobilenets_momenta_are_read_from_the_model():
+    from seg_jax.inference.segmenter import random_variables
     from seg_jax.models.build import build_model
     from seg_jax.models.layers import KERAS_BN_MOMENTUM
-    from seg_jax.segmenter import random_variables
     model = build_model({"name": "mobilenet"})
     variables = random_variables("mobilenet")
     momenta = rbs.layer_momenta(model, variables, jnp.zeros((1, 32, 32, 3)))
@@ -71,8 +71,8 @@ def tiny_real(tmp_path_factory):
 
 
 def test_the_cli_replaces_only_batch_stats_and_records_how(tiny_real, tmp_path):
-    from seg_jax import model_io, weights_folder
-    from seg_jax.segmenter import random_variables
+    from seg_jax.artifacts import model_io, weights_folder
+    from seg_jax.inference.segmenter import random_variables
     start = tmp_path / "start"
     weights_folder.save_weights(start, {"name": "mobilenet"}, random_variables("mobilenet", bn_jitter=True),
                                 {"input_size": [64, 64], "keep_aspect": True, "commands": ["made by the test"]})

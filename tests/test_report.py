@@ -1,7 +1,7 @@
 """The results pages: the README block carries seg_jax vs MediaPipe and a link; results/README.md the rest."""
 import json
 
-from seg_jax import report
+from seg_jax.evaluation import report
 
 
 def test_front_door_has_peer_table_and_link(tmp_path):

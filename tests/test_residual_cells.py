@@ -4,10 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seg_jax import streaming, weights_folder
+from seg_jax.artifacts import weights_folder
 from seg_jax.bench.run import random_variables as bench_random_variables  # BN not the identity
 from seg_jax.convert.convlstm_warm_start import zero_cells
 from seg_jax.convert.init_from import load_init_variables
+from seg_jax.inference import streaming
 from seg_jax.models import build as model_build
 
 RESIDUAL = {"name": "convlstm", "residual_cells": True}
@@ -74,8 +75,8 @@ def test_onnx_export_adds_the_cells_output_like_flax(tmp_path):
 
 
 def test_a_residual_clip_run_from_the_mobilenet_starts_with_zero_cells():
-    from seg_jax import train
     from seg_jax.configs import default
+    from seg_jax.training import loop as train
     config = default.get_default_config()
     config.model.name = "convlstm"
     config.model.residual_cells = True

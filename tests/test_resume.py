@@ -1,4 +1,4 @@
-"""Exact resume after SIGKILL, preemption (SIGTERM), and the guards of ``seg_jax.train``.
+"""Exact resume after SIGKILL, preemption (SIGTERM), and the guards of ``seg_jax.training.loop``.
 
 Every run trains the tiny variant with a narrow U-Net (a test config written to a temp file) so that the
 train/eval steps compile in seconds and are shared, through the persistent compilation cache of
@@ -19,7 +19,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seg_jax import checkpointing, train, train_checks
+from seg_jax.training import checkpointing
+from seg_jax.training import checks as train_checks
+from seg_jax.training import loop as train
 
 NUM_STEPS = 16
 
@@ -266,8 +268,8 @@ def test_unwritable_or_full_workdir_fails_before_training(tmp_path, config_path,
 def test_a_failed_checkpoint_save_stops_the_run_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, failure):
     """Disk full in Orbax's writer (raised, or a step that never lands): the run stops with the step and the
     fix named, no half-written folder is left, and the previous checkpoint restores."""
-    from seg_jax.checkpointing import CheckpointSaveError, TrainingCheckpoints
-    from seg_jax.train import train_and_evaluate
+    from seg_jax.training.checkpointing import CheckpointSaveError, TrainingCheckpoints
+    from seg_jax.training.loop import train_and_evaluate
     config = load_test_config(write_test_config(tmp_path))
     config.num_steps = 4
     workdir = tmp_path / "run"

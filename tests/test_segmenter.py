@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from seg_jax.segmenter import Segmenter, parse_size, random_variables
-from seg_jax.weights_folder import save_weights
+from seg_jax.artifacts.weights_folder import save_weights
+from seg_jax.inference.segmenter import Segmenter, parse_size, random_variables
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_segmenter_errors(tmp_path, weights_dir):
 
 
 def test_frame_rules_one_per_dtype():
-    from seg_jax.segmenter import MAX_FRAME_SIDE, as_rgb_uint8
+    from seg_jax.inference.segmenter import MAX_FRAME_SIDE, as_rgb_uint8
     f = np.full((2, 3, 3), 0.5, np.float32)
     f[0, 0, 0] = 1.7                                   # one bright pixel does not switch the scale to 0..255
     out = as_rgb_uint8(f)

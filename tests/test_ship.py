@@ -1,4 +1,5 @@
-"""``seg_jax.ship``: a training workdir becomes a weights folder the Segmenter loads, and the run is recorded."""
+"""``seg_jax.artifacts.ship``: a training workdir becomes a weights folder the Segmenter loads, and the run is
+recorded."""
 import json
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_jax.configs import apply_variant, get_default_config
-from seg_jax.train import train_and_evaluate
+from seg_jax.training.loop import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,8 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     workdir = tmp_path / "run"
     state = train_and_evaluate(config, workdir, progress=False)["state"]
     out, results = tmp_path / "weights", tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(workdir), "--model", "mobilenet",
+    proc = subprocess.run([sys.executable, "-m", "seg_jax.artifacts.ship", "--workdir", str(workdir),
+                           "--model", "mobilenet",
                            "--input_size", "64x64", "--out", str(out), "--results_dir", str(results),
                            "--record_name", "mobilenet_tiny", "--command", "tiny run"], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
@@ -36,26 +38,26 @@ def test_ship_a_tiny_run_and_load_it(tmp_path):
     np.testing.assert_array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.ema_params)[key]))
     assert not np.array_equal(flat_shipped[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
     assert manifest["weights"] == "moving average"
-    from seg_jax.ship import ship
+    from seg_jax.artifacts.ship import ship
     raw = ship(workdir, "mobilenet", (64, 64), tmp_path / "raw", results_dir=tmp_path / "r2", average=False)
     raw_params = traverse_util.flatten_dict(serialization.msgpack_restore((raw / "variables.msgpack").read_bytes())
                                             ["params"])
     np.testing.assert_array_equal(raw_params[key], np.asarray(traverse_util.flatten_dict(state.params)[key]))
-    from seg_jax.model_io import read_weights
+    from seg_jax.artifacts.model_io import read_weights
     _, latest = read_weights(workdir / "checkpoints" / "latest")
     assert "/checkpoints/latest/" in latest["checkpoint"]
     import seg_jax
     alpha = seg_jax.Segmenter("mobilenet", checkpoint=out).step(np.zeros((48, 64, 3), np.uint8))
     assert alpha.shape == (48, 64)
-    bad = subprocess.run([sys.executable, "-m", "seg_jax.ship", "--workdir", str(tmp_path / "none"), "--model",
-                          "mobilenet", "--out", str(tmp_path / "w2")], cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
-    assert bad.returncode != 0 and "seg_jax.ship: error" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "seg_jax.artifacts.ship", "--workdir", str(tmp_path / "none"),
+                          "--model", "mobilenet", "--out", str(tmp_path / "w2")], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "seg_jax.artifacts.ship: error" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_training_record_best_is_the_row_that_picked_the_best_checkpoint(tmp_path):
     """Per-source selection: the record's best_val is the lowest selection_loss, not the lowest pooled loss."""
-    from seg_jax.ship import training_record
+    from seg_jax.artifacts.ship import training_record
     rows = [{"step": s, "split": "train", "time": 100.0 + s, "loss": 0.5} for s in (1, 2, 3, 4)]
     rows += [{"step": 2, "split": "val", "time": 103.0, "dice_loss": 0.08, "selection_loss": 0.20},
              {"step": 4, "split": "val", "time": 105.0, "dice_loss": 0.09, "selection_loss": 0.18}]

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from seg_jax.inference.segmenter import DEFAULT_STABILISE, Segmenter, random_variables
 from seg_jax.ops.stabilise import Stabilise, estimate_shift, initial_hold_state, stabilise
-from seg_jax.segmenter import DEFAULT_STABILISE, Segmenter, random_variables
 
 
 def _run(settings, frames, probs):
@@ -72,7 +72,7 @@ def test_tracking_steadies_a_panning_background_and_fresh_pixels_take_the_new_al
 
 
 def test_segmenter_stream_holds_still_frames_and_reset_forgets(tmp_path):
-    from seg_jax.weights_folder import save_weights
+    from seg_jax.artifacts.weights_folder import save_weights
     d = tmp_path / "mobilenet"
     save_weights(d, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
     rng = np.random.default_rng(2)
@@ -100,8 +100,8 @@ def test_tune_stabilise_cli(tmp_path):
 
     import cv2
 
-    from seg_jax import tune_stabilise
-    from seg_jax.weights_folder import save_weights
+    from research import tune_stabilise
+    from seg_jax.artifacts.weights_folder import save_weights
     weights = tmp_path / "mobilenet"
     save_weights(weights, {"name": "mobilenet"}, random_variables("mobilenet"), {"input_size": [32, 32]})
     rng = np.random.default_rng(3)

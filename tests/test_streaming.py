@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seg_jax.inference.segmenter import random_variables
+from seg_jax.inference.streaming import choose_input_size, make_streaming_step, network, preprocess
 from seg_jax.models.build import build_model
-from seg_jax.segmenter import random_variables
-from seg_jax.streaming import choose_input_size, make_streaming_step, network, preprocess
 
 
 def test_choose_input_size():

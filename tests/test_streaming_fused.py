@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seg_jax import streaming
 from seg_jax.bench.run import random_variables as bench_random_variables  # BN not the identity
+from seg_jax.inference import streaming
 
 
 def _frames(n, h, w, seed=0):
@@ -53,7 +53,7 @@ def test_bfloat16_products_stay_close_to_float32(name):
 
 
 def test_dot_dtype_auto_and_bad_value():
-    from seg_jax import fused
+    from seg_jax.inference import fused
     expected = "bfloat16" if fused.cpu_has_native_bf16() else "float32"
     assert fused.default_dot_dtype("cpu") == expected
     assert fused.default_dot_dtype("gpu") == "float32"
@@ -66,7 +66,7 @@ def test_dot_dtype_auto_and_bad_value():
 
 
 def test_unet_falls_back_to_plain():
-    from seg_jax.segmenter import random_variables
+    from seg_jax.inference.segmenter import random_variables
     step = streaming.make_streaming_step("unet", random_variables("unet"), input_size=(32, 32), fast=True)
     assert not step.fast
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_jax import checkpointing
-from seg_jax.metric_writer import read_metrics
-from seg_jax.steps import learning_rate_schedule
-from seg_jax.train import ConfigError, check_config, train_and_evaluate
+from seg_jax.training import checkpointing
+from seg_jax.training.loop import ConfigError, check_config, train_and_evaluate
+from seg_jax.training.metric_writer import read_metrics
+from seg_jax.training.steps import learning_rate_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,7 +121,7 @@ def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
     config = _config("mobilenet")
     config.num_steps = 2
     train_and_evaluate(config, tmp_path, progress=False)
-    from seg_jax import model_io
+    from seg_jax.artifacts import model_io
     from seg_jax.models import build as model_build
     with pytest.raises(ValueError, match="holds a 'mobilenet' model, not 'convlstm'"):
         model_io.load_weights("convlstm", tmp_path)
@@ -146,7 +146,7 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_continues(tmp_path):
 def test_temporal_consistency_loss_penalises_change_where_the_truth_is_steady():
     import jax.numpy as jnp
 
-    from seg_jax.losses import temporal_consistency_loss
+    from seg_jax.training.losses import temporal_consistency_loss
     targets = jnp.zeros((1, 3, 4, 4, 1))
     steady = jnp.full((1, 3, 4, 4, 1), -2.0)
     flicker = steady.at[:, 1].set(2.0)
@@ -159,7 +159,7 @@ def test_temporal_consistency_loss_penalises_change_where_the_truth_is_steady():
 
 
 def test_convlstm_trains_with_the_temporal_loss_settled_clips_and_ships_settle_steps(tmp_path):
-    from seg_jax.ship import ship
+    from seg_jax.artifacts.ship import ship
     config = _config("convlstm")
     config.num_steps = 2
     config.temporal_loss_weight = 1.0
@@ -191,7 +191,7 @@ def test_settled_logits_are_the_clip_after_its_first_frame_repeated():
     import jax.numpy as jnp
 
     from seg_jax.models.build import build_model, init_variables
-    from seg_jax.steps import clip_settle_steps, model_logits
+    from seg_jax.training.steps import clip_settle_steps, model_logits
     model = build_model({"name": "convlstm"})
     variables = init_variables(model, "convlstm", jax.random.PRNGKey(0), 32, 32)
     clip = jax.random.uniform(jax.random.PRNGKey(1), (1, 2, 32, 32, 3))
@@ -235,7 +235,7 @@ def test_cli_mistakes_are_one_line(tmp_path, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("module", ["seg_jax.train", "seg_jax.evaluate"])
+@pytest.mark.parametrize("module", ["seg_jax.training.loop", "seg_jax.evaluation.evaluate"])
 def test_help_exits_0_and_explains_overrides_and_variants(module):
     proc = _run("-m", module, "--help", check=False)
     assert proc.returncode == 0, proc.stderr

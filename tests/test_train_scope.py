@@ -7,8 +7,8 @@ from flax import traverse_util
 
 from seg_jax.configs import apply_variant, get_default_config
 from seg_jax.models.build import build_model, init_variables
-from seg_jax.steps import create_train_state, make_optimizer, make_train_step
-from seg_jax.train_checks import ConfigError, check_trainable
+from seg_jax.training.checks import ConfigError, check_trainable
+from seg_jax.training.steps import create_train_state, make_optimizer, make_train_step
 
 
 def _config(trainable, freeze):
@@ -76,7 +76,7 @@ def test_bias_lr_scale_multiplies_the_step_of_biases_only():
 
 
 def test_a_bias_lr_scale_that_is_not_positive_is_one_clear_error():
-    from seg_jax.train_checks import check_config
+    from seg_jax.training.checks import check_config
     config = _config("", False)
     config.bias_lr_scale = 0.0
     with pytest.raises(ConfigError, match="config.bias_lr_scale=0.0 must be > 0"):

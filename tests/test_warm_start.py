@@ -7,11 +7,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-from seg_jax import weights_folder
+from seg_jax.artifacts import weights_folder
 from seg_jax.convert.convlstm_warm_start import warm_start_convlstm
 from seg_jax.convert.init_from import load_init_variables
 from seg_jax.models import build as model_build
-from seg_jax.steps import learning_rate_schedule
+from seg_jax.training.steps import learning_rate_schedule
 
 SHIPPED = str(weights_folder.shipped_weights_dir("mobilenet"))
 
@@ -174,8 +174,8 @@ def test_segmenter_settles_a_temporal_stream_on_its_first_frame(outputs):
 
 
 def test_memory_sweep_options_parse_and_invert_the_gate():
+    from research.tune_convlstm_memory import forget_bias, main, parse_forgets
     from seg_jax.models.layers import keras_hard_sigmoid
-    from seg_jax.tune_convlstm_memory import forget_bias, main, parse_forgets
     assert parse_forgets("0,0,0,0;0.4,0,0,0.1") == [(0, 0, 0, 0), (0.4, 0, 0, 0.1)]
     for bad in ("0.4,0", "a,b,c,d", ""):
         with pytest.raises(ValueError, match="--forgets"):

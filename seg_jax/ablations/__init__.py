@@ -12,7 +12,7 @@ A sweep file defines ``get_sweep(arg=None) -> dict`` with:
 - optional ``eval_split`` (default ``"val"``), ``eval_subsets`` (e.g. ``["portraits", "people"]`` for the real
   data; ``None`` = the whole split), ``metrics`` (columns of the table), ``title``, ``notes`` (markdown).
 
-Each run trains with :func:`seg_jax.train.train_and_evaluate` in ``<out>/runs/<run_name>`` (resumable: a rerun
+Each run trains with :func:`seg_jax.training.loop.train_and_evaluate` in ``<out>/runs/<run_name>`` (resumable: a rerun
 resumes an interrupted run and skips finished ones, i.e. those with a ``result.json`` for the same config),
 then its best checkpoint is evaluated with the paper's resized protocol. ``<out>`` receives ``results.json``,
 ``results.md`` (a markdown table) and ``results.png`` (bars per metric, plus the validation curves).

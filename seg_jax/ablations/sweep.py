@@ -117,8 +117,8 @@ def build_run_config(sweep: Mapping[str, Any], run_name: str, *, tiny: bool = Fa
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: str,
                      subsets: Sequence[str | None]) -> dict[str, dict[str, float]]:
     """The best checkpoint of ``workdir`` on ``split`` with the paper's resized protocol, per subset."""
-    from seg_jax.evaluate import evaluate_resized
-    from seg_jax.model_io import load_weights
+    from seg_jax.artifacts.model_io import load_weights
+    from seg_jax.evaluation.evaluate import evaluate_resized
 
     variables, _ = load_weights(config.model.name, workdir)
     cfg = ml_collections.ConfigDict(config.to_dict())
@@ -130,7 +130,7 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: st
 
 
 def _val_curve(workdir: Path) -> list[tuple[int, float]]:
-    from seg_jax.metric_writer import read_metrics
+    from seg_jax.training.metric_writer import read_metrics
     return [(int(r["step"]), float(r["dice_loss"])) for r in read_metrics(workdir)
             if r.get("split") == "val" and "dice_loss" in r]
 
@@ -138,7 +138,7 @@ def _val_curve(workdir: Path) -> list[tuple[int, float]]:
 def run_one(sweep: Mapping[str, Any], run_name: str, out: Path, *, tiny: bool = False,
             extra: Mapping[str, Any] | None = None, progress: bool = False, log=print) -> dict[str, Any]:
     """Train (or resume, or skip when finished) and evaluate one run; returns its result dict."""
-    from seg_jax.train import train_and_evaluate
+    from seg_jax.training.loop import train_and_evaluate
     config = build_run_config(sweep, run_name, tiny=tiny, extra=extra)
     workdir = out / "runs" / run_name
     result_path = workdir / "result.json"

@@ -10,7 +10,7 @@ out). seg_jax's jobs and MediaPipe's (``mediapipe_job.py`` in its own virtualenv
 would) alternate round by round, idle and with a busy process pinned to one core (``loaded``).
 ``profile``: where one 640x480 frame's CPU goes, stage by stage, in this process.
 ``profile`` also times the network alone in JAX and in onnxruntime (the ONNX export), CPU per call.
-``every``: Dice and flicker of ``--every N`` on the DAVIS test clips (``seg_jax.evaluate``'s protocol).
+``every``: Dice and flicker of ``--every N`` on the DAVIS test clips (``seg_jax.evaluation.evaluate``'s protocol).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def busy_core(on: bool):
 def measure_load(jobs: Sequence[str], size: str, *, loaded: bool, rounds: int, long: int, short: int,
                  folder: Path, peer_python: Optional[Path], log=print) -> list[dict]:
     """CPU ms per frame of each job at ``size``, jobs alternating within each round (paired)."""
-    from seg_jax.timing import load_average
+    from seg_jax.bench.timing import load_average
     clip = make_clip(size, folder)
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS",)}
     per_job: dict[str, list[float]] = {j: [] for j in jobs}
@@ -254,7 +254,7 @@ def network_backends(size: str, folder: Path, calls: int = 60, rounds: int = 3) 
 def every_quality(data_root: str, everys: Sequence[int]) -> list[dict]:
     """Dice and flicker on the DAVIS test clips of the default preset with the network on every N-th frame."""
     from seg_jax.data.real import heldout_files
-    from seg_jax.evaluate import evaluate_full_resolution
+    from seg_jax.evaluation.evaluate import evaluate_full_resolution
     from seg_jax.live.app import LiveOptions, load_segmenter
     from seg_jax.live.presets import apply_preset
     files = heldout_files(data_root, split="test", subset="davis")
@@ -277,10 +277,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--frames", default="180,30", help="LONG,SHORT frames of the two runs")
     p.add_argument("--everys", default="1,2,3")
-    p.add_argument("--data", default=None, help="real data root (default: seg_jax.evaluate's)")
+    p.add_argument("--data", default=None, help="real data root (default: seg_jax.evaluation.evaluate's)")
     a = p.parse_args(argv)
+    from seg_jax.bench.timing import hardware
     from seg_jax.peers.mediapipe import ensure_mediapipe_venv
-    from seg_jax.timing import hardware
     long, short = (int(v) for v in a.frames.split(","))
     sections, jobs = a.sections.split(","), a.jobs.split(",")
     unknown = [j for j in jobs if j not in JOBS]
@@ -319,7 +319,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         doc["network_backends"] = network_backends("640x480", folder)
         save()
     if "every" in sections:
-        from seg_jax.evaluate import DEFAULT_DATA_ROOT
+        from seg_jax.evaluation.evaluate import DEFAULT_DATA_ROOT
         doc["every"] = every_quality(a.data or DEFAULT_DATA_ROOT, [int(v) for v in a.everys.split(",")])
         save()
     save()

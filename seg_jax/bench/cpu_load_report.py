@@ -78,7 +78,7 @@ def render(doc: dict[str, Any]) -> str:
     lines += verdict(rows, every)
     if every:
         lines += [f"**`--every N` on the DAVIS test clips** ({every[0]['frames']} frames, default preset, full "
-                  "resolution, seg_jax.evaluate's protocol)", ""]
+                  "resolution, seg_jax.evaluation.evaluate's protocol)", ""]
         lines += _table(["every", "Dice", "IoU", "boundary F", "flicker", "dtSSD"],
                         [[e["every"], f"{e['dice']:.4f}", e.get("iou"), e.get("boundary_f"), f"{e['flicker']:.4f}",
                           e.get("dtssd")] for e in every])

@@ -4,7 +4,7 @@ Both blur the background of the bundled clip (``--source sample --mode blur``, o
 each in its own process, alternating for ``--rounds`` rounds so that load on a shared machine drifts onto both
 alike; the JSON keeps every round's end-to-end and model/segment rates and their medians. The two loops are
 not the same work: ``seg_jax.live`` runs the BatchNorm-folded JAX network with the guided-filter upsampling and
-its compositing on XLA; ``seg_jax.onnx_live`` runs the exported graph in onnxruntime with OpenCV resizing and
+its compositing on XLA; ``seg_jax.onnx.live`` runs the exported graph in onnxruntime with OpenCV resizing and
 NumPy compositing. Both exclude the first frame (compilation / session set-up) from their rates.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from seg_jax.artifacts.weights_folder import shipped_weights_dir
+from seg_jax.bench.timing import hardware, load_average
 from seg_jax.models.registry import MODEL_NAMES
-from seg_jax.timing import hardware, load_average
-from seg_jax.weights_folder import shipped_weights_dir
 
 ONNX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps model alone at (\d+x\d+)")
 JAX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps segment\+composite")

@@ -6,7 +6,7 @@ from typing import Optional
 
 from seg_jax.models.registry import MODEL_NAMES
 
-# The BatchNorm-folded variants, by the dtype their 1x1 products take (seg_jax.fused's dot_dtype)
+# The BatchNorm-folded variants, by the dtype their 1x1 products take (seg_jax.inference.fused's dot_dtype)
 FUSED_VARIANTS = {"float32": "fused-bn-float32", "bfloat16": "fused-bn-bf16dot"}
 
 

@@ -110,7 +110,7 @@ class IsolatedOnnxPeer:
         return sorted({tuple(f) for f in options.frames})
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.timing import summarize
+        from seg_jax.bench.timing import summarize
         try:
             with self.peer().session(frames, warmup=options.warmup, install=options.peer_install) as session:
                 results = []

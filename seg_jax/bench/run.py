@@ -51,7 +51,7 @@ class Runner:
     def folded(self, name: str, dot_dtype: str = "float32"):
         """Folded weights; ``dot_dtype`` is the dtype the 1x1 kernels are stored (and multiplied) in."""
         if (name, dot_dtype) not in self._folded:
-            from seg_jax.fused import fold_batchnorm, folded_to_device
+            from seg_jax.inference.fused import fold_batchnorm, folded_to_device
             self._folded[name, dot_dtype] = folded_to_device(fold_batchnorm(self.variables(name)), dot_dtype)
         return self._folded[name, dot_dtype]
 
@@ -64,7 +64,7 @@ class Runner:
         interrupted run keeps what it measured."""
         import jax
 
-        from seg_jax.timing import hardware, load_average
+        from seg_jax.bench.timing import hardware, load_average
         o = self.o
         if o.suite == "gpu" and jax.default_backend() != "gpu":
             raise SystemExit(f"--suite gpu needs a GPU backend; jax sees {jax.default_backend()!r}")

@@ -15,8 +15,8 @@ def throughput(runner) -> list[dict]:
     """Frames/s at a large batch, float32 and bfloat16 compute (per-frame models)."""
     import jax.numpy as jnp
 
+    from seg_jax.bench.timing import time_calls
     from seg_jax.models import get_spec
-    from seg_jax.timing import time_calls
     o, rows = runner.o, []
     h, w = o.sizes[0]
     b = o.throughput_batch
@@ -61,8 +61,8 @@ def train(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
+    from seg_jax.bench.timing import time_calls
     from seg_jax.models import get_spec
-    from seg_jax.timing import time_calls
     o, rows = runner.o, []
     models = train_models(o)
     if "unet" in o.models and "unet" not in models:
@@ -95,21 +95,21 @@ def train(runner) -> list[dict]:
 
 
 def _train_step(runner, name: str, model, dtype_name: str):
-    """The project's jitted train_step (seg_jax.steps) when importable, else a local Adam + Dice step."""
+    """The project's jitted train_step (seg_jax.training.steps) when importable, else a local Adam + Dice step."""
     import jax
     import jax.numpy as jnp
     import optax
     variables = jax.tree_util.tree_map(jnp.array, runner.variables(name))  # fresh buffers (donated)
     try:
-        from seg_jax import steps
         from seg_jax.configs.default import get_default_config
+        from seg_jax.training import steps
         config = get_default_config()
         config.model.name = name
         config.model.dtype = dtype_name
         optimizer = steps.make_optimizer(config)
         state = steps.create_train_state(variables, optimizer, jax.random.key(0))
         fn = lambda st, bt: steps.train_step(st, bt, model=model, model_name=name, config=config)  # noqa: E731
-        return fn, state, "seg_jax.steps.train_step"
+        return fn, state, "seg_jax.training.steps.train_step"
     except ImportError:
         pass
     from seg_jax.models import get_spec

@@ -38,10 +38,10 @@ def datapath(runner) -> list[dict]:
     import jax
 
     from seg_jax.bench.sections_batch import _train_step, train_models
+    from seg_jax.bench.timing import time_calls
     from seg_jax.data.device_augment import device_batch
     from seg_jax.data.device_pipeline import pack_size
     from seg_jax.models import get_spec
-    from seg_jax.timing import time_calls
     o, rows = runner.o, []
     models = train_models(o)
     h, w = o.train_size

@@ -15,7 +15,8 @@ from seg_jax.bench.common import make_frames
 def e2e(runner) -> list[dict]:
     """Frame (H, W, 3) uint8 -> resize -> model -> guided-filter upsample [-> composite] at frame resolution.
 
-    The product path: :class:`seg_jax.streaming.StreamingStep` (separately jitted pieces), with the Flax network
+    The product path: :class:`seg_jax.inference.streaming.StreamingStep` (separately jitted pieces), with the
+    Flax network
     ('streaming-*', ``fast=False``) and the BatchNorm-folded one ('fused-bn-*', the default). Variants:
     '-alpha' (alpha on device), '+composite' (uint8 composite over a background, one more jit), '+blur'
     (the live tool's default: :func:`seg_jax.ops.composite.render` in mode 'blur', background blurred),
@@ -26,13 +27,13 @@ def e2e(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.timing import interleaved
+    from seg_jax.bench.timing import interleaved
     o, rows = runner.o, []
     try:
-        from seg_jax import streaming
-        from seg_jax.fused import stored_dot_dtype
+        from seg_jax.inference import streaming
+        from seg_jax.inference.fused import stored_dot_dtype
     except Exception as e:  # noqa: BLE001
-        return [{"skipped": f"seg_jax.streaming not importable ({type(e).__name__}: {e})"}]
+        return [{"skipped": f"seg_jax.inference.streaming not importable ({type(e).__name__}: {e})"}]
     try:
         import cv2
     except Exception:  # noqa: BLE001 - the decode variant needs OpenCV

@@ -45,12 +45,12 @@ def paired(runner) -> list[dict]:
     median(peer) over all rounds, with the spread of the per-round ratios. A shared machine whose speed
     drifts between sections moves both sides alike here, unlike the ratio of the separate 'latency' and
     'peers' sections. seg_jax runs what ``Segmenter`` runs by default
-    (BatchNorm folded, 1x1 products in :func:`seg_jax.fused.default_dot_dtype`).
+    (BatchNorm folded, 1x1 products in :func:`seg_jax.inference.fused.default_dot_dtype`).
     """
     import jax.numpy as jnp
 
-    from seg_jax import streaming
-    from seg_jax.fused import default_dot_dtype
+    from seg_jax.inference import streaming
+    from seg_jax.inference.fused import default_dot_dtype
     from seg_jax.peers import mediapipe as mediapipe_tools
     o = runner.o
     if o.suite != "cpu":

@@ -120,8 +120,8 @@ def time_replace(hw=(480, 640), iters: int = 100) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
+    from seg_jax.bench.timing import interleaved
     from seg_jax.ops.composite import AlphaOptions, render
-    from seg_jax.timing import interleaved
     rng = np.random.default_rng(0)
     frame = jnp.asarray(rng.integers(0, 256, hw + (3,), dtype=np.uint8))
     yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
@@ -188,9 +188,9 @@ def sample_clip(video: str, background: Optional[str], new, wrap: float, frames:
     there (the old wall's light that shows: higher is a brighter halo)."""
     import cv2
 
+    from seg_jax.inference.segmenter import Segmenter
     from seg_jax.live.sources import resize_cover
     from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
-    from seg_jax.segmenter import Segmenter
     cap = cv2.VideoCapture(video)
     seg = Segmenter("mobilenet")
     frame = alpha = None
@@ -296,14 +296,14 @@ def main(argv=None) -> int:
     if not 0.0 <= args.light_wrap <= 1.0:
         p.error("--light-wrap must be in [0, 1]")
 
-    from seg_jax.timing import hardware
+    from seg_jax.bench.timing import hardware
     shots = soft_shots(args.data, args.split, args.limit)
     if not shots:
         print(f"no soft-matte shots under {args.data}", file=sys.stderr)
         return 2
     segmenter = None
     if args.model:
-        from seg_jax.segmenter import Segmenter
+        from seg_jax.inference.segmenter import Segmenter
         segmenter = Segmenter("mobilenet")
     result = evaluate(shots, args.old, args.new, args.light_wrap, segmenter)
     crops = result.pop("_crops")

@@ -111,7 +111,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     # biases (which set how long a cell remembers) barely move. 1 = one rate for all.
     c.bias_lr_scale = 1.0
     # > 0: keep an exponential moving average of the parameters with this decay (e.g. 0.998 averages over the
-    # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.ship use it. 0 = off.
+    # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.artifacts.ship use it. 0 = off.
     # Changing it between 0 and > 0 changes the checkpoint layout: such a run continues in a new --workdir.
     c.ema_decay = 0.0
     c.grad_clip_norm = 0.0              # 0 = off
@@ -125,7 +125,8 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.trainable = ""
     c.freeze_batch_stats = False        # BatchNorm on its running statistics while training (small clip batches)
     # temporal models: extra passes over each clip's first frame before its frames are scored, as a stream settles
-    # after a reset (weights whose cells average over time declare it in their manifest; seg_jax.ship writes it)
+    # after a reset (weights whose cells average over time declare it in their manifest; seg_jax.artifacts.ship
+    # writes it)
     c.settle_steps = 0
     c.keep_checkpoints = 1              # latest checkpoints kept besides the best
     return c
@@ -137,7 +138,7 @@ def weights_settle_steps(folder: str) -> int:
     import json
     from pathlib import Path
 
-    from seg_jax.settle import manifest_settle_steps
+    from seg_jax.artifacts.settle import manifest_settle_steps
     for path in (Path(folder), Path(__file__).resolve().parents[2] / folder):
         manifest = path / "manifest.json"
         if folder and manifest.is_file():

@@ -3,11 +3,12 @@
     python -m seg_jax.convert.average_weights --model mobilenet --out runs/avg \\
         workdirs/run workdirs/run/checkpoints/latest
 
-Every source is anything :func:`seg_jax.model_io.read_weights` takes (a weights folder, a training workdir = its
+Every source is anything :func:`seg_jax.artifacts.model_io.read_weights` takes (a weights folder, a training workdir
+= its
 best checkpoint, ``<workdir>/checkpoints/latest``); parameters and BatchNorm statistics are averaged leaf by leaf
 with equal weights. The manifest's ``averaged_from`` lists each source with how it was trained: a weights folder's
 own ``training``/``data`` record, or for a workdir the run's record in ``results/training/`` (the one whose
-``workdir`` matches) and its config's data mix; ``seg_jax.model_card`` renders that list.
+``workdir`` matches) and its config's data mix; ``seg_jax.evaluation.model_card`` renders that list.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def average_variables(variables: Sequence[dict]) -> dict:
 
 
 def _run_record(workdir: Path, records_dir: Path) -> Optional[dict]:
-    """The ``records_dir`` record (``seg_jax.ship.training_record``) whose ``workdir`` is ``workdir``, or None."""
+    """The ``records_dir`` record (``seg_jax.artifacts.ship.training_record``) whose ``workdir`` is ``workdir``,
+    or None."""
     workdir = workdir.resolve()
     for path in sorted(records_dir.glob("*.json")):
         try:
@@ -45,14 +47,14 @@ def _run_record(workdir: Path, records_dir: Path) -> Optional[dict]:
 def provenance(source: str, manifest: dict, records_dir: Path = Path("results/training")) -> dict[str, Any]:
     """How one averaged source was trained: {"source", "checkpoint", "training", "data"} (missing parts None).
 
-    ``manifest`` is what :func:`seg_jax.model_io.read_weights` returned for ``source``: a weights folder's manifest
-    carries its ``training`` and ``data``; a workdir's carries its ``config`` and ``checkpoint``, and the training
-    summary comes from the run's record in ``records_dir``.
+    ``manifest`` is what :func:`seg_jax.artifacts.model_io.read_weights` returned for ``source``: a weights folder's
+    manifest carries its ``training`` and ``data``; a workdir's carries its ``config`` and ``checkpoint``, and the
+    training summary comes from the run's record in ``records_dir``.
     """
     checkpoint = manifest.get("checkpoint") or str(source)
     training, data = manifest.get("training"), manifest.get("data")
     if "config" in manifest:  # a training workdir
-        from seg_jax import checkpointing  # orbax: loaded only when a workdir is averaged
+        from seg_jax.training import checkpointing  # orbax: loaded only when a workdir is averaged
         record = _run_record(checkpointing.split_checkpoint_path(source)[0], records_dir)
         if record is not None:
             training = {k: record.get(k) for k in ("steps", "examples_seen", "wall_time_hours", "hardware",
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="weights folder to write")
     p.add_argument("--input_size", default="256x256", help="default inference size HxW for the manifest")
     a = p.parse_args(argv)
-    from seg_jax import model_io, weights_folder
+    from seg_jax.artifacts import model_io, weights_folder
     from seg_jax.configs.sizes import parse_size
     try:
         size = parse_size(a.input_size, flag="input_size")

@@ -20,7 +20,7 @@ gate is ``1 - f`` (bias ``-forget_bias``), so ``c_t = f c_{t-1} + (1 - f) tanh(s
 ``tanh(scale * x)`` on a still input; the readers are scaled by the steady-state gain ``o * scale``. A cell with
 ``f > 0`` then starts a stream below its steady state, so such weights declare ``settle_steps`` in their
 manifest: the stream (and a still image) runs the network that many extra times on its first frame
-(:meth:`seg_jax.streaming.StreamingStep.init_state`). ``forget_bias`` may be one value per cell (1/8, 1/4, 1/2
+(:meth:`seg_jax.inference.streaming.StreamingStep.init_state`). ``forget_bias`` may be one value per cell (1/8, 1/4, 1/2
 and full resolution): a longer memory at the coarse cells steadies the "is this a person" decision, while the
 fine cells follow moving edges.
 """
@@ -146,7 +146,7 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
     """
     import ml_collections
 
-    from seg_jax import model_io, weights_folder
+    from seg_jax.artifacts import model_io, weights_folder
     from seg_jax.convert.init_from import load_init_variables
     from seg_jax.models import build as model_build
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from seg_jax.model_io import read_weights
+from seg_jax.artifacts.model_io import read_weights
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from seg_jax.models.keras_weights import (  # noqa: F401 - the converter's publi
 def save_encoder(out_dir: str | Path, variables: Mapping[str, Any], source: str,
                  skipped: Iterable[str] = ()) -> Path:
     """Write encoder variables as a seg_jax weights folder (loadable by ``load_init_variables``)."""
-    from seg_jax.weights_folder import save_weights
+    from seg_jax.artifacts.weights_folder import save_weights
 
     extra = {
         "subtree": ENCODER_SUBTREE,

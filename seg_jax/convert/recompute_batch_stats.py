@@ -103,7 +103,7 @@ def batches_by_size(paths: Sequence[str], size_for: Callable[[Sequence[int]], tu
     ``size_for(its (H, W))`` (a :meth:`seg_jax.Segmenter.input_size_for`) as the Segmenter resizes it, grouped by
     that size; a size's last batch may be smaller."""
     from seg_jax.data import io
-    from seg_jax.streaming import preprocess
+    from seg_jax.inference.streaming import preprocess
     groups: dict[tuple[int, int], list[jax.Array]] = defaultdict(list)
     for path in paths:
         image = io.read_image(path)
@@ -157,9 +157,9 @@ def main(argv=None) -> int:
                         "images at the Segmenter's sizes")
     p.add_argument("--batches", type=int, default=128, help="with --training_variant: batches to pool")
     a = p.parse_args(argv)
-    from seg_jax import weights_folder
+    from seg_jax.artifacts import weights_folder
+    from seg_jax.inference.segmenter import Segmenter
     from seg_jax.models import get_spec
-    from seg_jax.segmenter import Segmenter
     try:
         if get_spec(a.model).temporal:
             raise ValueError(f"--model {a.model} is temporal; recompute the U-Net MobileNet's statistics and "

@@ -62,7 +62,7 @@ class LiveOptions:
     base_size: Optional[str] = None       # pixel budget of the automatic size ('HxW'); None: the preset's
     keep_aspect: Optional[bool] = None  # None: as the weights' manifest says
     refine: Optional[str] = None          # None: the preset's
-    guided_radius: Optional[int] = None  # None: seg_jax.streaming.DEFAULT_GUIDED_RADIUS
+    guided_radius: Optional[int] = None  # None: seg_jax.inference.streaming.DEFAULT_GUIDED_RADIUS
     guided_eps: float = 1e-3
     guided_subsample: Optional[int] = None  # fit the guided filter at 1/N of the inference size; None: preset's
     blur: float = 12.0
@@ -90,7 +90,7 @@ def stabilise_settings(strength: Optional[float]):
     """--stabilise STRENGTH -> the Segmenter's hold settings (None keeps its default; 0 turns the hold off)."""
     if strength is None:
         return None
-    from seg_jax.segmenter import DEFAULT_STABILISE
+    from seg_jax.inference.segmenter import DEFAULT_STABILISE
     return dataclasses.replace(DEFAULT_STABILISE, strength=float(strength))
 
 
@@ -187,7 +187,7 @@ def _open_inputs(opts: LiveOptions, mode: Mode, capture_factory: Callable[..., A
 
 def load_segmenter(opts: LiveOptions):
     """The :class:`seg_jax.Segmenter` the options ask for, or a one-line :class:`LiveError`."""
-    from seg_jax.segmenter import Segmenter
+    from seg_jax.inference.segmenter import Segmenter
     try:
         return Segmenter(opts.model, opts.checkpoint, opts.input_size, base_size=opts.base_size,
                          keep_aspect=opts.keep_aspect, refine=opts.refine, guided_radius=opts.guided_radius,

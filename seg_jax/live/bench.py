@@ -6,7 +6,7 @@
 
 ``pipeline`` runs the sample clip end to end (decode, segment, blur, H.264 encode) alternately with
 ``--no-pipeline`` and with the default three threads, and keeps every run. ``presets`` times each preset end to
-end on the sample clip scaled to 640x480 (a webcam's size) and scores it with ``seg_jax.evaluate``'s
+end on the sample clip scaled to 640x480 (a webcam's size) and scores it with ``seg_jax.evaluation.evaluate``'s
 full-resolution protocol on the first ``--per-source`` examples of each test source (all of them with 0).
 ``failsafe`` runs the fail-safe rule on the shipped model's alphas of good pictures (the test split: the
 DAVIS sequences as streams, each still photo as its own stream) and counts its false alarms, with the largest
@@ -41,7 +41,7 @@ def _median(runs: list[dict], key: str) -> Optional[float]:
 
 
 def bench_pipeline(repeats: int, out: Path) -> dict:
-    from seg_jax.evaluate import hardware
+    from seg_jax.evaluation.evaluate import hardware
     with tempfile.TemporaryDirectory() as tmp:
         base = LiveOptions(source="sample", mode="blur", output=str(Path(tmp) / "x.mp4"), quiet=True)
         segmenter = load_segmenter(apply_preset(base))
@@ -74,7 +74,7 @@ def _clip_640x480(folder: Path, frames: int = 90) -> Path:
 
 def _dice(segmenter, data: str, per_source: int) -> dict:
     from seg_jax import data as seg_data
-    from seg_jax.evaluate import evaluate_full_resolution
+    from seg_jax.evaluation.evaluate import evaluate_full_resolution
     scores = {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)
@@ -86,7 +86,7 @@ def _dice(segmenter, data: str, per_source: int) -> dict:
 
 
 def bench_presets(per_source: int, data: str, repeats: int, out: Path) -> dict:
-    from seg_jax.evaluate import hardware
+    from seg_jax.evaluation.evaluate import hardware
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = _clip_640x480(Path(tmp))
@@ -124,7 +124,7 @@ def presets_markdown(result: dict) -> str:
              f"({result['hardware']['cpu_count']} cores, load average {result['hardware']['load_average']:.1f} "
              f"at the start: the machine was shared, so rates are indicative).", "",
              "End-to-end fps: the sample clip's first 90 frames scaled to 640x480, decode + segment + blur + H.264 "
-             "encode, median of the runs (taken round robin over the presets). Dice: `seg_jax.evaluate`'s "
+             "encode, median of the runs (taken round robin over the presets). Dice: `seg_jax.evaluation.evaluate`'s "
              f"full-resolution protocol on the {result['split']} split, "
              f"**{cap} only** (a cheap check, not the full evaluation in `results/eval-*.md`).", "",
              "| Preset | Model | Inference size at 640x480 | Refine | fps 640x480 | Latency median / p95 ms | "
@@ -152,8 +152,8 @@ def bench_failsafe(per_source: int, data: str, out: Path) -> dict:
 
     from seg_jax import data as seg_data
     from seg_jax.data.io import read_pair
+    from seg_jax.inference.segmenter import Segmenter
     from seg_jax.live.failsafe import Failsafe, FailsafeRule
-    from seg_jax.segmenter import Segmenter
     rule, segmenter, sources = FailsafeRule(), Segmenter("mobilenet"), {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)

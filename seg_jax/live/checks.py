@@ -44,7 +44,7 @@ def check_numbers(opts) -> None:
         raise LiveError(f"--stabilise strength must be in [0, 1) (0 turns it off), got {opts.stabilise}")
     if not 0.0 <= _finite("--light-wrap", opts.light_wrap) <= 1.0:
         raise LiveError(f"--light-wrap must be in [0, 1] (0 turns it off), got {opts.light_wrap}")
-    from seg_jax.segmenter import check_every
+    from seg_jax.inference.segmenter import check_every
     try:
         check_every(opts.every)
     except ValueError as e:

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="temporal smoothing in [0, 1): weight of the previous alpha everywhere (default 0)")
     look.add_argument("--stabilise", type=float, default=None, metavar="STRENGTH",
                       help="hold the previous alpha where the image is still, in [0, 1) (default: the Segmenter's, "
-                           "seg_jax.segmenter.DEFAULT_STABILISE; 0: off; "
+                           "seg_jax.inference.segmenter.DEFAULT_STABILISE; 0: off; "
                            "moving parts always take the new alpha)")
     look.add_argument("--light-wrap", type=float, default=0.0, metavar="STRENGTH",
                       help="image/video/color/green: let the new background's light spill over the person's "
@@ -194,7 +194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return stop.exit_code
     if stats.end_reason.startswith(("camera disconnected", "stream lost", "no frames", "could not decode",
                                     "skipped", "damaged input")):
-        return 1   # seg_jax.exit_codes.INPUT_ENDED_EARLY
+        return 1   # seg_jax.common.exit_codes.INPUT_ENDED_EARLY
     return 0
 
 

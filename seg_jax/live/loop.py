@@ -151,7 +151,7 @@ class FrameProcessor:
         background = self.background(frame.shape[:2])
         alpha = self.segmenter.step_device(frame)
         if frame.shape[-1] == 4:   # a photo with transparency: its alpha is in ``alpha``; the picture on grey
-            from seg_jax.segmenter import as_rgb_uint8, split_opacity
+            from seg_jax.inference.segmenter import as_rgb_uint8, split_opacity
             frame = as_rgb_uint8(split_opacity(frame)[0])
         if self.primary is not None:
             alpha = jnp.asarray(self.primary.select(np.asarray(alpha)))

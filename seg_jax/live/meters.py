@@ -51,7 +51,8 @@ class LatencyMeter:
 
 class FlickerTracker:
     """``update(alpha)`` with each frame's (H, W) alpha in [0, 1]; ``value``: mean |Δα| over the run (sums over
-    all pixel pairs, like :class:`seg_jax.metrics_temporal.FlickerMeter`); ``recent``: over the last frames."""
+    all pixel pairs, like :class:`seg_jax.evaluation.metrics_temporal.FlickerMeter`); ``recent``: over the last
+    frames."""
 
     def __init__(self, window: int = 30):
         self._previous: Optional[np.ndarray] = None

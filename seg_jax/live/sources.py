@@ -156,7 +156,7 @@ class CaptureSource(FrameSource):
 def read_transparent(path: Path) -> Optional[np.ndarray]:
     """A photo with transparent pixels (PNG/WebP/TIFF with an alpha channel that is not all opaque) as (H, W, 4)
     uint8 RGBA, upright by its EXIF orientation; None for any other file (read it as RGB). The Segmenter treats
-    transparent pixels as not person (:func:`seg_jax.segmenter.split_opacity`)."""
+    transparent pixels as not person (:func:`seg_jax.inference.segmenter.split_opacity`)."""
     if path.suffix.lower() not in (".png", ".webp", ".tif", ".tiff"):
         return None
     from seg_jax.data.orientation import apply_orientation, exif_orientation
@@ -177,7 +177,9 @@ def read_transparent(path: Path) -> Optional[np.ndarray]:
 
 def too_large(hw: tuple[int, int]) -> str:
     """'' when an image of size ``hw`` (H, W) can be segmented, else why not (its real size, the limit, the fix)."""
-    from seg_jax.segmenter import MAX_FRAME_SIDE  # the Segmenter's limit (imports jax: only when images are read)
+    from seg_jax.inference.segmenter import (
+        MAX_FRAME_SIDE,  # the Segmenter's limit (imports jax: only when images are read)
+    )
     if max(hw) <= MAX_FRAME_SIDE:
         return ""
     return f"{hw[1]}x{hw[0]} (WxH) is over the {MAX_FRAME_SIDE} px per side limit; downscale it first"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from seg_jax.write_causes import cause_of
+from seg_jax.common.write_causes import cause_of
 
 
 def failure_line(path: Path, detail: str = "", err: Optional[int] = None) -> str:

@@ -3,7 +3,7 @@
 A :class:`ModelSpec` names the Flax module (imported only when a model is built, so CLIs can list their
 choices without importing flax), says whether the model is temporal (takes (B, T, H, W, 3) clips and carries a
 recurrent state), the multiple its input sides must be, the constructor options it accepts, the paper's
-parameter count, and whether its BatchNorm can be folded into its convolutions (:mod:`seg_jax.fused`).
+parameter count, and whether its BatchNorm can be folded into its convolutions (:mod:`seg_jax.inference.fused`).
 Code asks the spec (``get_spec(name).temporal``); it never compares model names.
 
 Adding a model: write its module under ``seg_jax/models/``, add one ``ModelSpec`` line to ``SPECS`` below, a
@@ -31,7 +31,7 @@ class ModelSpec:
       size_multiple: input height and width must be multiples of this.
       options: the constructor options a ``config.model`` entry may set for this model.
       paper_parameter_count: the paper's count (params + BatchNorm statistics, the Keras count).
-      foldable: the network can run on BatchNorm-folded weights (:mod:`seg_jax.fused`).
+      foldable: the network can run on BatchNorm-folded weights (:mod:`seg_jax.inference.fused`).
       summary: one line for ``--help`` texts.
     """
     name: str

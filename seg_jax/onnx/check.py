@@ -44,11 +44,11 @@ def compare(model_name: str, sizes, frames: int = 3) -> list[dict]:
     """[{"model", "size", "max_abs_diff", ...}] for each (h, w) in ``sizes``."""
     import jax
 
-    from seg_jax.model_io import load_weights
+    from seg_jax.artifacts.model_io import load_weights
+    from seg_jax.artifacts.weights_folder import shipped_weights_dir
     from seg_jax.models.build import build_model
     from seg_jax.models.registry import get_spec
     from seg_jax.onnx.export import build_onnx
-    from seg_jax.weights_folder import shipped_weights_dir
     if not shipped_weights_dir(model_name).exists():  # the baseline U-Net: no shipped weights
         model, variables, config = (*narrow_unet(), {"name": "unet"})
     else:

@@ -50,7 +50,7 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
     if EMITTER_FAMILY[model_name] == "unet":
         unet_lib.emit(g, unet_lib.fold_unet(variables))
     else:
-        from seg_jax.fused import fold_batchnorm
+        from seg_jax.inference.fused import fold_batchnorm
         mobilenet_lib.emit(g, fold_batchnorm(variables), recurrent, config.get("gate_activation", "hard_sigmoid"),
                            bool(config.get("residual_cells", False)))
     state = [{"input": i, "output": o, "shape": mobilenet_lib.state_shape(k // 2)}
@@ -84,10 +84,10 @@ def fix_size(model: onnx.ModelProto, height: int, width: int, multiple: int) -> 
 
 def _load(model_name: str, checkpoint: Any, random_init: bool, seed: int) -> tuple[dict, dict, dict]:
     if random_init:
-        from seg_jax.segmenter import random_variables
+        from seg_jax.inference.segmenter import random_variables
         return random_variables(model_name, seed, bn_jitter=True), {"name": model_name}, {"weights": "random-init"}
-    from seg_jax.model_io import load_weights
-    from seg_jax.settle import manifest_settle_steps
+    from seg_jax.artifacts.model_io import load_weights
+    from seg_jax.artifacts.settle import manifest_settle_steps
     variables, manifest = load_weights(model_name, checkpoint)
     meta = {"weights": str(checkpoint) if checkpoint else "shipped", "weights_sha256": manifest.get("sha256", ""),
             "input_size": manifest.get("input_size", [256, 256]), "keep_aspect": manifest.get("keep_aspect", True),

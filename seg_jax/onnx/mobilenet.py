@@ -1,8 +1,8 @@
 """ONNX emitters for the U-Net MobileNet ('mobilenet') and its ConvLSTM variant ('convlstm').
 
-Input: the BatchNorm-folded weights of :func:`seg_jax.fused.fold_batchnorm` (``{layer_path: {"kernel",
+Input: the BatchNorm-folded weights of :func:`seg_jax.inference.fused.fold_batchnorm` (``{layer_path: {"kernel",
 "bias"}}``), so every conv + BatchNorm pair is one ONNX Conv. The layer walk mirrors
-:func:`seg_jax.fused.fused_apply` (itself pinned to the Flax model by tests): stem conv + hard-swish, 13
+:func:`seg_jax.inference.fused.fused_apply` (itself pinned to the Flax model by tests): stem conv + hard-swish, 13
 inverted-residual blocks (1x1 expand, depthwise as grouped Conv, squeeze-excite as GlobalAveragePool ->
 Conv -> ReLU -> Conv -> HardSigmoid -> Mul, 1x1 project, residual add), then four residual decoder blocks,
 each followed by a half-pixel bilinear 2x Resize and the skip add (and, for 'convlstm', a ConvLSTM cell).
@@ -111,7 +111,7 @@ def emit(g: GraphBuilder, f: Weights, recurrent: bool, gate: str = "hard_sigmoid
         x = bottleneck(g, f, x, level)
         if skip is None and not recurrent:
             # head(upsample(x)) == upsample(head(x)) (per-pixel affine head, bilinear weights sum to 1):
-            # upsample one channel instead of 16, as seg_jax.fused does.
+            # upsample one channel instead of 16, as seg_jax.inference.fused does.
             x = g.upsample2x(g.conv(x, f["decoder/head"]["kernel"], f["decoder/head"]["bias"], hint="head"))
             break
         x = g.upsample2x(x)

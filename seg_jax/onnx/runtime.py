@@ -4,7 +4,7 @@
     seg = OnnxSegmenter("model.onnx")        # from python -m seg_jax.export --format onnx
     alpha = seg.step(frame_rgb_uint8)        # (H, W, 3) uint8 RGB -> (H, W) float32 in [0, 1]
 
-The network runs at an inference size chosen like :func:`seg_jax.streaming.choose_input_size` (the exported
+The network runs at an inference size chosen like :func:`seg_jax.inference.streaming.choose_input_size` (the exported
 weights' base size, 256x256 unless the model says otherwise, adapted to the frame's aspect ratio in
 multiples of 32) or at ``input_size``; the frame is shrunk with OpenCV's INTER_AREA, divided by 255, and the
 probability is upsampled back bilinearly. For the ConvLSTM model the recurrent state is carried between
@@ -98,18 +98,19 @@ class OnnxSegmenter:
         self.fixed_size = self.check_size(input_size) if input_size is not None else None
         self._state: Optional[dict[str, np.ndarray]] = None
         self._state_size: Optional[tuple[int, int]] = None
-        # extra runs over a stream's first frame (the weights' settle_steps; see seg_jax.streaming.StreamingStep)
+        # extra runs over a stream's first frame (the weights' settle_steps; see
+        # seg_jax.inference.streaming.StreamingStep)
         self.settle_steps = self._settle_steps(meta.get("seg_jax.settle_steps", "0"), path) if self.state_inputs else 0
 
     @staticmethod
     def _settle_steps(text: str, path) -> int:
-        from seg_jax.settle import check_settle_steps
+        from seg_jax.artifacts.settle import check_settle_steps
         try:
             value = json.loads(text)
         except ValueError:
             value = text
         return check_settle_steps(value, f"{path} metadata seg_jax.settle_steps (re-export it with python -m "
-                                         "seg_jax.export --format onnx)")
+                                         "seg_jax.artifacts.export --format onnx)")
 
     @property
     def recurrent(self) -> bool:

@@ -1,6 +1,6 @@
 """Jitted image ops for inference: resize, box/Gaussian filters, guided filter, alpha refinement, compositing,
 foreground colour estimation."""
-from seg_jax.metrics_temporal import FlickerMeter, flicker
+from seg_jax.evaluation.metrics_temporal import FlickerMeter, flicker
 from seg_jax.ops.composite import (
                                    MODES,
                                    AlphaOptions,

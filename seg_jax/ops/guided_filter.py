@@ -123,7 +123,7 @@ def fast_guided_upsample(p_low: jax.Array, guide_low: jax.Array, guide_high: jax
     The three stages (:func:`guided_coefficients`, :func:`coefficients_to_width`, :func:`apply_coefficients`)
     are public so that a caller can jit them separately: inside one XLA computation on CPU each stage is
     fused into the next one's gathers and recomputed per output pixel (XLA drops optimization barriers).
-    :mod:`seg_jax.streaming` jits them apart, which made its end-to-end step faster on CPU (measured:
+    :mod:`seg_jax.inference.streaming` jits them apart, which made its end-to-end step faster on CPU (measured:
     results/MEASUREMENTS.md, 'streaming: separately jitted pieces').
     """
     planes = guided_coefficients(p_low, guide_low, radius, eps, color, subsample)

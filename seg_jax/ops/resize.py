@@ -59,7 +59,7 @@ def _resize_rows(x: jax.Array, out_size: int, antialias: bool) -> jax.Array:
     # The barriers ask XLA not to fuse producers into the gathers and the gathers into consumers (it recomputes
     # them per use: much slower inside the guided filter and the background blur on CPU; measured:
     # results/MEASUREMENTS.md, 'resize: gathers fused into consumers'). XLA's CPU compiler in jax 0.10 drops
-    # them, so the CPU hot paths jit such stages separately (seg_jax.streaming's guided upsample,
+    # them, so the CPU hot paths jit such stages separately (seg_jax.inference.streaming's guided upsample,
     # seg_jax.ops.composite.render's blur).
     return jax.lax.optimization_barrier(y.reshape((out_size,) + x.shape[1:]))
 

@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from seg_jax.bench.timing import load_average, summarize
 from seg_jax.peers.isolated import CACHE, PeerEnv, PeerSession, ensure_venv, peer_env, worker_alphas, write_frames
-from seg_jax.timing import load_average, summarize
 
 MEDIAPIPE_VERSION = "0.10.21"
 DEFAULT_PEER_VENV = Path(os.environ.get("SEG_JAX_PEER_VENV", CACHE / "peer-venv"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from seg_jax.timing import summarize
+from seg_jax.bench.timing import summarize
 
 
 def run_torchvision_lraspp(*, sizes: list[tuple[int, int]], batch_sizes: list[int], warmup: int, iters: int,

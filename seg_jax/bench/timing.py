@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from seg_jax import cpuinfo
+from seg_jax.bench import cpuinfo
 
 
 def load_average() -> list[float]:

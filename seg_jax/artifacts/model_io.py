@@ -1,7 +1,7 @@
 """The one weights reader: any weights source -> variables + manifest, checked against the model.
 
-A source is a weights folder (:mod:`seg_jax.weights_folder`), a training workdir (Orbax, via
-:mod:`seg_jax.checkpointing`: its best checkpoint, else the latest) or a Keras MobileNetV3Large ``.h5`` file
+A source is a weights folder (:mod:`seg_jax.artifacts.weights_folder`), a training workdir (Orbax, via
+:mod:`seg_jax.training.checkpointing`: its best checkpoint, else the latest) or a Keras MobileNetV3Large ``.h5`` file
 (encoder only, converted on the fly). :func:`read_weights` returns what the source holds;
 :func:`load_weights` also checks it is a whole model of the asked architecture and builds nothing else.
 Used by the Segmenter, the evaluator, the exporter, ``config.init_from`` and the converters.
@@ -15,9 +15,9 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from seg_jax import checkpointing
+from seg_jax.artifacts.weights_folder import MANIFEST_FILE, is_weights_folder, read_folder, shipped_weights_dir
 from seg_jax.models.build import abstract_variables, build_model, check_variables_match
-from seg_jax.weights_folder import MANIFEST_FILE, is_weights_folder, read_folder, shipped_weights_dir
+from seg_jax.training import checkpointing
 
 KERAS_SUFFIXES = (".h5", ".hdf5")
 

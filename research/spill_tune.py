@@ -1,4 +1,4 @@
-"""``python -m seg_jax.bench.spill_tune``: how the foreground estimate's settings were chosen (val split only).
+"""``python -m research.spill_tune``: how the foreground estimate's settings were chosen (val split only).
 
 Runs the clean replace of :mod:`seg_jax.bench.spill` (true alpha, green shot, blue replacement) on the val
 split's soft-matte shots for a few values of :data:`seg_jax.ops.foreground.LAM` and ``POWER``, the wide radius,
@@ -44,7 +44,7 @@ def rows():
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.bench.spill_tune", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m research.spill_tune", description=__doc__)
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--limit", type=int, default=12)
     p.add_argument("--out", default="results/spill-tuning-val.md")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
                 for i, (s, prep) in enumerate(zip(shots, prepared))]
     table, base = rows()
     lines = [f"# Foreground estimate settings on the val split ({len(shots)} soft-matte shots, "
-             "`python -m seg_jax.bench.spill_tune`)", "",
+             "`python -m research.spill_tune`)", "",
              "Green shot by the true alpha, replaced with blue; metrics as in `results/spill.md`. `rgb_err room`: "
              "the same people pasted into photos of rooms (`backgrounds/rooms_*`, a textured old background) "
              "instead of the green, then replaced with blue.", "",

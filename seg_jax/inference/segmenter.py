@@ -27,7 +27,7 @@ from seg_jax.ops.stabilise import Stabilise
 
 SizeLike = Union[None, int, str, Sequence[int]]
 
-# The stream's default hold of the previous alpha where the image is still (swept by seg_jax.tune_stabilise on
+# The stream's default hold of the previous alpha where the image is still (swept by research.tune_stabilise on
 # DAVIS clips outside the test split, results/stabilise.json; why this one: results/ablations/stabilise_default/).
 DEFAULT_STABILISE = Stabilise(strength=0.9, motion=0.2, radius=2)
 
@@ -180,16 +180,17 @@ class Segmenter:
       guided_radius, guided_eps, guided_color, guided_subsample: guided filter settings (radius in inference
         pixels; subsample 2 fits at half the inference size, a little faster per frame on CPU (measured:
         results/MEASUREMENTS.md, 'streaming: guided filter subsample'); None: the default of
-        :class:`seg_jax.streaming.Refine`).
+        :class:`seg_jax.inference.streaming.Refine`).
       variables, model_config: use these in-memory variables (and model options) instead of a checkpoint.
-      fast: run the BatchNorm-folded network (:mod:`seg_jax.fused`) for 'mobilenet' and 'convlstm' (same
+      fast: run the BatchNorm-folded network (:mod:`seg_jax.inference.fused`) for 'mobilenet' and 'convlstm' (same
         result to ~1e-6, faster on CPU); False runs the Flax model as it is.
       stabilise: the motion-gated hold of the previous alpha on a stream (:class:`seg_jax.ops.stabilise.Stabilise`;
         None: :data:`DEFAULT_STABILISE`; ``Stabilise()`` turns it off). It never changes the first frame after
         :meth:`reset`, so single images are unaffected.
       settle_steps: extra passes of a temporal model over the first frame after :meth:`reset`
-        (:class:`seg_jax.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
-      max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.compiled_sizes`; None:
+        (:class:`seg_jax.inference.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
+      max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.inference.compiled_sizes`;
+      None:
         its default); a new size beyond it drops all compiled code first, so memory stays flat over many sizes.
       every: run the network on every ``every``-th frame of a stream only; the frames between reuse its last
         low-resolution alpha, refined on each new frame by the guided filter (less CPU per frame, edges that
@@ -208,10 +209,10 @@ class Segmenter:
                  fast: bool = True, dot_dtype: str = "auto",
                  stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None, every: int = 1,
                  max_compiled_sizes: Optional[int] = None):
-        from seg_jax.model_io import load_weights
+        from seg_jax.artifacts.model_io import load_weights
+        from seg_jax.inference.streaming import DEFAULT_INPUT_SIZE, Refine
         from seg_jax.models import get_spec
         from seg_jax.models.build import build_model
-        from seg_jax.streaming import DEFAULT_INPUT_SIZE, Refine
 
         get_spec(model)  # an unknown name fails here with the list of known ones
         self.model_name = model
@@ -239,21 +240,21 @@ class Segmenter:
         if refine == "guided-gray":
             refine, guided_color = "guided", False
         if guided_radius is None:
-            from seg_jax.streaming import DEFAULT_GUIDED_RADIUS
+            from seg_jax.inference.streaming import DEFAULT_GUIDED_RADIUS
             guided_radius = DEFAULT_GUIDED_RADIUS
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color), int(guided_subsample))
         self.stabilise = DEFAULT_STABILISE if stabilise is None else stabilise
         if not isinstance(self.stabilise, Stabilise):
             raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
         self.fast = bool(fast)
-        from seg_jax.settle import check_settle_steps, manifest_settle_steps
+        from seg_jax.artifacts.settle import check_settle_steps, manifest_settle_steps
         self.settle_steps = (manifest_settle_steps(self.manifest, checkpoint) if settle_steps is None
                              else check_settle_steps(settle_steps, "Segmenter(settle_steps=...)"))
-        from seg_jax.fused import resolve_dot_dtype
+        from seg_jax.inference.fused import resolve_dot_dtype
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
-        from seg_jax.compiled_sizes import DEFAULT_LIMIT, CompiledSizes
+        from seg_jax.inference.compiled_sizes import DEFAULT_LIMIT, CompiledSizes
         self.compiled_sizes = CompiledSizes(DEFAULT_LIMIT if max_compiled_sizes is None else max_compiled_sizes)
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
@@ -265,18 +266,18 @@ class Segmenter:
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
         """The (h, w) the network runs at for a frame of size ``frame_hw``."""
-        from seg_jax.streaming import choose_input_size
+        from seg_jax.inference.streaming import choose_input_size
         if self.fixed_size is not None:
             return self.fixed_size
         return choose_input_size(frame_hw, self.base_size, keep_aspect=self.keep_aspect)
 
     def streaming_step(self, input_size: Sequence[int]):
-        """The :class:`seg_jax.streaming.StreamingStep` for an inference size (cached)."""
-        from seg_jax.streaming import StreamingStep
+        """The :class:`seg_jax.inference.streaming.StreamingStep` for an inference size (cached)."""
+        from seg_jax.inference.streaming import StreamingStep
         key = (int(input_size[0]), int(input_size[1]))
         if key not in self._steps:
             if self.fast and self._folded is None:
-                from seg_jax.streaming import fast_params
+                from seg_jax.inference.streaming import fast_params
                 self._folded = fast_params(self.model, self.model_name, self.variables, self.dot_dtype) or False
             self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine,
                                              fast=bool(self.fast and self._folded), folded=self._folded or None,
@@ -300,7 +301,7 @@ class Segmenter:
         frame = as_rgb_uint8(frame)
         hw = frame.shape[:2]
         if self.compiled_sizes.add((int(hw[0]), int(hw[1]))):
-            from seg_jax.compiled_sizes import drop_compiled
+            from seg_jax.inference.compiled_sizes import drop_compiled
             self._steps.clear()
             self.reset()
             drop_compiled()

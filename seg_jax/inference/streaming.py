@@ -7,7 +7,7 @@ full-resolution frame). The state argument is donated, so the recurrent buffers 
 state is always built fresh (:meth:`StreamingStep.init_state`), never shared.
 
 Fast path (default, ``fast=True``): the 'mobilenet' and 'convlstm' models run on BatchNorm-folded weights
-(:mod:`seg_jax.fused`; the ConvLSTM cells unchanged), equal to the Flax model to ~1e-6 and faster at batch 1
+(:mod:`seg_jax.inference.fused`; the ConvLSTM cells unchanged), equal to the Flax model to ~1e-6 and faster at batch 1
 on CPU (measured: results/MEASUREMENTS.md, 'streaming: fused path vs Flax model'). ``fast=False`` (or a
 non-float32 model, or 'unet') runs ``model.apply``.
 
@@ -156,10 +156,10 @@ def fast_params(model: nn.Module, model_name: str, variables: Mapping[str, Any],
     """BatchNorm-folded device weights for the fast network path, or None where it does not apply
     (U-Net, non-float32 compute). ``dot_dtype`` ('auto', 'float32', 'bfloat16'): the dtype the 1x1 kernels
     are stored in, which is the operand dtype of those products in :func:`network_fast` ('auto':
-    bfloat16 on CPUs with native bfloat16 dots, see :mod:`seg_jax.fused`)."""
+    bfloat16 on CPUs with native bfloat16 dots, see :mod:`seg_jax.inference.fused`)."""
     if not get_spec(model_name).foldable or jnp.dtype(getattr(model, "dtype", jnp.float32)) != jnp.float32:
         return None
-    from seg_jax.fused import fold_batchnorm, folded_to_device
+    from seg_jax.inference.fused import fold_batchnorm, folded_to_device
     return folded_to_device(fold_batchnorm(variables), dot_dtype)
 
 
@@ -167,7 +167,7 @@ def network_fast(model: nn.Module, model_name: str, folded: Mapping[str, Any], s
                  x: jax.Array) -> tuple[State, jax.Array]:
     """:func:`network` on BatchNorm-folded weights (:func:`fast_params`); same result to ~1e-6 with float32
     products (bfloat16 1x1 products where the weights store them so: probabilities within ~0.05)."""
-    from seg_jax.fused import fused_apply
+    from seg_jax.inference.fused import fused_apply
     impl = getattr(model, "depthwise_impl", "auto")
     if get_spec(model_name).temporal:
         state, logits = fused_apply(folded, x, depthwise_impl=impl, state=state,
@@ -254,7 +254,7 @@ def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refi
 
 def clear_compiled() -> None:
     """Forget the cached step builders (their jitted functions and executables); see
-    :mod:`seg_jax.compiled_sizes`."""
+    :mod:`seg_jax.inference.compiled_sizes`."""
     for cached in (_fused, _settle_fn, _pieces):
         cached.cache_clear()
 
@@ -280,7 +280,7 @@ class StreamingStep:
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                  state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
                  dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise(), settle_steps: int = 0):
-        from seg_jax.settle import check_settle_steps
+        from seg_jax.artifacts.settle import check_settle_steps
         settle_steps = check_settle_steps(settle_steps, "StreamingStep(settle_steps=...)")
         h, w = int(input_size[0]), int(input_size[1])
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:

@@ -48,7 +48,7 @@ def drop_compiled() -> None:
     next call of any jitted function recompiles)."""
     import jax
 
-    from seg_jax import streaming
+    from seg_jax.inference import streaming
     streaming.clear_compiled()
     jax.clear_caches()
     gc.collect()

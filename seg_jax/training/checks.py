@@ -9,8 +9,8 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from seg_jax import checkpointing
 from seg_jax.models.registry import get_spec
+from seg_jax.training import checkpointing
 
 MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
 VAL_SELECTIONS = ("pooled", "source_mean")   # config.val_selection (seg_jax.configs.default)
@@ -22,8 +22,8 @@ class ConfigError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Fail fast, with the field name, on values that would only break later."""
-    from seg_jax.losses import LOSSES
     from seg_jax.models import MODEL_NAMES
+    from seg_jax.training.losses import LOSSES
     if config.model.name not in MODEL_NAMES:
         raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {list(MODEL_NAMES)}")
     if config.loss not in LOSSES:
@@ -73,7 +73,7 @@ def check_trainable(config: ml_collections.ConfigDict, params) -> None:
     """``config.trainable`` must name at least one parameter (a typo would otherwise train nothing)."""
     from flax import traverse_util
 
-    from seg_jax.steps import trainable_patterns
+    from seg_jax.training.steps import trainable_patterns
     patterns = trainable_patterns(config)
     paths = ["/".join(k) for k in traverse_util.flatten_dict(params)]
     unmatched = [p for p in patterns if not any(p in path for path in paths)]

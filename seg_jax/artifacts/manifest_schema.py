@@ -1,6 +1,7 @@
 """The one schema of a weights folder's ``manifest.json``: each field a reader uses, its type and range.
 
-:func:`check_manifest` runs when a weights folder is read (:func:`seg_jax.weights_folder.read_folder`), so every
+:func:`check_manifest` runs when a weights folder is read (:func:`seg_jax.artifacts.weights_folder.read_folder`), so
+every
 command that loads weights (live tool, export, evaluation, training's ``init_from``) sees a manifest whose fields
 have the types they assume; a wrong one is one ``ValueError`` line naming the file, the field, what it must be and
 what it holds. Fields not listed here are descriptions (metrics, commands, notes) that no code reads; they pass.
@@ -21,7 +22,9 @@ class Field:
     choices: tuple = ()
 
 
-# What each reader assumes (model options: seg_jax.models.registry; sizes: seg_jax.segmenter.check_input_size).
+
+# What each reader assumes (model options: seg_jax.models.registry;
+# sizes: seg_jax.inference.segmenter.check_input_size).
 MODEL_FIELDS: dict[str, Field] = {
     "name": Field("str"),
     "dtype": Field("str", choices=("float32", "bfloat16", "float16")),
@@ -78,13 +81,13 @@ def _check(fields: Mapping[str, Field], values: Mapping[str, Any], prefix: str, 
             wanted = _problem(values[key], field)
             if wanted:
                 raise ValueError(f"{where}: '{prefix}{key}' must be {wanted}, got {values[key]!r}; fix the file or "
-                                 "re-save the weights (seg_jax.weights_folder.save_weights)")
+                                 "re-save the weights (seg_jax.artifacts.weights_folder.save_weights)")
 
 
 def check_manifest(manifest: Any, where: str) -> dict:
     """``manifest`` (parsed JSON) -> the same dict, or a one-line ``ValueError`` naming ``where`` (its path) and
     the first field of the wrong type or range."""
-    fix = "fix the file or re-save the weights (seg_jax.weights_folder.save_weights)"
+    fix = "fix the file or re-save the weights (seg_jax.artifacts.weights_folder.save_weights)"
     if not isinstance(manifest, dict):
         raise ValueError(f"{where}: must be a JSON object, got a JSON {type(manifest).__name__}; {fix}")
     model = manifest.get("model")

@@ -1,13 +1,13 @@
 """Sweep the ConvLSTM warm start's cell memory on real video: flicker, dtSSD and Dice per setting.
 
-    python -m seg_jax.tune_convlstm_memory --data_root ../shared/data --splits train,val \\
+    python -m research.tune_convlstm_memory --data_root ../shared/data --splits train,val \\
         --forgets "0,0,0,0;0.4,0,0,0;0.5,0,0,0" --out results/convlstm-memory.json
 
 Each setting is a hand-set construction (:func:`seg_jax.convert.convlstm_warm_start.warm_start_convlstm`, no
 training): the shipped U-Net MobileNet with every ConvLSTM cell a moving average of its input (input gate
 ``1 - f``, no recurrent kernel) whose forget gate ``f`` is given per cell, from 1/8 to full resolution; each
 stream is settled on its first frame. The clips are streamed through the shipped inference size, refinement
-and stabiliser (:data:`seg_jax.segmenter.DEFAULT_STABILISE`); the per-frame U-Net MobileNet and the first
+and stabiliser (:data:`seg_jax.inference.segmenter.DEFAULT_STABILISE`); the per-frame U-Net MobileNet and the first
 construction (``input_gate='open'``, ``--open_warm_start``) are scored beside them. Settings are chosen on clips
 the test split does not hold, like the stabiliser's.
 """
@@ -59,13 +59,13 @@ def main(argv=None) -> int:
     import jax
     import ml_collections
 
-    from seg_jax import model_io, weights_folder
+    from research.tune_stabilise import davis_clip_files, network_pass, score
+    from seg_jax.artifacts import model_io, weights_folder
     from seg_jax.convert.convlstm_warm_start import settle_steps_for, warm_start_convlstm
     from seg_jax.convert.init_from import load_init_variables
+    from seg_jax.inference.segmenter import DEFAULT_STABILISE, Segmenter
     from seg_jax.models import build as model_build
     from seg_jax.ops.stabilise import Stabilise
-    from seg_jax.segmenter import DEFAULT_STABILISE, Segmenter
-    from seg_jax.tune_stabilise import davis_clip_files, network_pass, score
     try:
         settings = parse_forgets(args.forgets)
         files = davis_clip_files(args.data_root, args.splits)

@@ -40,7 +40,7 @@ class MetricWriter:
                     self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
         except OSError as e:
             self._drop_tensorboard()
-            from seg_jax.write_causes import cause_of
+            from seg_jax.common.write_causes import cause_of
             found = cause_of(e.strerror or str(e), e.errno)
             cause, fix = found if found else (e.strerror or str(e), "fix the workdir")
             raise OSError(f"cannot write the metrics of step {int(step)} in {self.workdir}: {cause}; {fix} and "
@@ -48,7 +48,7 @@ class MetricWriter:
 
     def _drop_tensorboard(self) -> None:
         """Close the TensorBoard writer holding back what its thread reports; later metrics skip it."""
-        from seg_jax.writer_noise import held_writer_noise
+        from seg_jax.training.writer_noise import held_writer_noise
         tb, self._tb = self._tb, None
         if tb is not None:
             with held_writer_noise():

@@ -1,9 +1,9 @@
 """Turn a training workdir into shipped inference weights with a manifest, and record the run.
 
-  python -m seg_jax.ship --workdir runs/mobilenet_cpu --model mobilenet --input_size 224x224
+  python -m seg_jax.artifacts.ship --workdir runs/mobilenet_cpu --model mobilenet --input_size 224x224
 
 writes ``seg_jax/weights/<model>/{variables.msgpack,manifest.json}`` (loaded by default by ``seg_jax.live``,
-``seg_jax.Segmenter`` and ``seg_jax.evaluate``) and ``results/training/<model>.json`` (config, steps, wall
+``seg_jax.Segmenter`` and ``seg_jax.evaluation.evaluate``) and ``results/training/<model>.json`` (config, steps, wall
 time, hardware, final validation metrics, the commands that produced the run).
 """
 from __future__ import annotations
@@ -13,10 +13,12 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
-from seg_jax import checkpointing, cpuinfo, model_io, weights_folder
+from seg_jax.artifacts import model_io, weights_folder
+from seg_jax.bench import cpuinfo
 from seg_jax.configs.sizes import parse_size
-from seg_jax.metric_writer import read_metrics
 from seg_jax.models import get_spec
+from seg_jax.training import checkpointing
+from seg_jax.training.metric_writer import read_metrics
 
 
 def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def main(argv=None) -> None:
     def run(_):
         from absl import logging
 
-        from seg_jax.exit_codes import fail
+        from seg_jax.common.exit_codes import fail
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:
@@ -108,7 +110,7 @@ def main(argv=None) -> None:
             out = ship(f.workdir, f.model, size, f.out, results_dir=f.results_dir, commands=f.command,
                        keep_aspect=f.keep_aspect, record_name=f.record_name, average=f.average)
         except (FileNotFoundError, ValueError) as e:
-            fail("seg_jax.ship", str(e))
+            fail("seg_jax.artifacts.ship", str(e))
         print(f"shipped {f.model} weights to {out}")
 
     app.run(run, argv=argv)

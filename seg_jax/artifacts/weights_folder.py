@@ -2,7 +2,7 @@
 
 ``variables.msgpack`` is the Flax-serialised ``{"params", "batch_stats"}``; ``manifest.json`` holds the model
 name and options, the training config, data, metrics and the sha256 of the msgpack. Shipped weights live in
-``seg_jax/weights/<model>/``. This module only writes and reads the files; :mod:`seg_jax.model_io` turns any
+``seg_jax/weights/<model>/``. This module only writes and reads the files; :mod:`seg_jax.artifacts.model_io` turns any
 weights source (this folder, a training workdir, a Keras file) into a model's variables.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any, Mapping
 import jax
 from flax import serialization
 
-from seg_jax.manifest_schema import check_manifest
+from seg_jax.artifacts.manifest_schema import check_manifest
 
 WEIGHTS_FILE = "variables.msgpack"
 MANIFEST_FILE = "manifest.json"
-SHIPPED_WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED_WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 
 
 def shipped_weights_dir(model_name: str) -> Path:
@@ -63,7 +63,7 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
     """(state dict of numpy arrays, manifest) of a weights folder.
 
     Raises a one-line ``FileNotFoundError``/``ValueError`` for a missing or unreadable manifest, one whose fields
-    have the wrong types or ranges (:mod:`seg_jax.manifest_schema`), a missing or
+    have the wrong types or ranges (:mod:`seg_jax.artifacts.manifest_schema`), a missing or
     corrupt msgpack, or a msgpack that does not match the manifest's sha256; warns when there is no sha256.
     """
     path = Path(path)
@@ -71,7 +71,7 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
         manifest = json.loads((path / MANIFEST_FILE).read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path / MANIFEST_FILE} is missing; pass a weights folder written by "
-                                f"seg_jax.ship or seg_jax.weights_folder.save_weights") from None
+                                f"seg_jax.artifacts.ship or seg_jax.artifacts.weights_folder.save_weights") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path / MANIFEST_FILE} is not valid JSON ({type(e).__name__}); the weights folder is "
                          "damaged") from None
@@ -82,7 +82,7 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict]:
         raise FileNotFoundError(f"{path / WEIGHTS_FILE} is missing; the weights folder is incomplete") from None
     if not manifest.get("sha256"):
         warnings.warn(f"{path / MANIFEST_FILE} has no sha256: the weights cannot be checked for damage or "
-                      f"tampering; re-save them with seg_jax.weights_folder.save_weights", stacklevel=3)
+                      f"tampering; re-save them with seg_jax.artifacts.weights_folder.save_weights", stacklevel=3)
     elif hashlib.sha256(raw).hexdigest() != manifest["sha256"]:
         raise ValueError(f"{path / WEIGHTS_FILE} does not match the sha256 in its manifest; the file is damaged")
     try:

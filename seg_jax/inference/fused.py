@@ -20,7 +20,7 @@ bfloat16 network is slower there (elementwise bf16 is emulated) (measured: resul
 
 For ``UNetMobileNetConvLSTM`` the folded dict also carries the four cells' parameters unchanged
 (``decoder/convlstm_<level>``) and ``fused_apply(..., state=state)`` runs one streaming step (the cells are the
-model's own ``ConvLSTMCell``). The streaming path (:mod:`seg_jax.streaming`) uses this by default.
+model's own ``ConvLSTMCell``). The streaming path (:mod:`seg_jax.inference.streaming`) uses this by default.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seg_jax.cpuinfo import cpu_flags
+from seg_jax.bench.cpuinfo import cpu_flags
 from seg_jax.models.layers import (
     KERAS_BN_EPSILON,
     depthwise_conv,

@@ -1,11 +1,11 @@
 """Sweep the stabiliser's settings on real video: flicker, dtSSD and Dice per (strength, motion).
 
-    python -m seg_jax.tune_stabilise --data_root ../shared/data --splits train,val --out results/stabilise.json
+    python -m research.tune_stabilise --data_root ../shared/data --splits train,val --out results/stabilise.json
 
 The network runs once per frame (the Segmenter's shipped inference size and refinement); each setting then
 re-runs only the stabiliser and the edge-aware upsample on the stored probabilities, so a grid costs little
 more than one pass. Settings are chosen on clips the test split does not hold; the chosen one is then scored
-on the test clips by ``seg_jax.evaluate`` like any other change.
+on the test clips by ``seg_jax.evaluation.evaluate`` like any other change.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def network_pass(segmenter, files):
 
 def score(sequences, step, settings: Stabilise) -> dict[str, float]:
     """Flicker / dtSSD over all sequences and mean Dice at 0.5, with ``settings`` applied."""
-    from seg_jax.metrics_temporal import DtSSDMeter, FlickerMeter
+    from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
     hold = jax.jit(lambda p, s, st: stabilise(p, s, st, settings))
     flicker, dtssd, dice = FlickerMeter(), DtSSDMeter(), []
     for frames in sequences.values():
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tracks", default="0,1", help="camera-shift tracking off/on (Stabilise.track): 0, 1 or 0,1")
     parser.add_argument("--out", default="", help="write the table as JSON here")
     args = parser.parse_args(argv)
-    from seg_jax.segmenter import Segmenter
+    from seg_jax.inference.segmenter import Segmenter
     try:
         files = davis_clip_files(args.data_root, args.splits)
     except ValueError as e:

@@ -1,4 +1,4 @@
-"""The fail-safe engaging, as a picture: ``python -m seg_jax.live.failsafe_figure`` -> results/figures/failsafe.png.
+"""The fail-safe engaging, as a picture: ``python -m research.failsafe_figure`` -> results/figures/failsafe.png.
 
 The sample clip runs through the live tool (shipped weights, blur mode, overlay on) with its source frozen
 half-way (one frame repeated, as a stuck camera driver does); the figure puts the last output before the
@@ -71,7 +71,7 @@ def make_figure(out: Path, at: int = 60, hold: int = 12) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.live.failsafe_figure", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m research.failsafe_figure", description=__doc__.split("\n")[0])
     p.add_argument("--out", default="results/figures/failsafe.png")
     args = p.parse_args(argv)
     print(make_figure(Path(args.out)))

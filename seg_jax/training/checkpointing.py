@@ -88,7 +88,7 @@ class TrainingCheckpoints:
     def _save_or_raise(manager: ocp.CheckpointManager, step: int, args) -> None:
         """Save and wait; a failure in Orbax's background writer, or a step that did not land on disk, raises
         :class:`CheckpointSaveError` after removing the half-written folder (the previous steps stay)."""
-        from seg_jax.writer_noise import drop_unread_task_errors, held_writer_noise
+        from seg_jax.training.writer_noise import drop_unread_task_errors, held_writer_noise
         error = None
         directory = Path(manager.directory)
         with held_writer_noise():   # a full disk: one report per array from the writer threads; ours is the line
@@ -107,7 +107,7 @@ class TrainingCheckpoints:
                     shutil.rmtree(partial, ignore_errors=True)
             manager.reload()
         kept = sorted(manager.all_steps())
-        from seg_jax.write_causes import cause_of
+        from seg_jax.common.write_causes import cause_of
         found = cause_of(str(error)) if error else None
         reason = (found[0] if found else f"{type(error).__name__}: {_first_line(error)}") if error \
             else "nothing was written"
@@ -162,7 +162,8 @@ class TrainingCheckpoints:
         for step, error in failed:
             target = corrupt / f"{which}-{step}"
             if jax.process_index() == 0:
-                print(f"seg_jax.checkpointing: WARNING: checkpoint step {step} in {manager.directory} cannot be "
+                print(f"seg_jax.training.checkpointing: WARNING: checkpoint step {step} in {manager.directory} "
+                      "cannot be "
                       f"restored ({type(error).__name__}: {str(error)[:300]}); moved it to {target} and resumed "
                       f"from step {restored_step}", file=sys.stderr, flush=True)
                 corrupt.mkdir(parents=True, exist_ok=True)
@@ -196,7 +197,7 @@ def restore_inference_state(workdir: str | Path, which: str | None = None,
     """({"params", "batch_stats"} as numpy arrays, training config dict, checkpoint folder) of the best
     checkpoint (else the latest; ``which`` 'latest' or 'best' asks for one) of a training workdir: the
     parameters' moving average where the run kept one (``average=False``: the raw parameters). Checking the
-    variables against a model is the caller's job (:func:`seg_jax.model_io.load_weights`)."""
+    variables against a model is the caller's job (:func:`seg_jax.artifacts.model_io.load_weights`)."""
     workdir = Path(workdir)
     if not has_checkpoint(workdir):
         raise FileNotFoundError(f"{workdir} holds no training checkpoint (no {CHECKPOINT_DIR}/latest/<step>)")

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import optax
 from flax import traverse_util
 
-from seg_jax.losses import segmentation_loss, temporal_consistency_loss
-from seg_jax.metrics import segmentation_sums
+from seg_jax.evaluation.metrics import segmentation_sums
 from seg_jax.models import get_spec
+from seg_jax.training.losses import segmentation_loss, temporal_consistency_loss
 
 Batch = Mapping[str, jax.Array]
 
@@ -28,7 +28,7 @@ class TrainState:
 
     ``lr_scale`` is the reduce-on-plateau multiplier (changed by the host loop between steps).
     ``ema_params`` is the exponential moving average of ``params`` (``config.ema_decay`` > 0), else None:
-    the weights that validation scores and ``seg_jax.ship`` exports.
+    the weights that validation scores and ``seg_jax.artifacts.ship`` exports.
     """
     step: jax.Array
     params: Any
@@ -119,7 +119,8 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
     """Run the model; returns (logits shaped like the targets, updated batch_stats or None).
 
     ``settle_steps`` > 0 (temporal models): each clip (B, T, H, W, 3) runs with its first frame repeated that many
-    more times in front, as a stream settles after a reset (:class:`seg_jax.streaming.StreamingStep`); only the
+    more times in front, as a stream settles after a reset (:class:`seg_jax.inference.streaming.StreamingStep`); only
+    the
     clip's own T frames' logits come back."""
     if settle_steps:
         images = jnp.concatenate([jnp.repeat(images[:, :1], settle_steps, axis=1), images], axis=1)

@@ -1,0 +1,135 @@
+"""The ship rule: may a candidate's weights replace the shipped ones? One rule, written once, with the noise in view.
+
+  python -m seg_jax.ship_rule workdirs/eval-val-candidate.json workdirs/eval-val-shipped.json \
+      --out results/ship-rule/<name>.json
+
+Both files are ``seg_jax.evaluation.evaluate`` outputs on the SAME split and files (full resolution, ``per_image``
+scores).
+The val splits are small (10 to 60 images a source, one DAVIS clip), so a difference of a few thousandths can
+be noise. Per person source, the paired difference of per-image Dice (candidate - shipped) gets a percentile
+bootstrap interval (images resampled with replacement; video frames in blocks of :data:`VIDEO_BLOCK`
+consecutive frames, since neighbouring frames are not independent). On the person-free photos the paired
+difference is the per-image false-person share (shipped - candidate: positive = fewer false people).
+
+The candidate ships when
+1. no person source is worse beyond its interval (the interval's upper end is not below 0), and
+2. the false-person share on the person-free photos improves beyond its interval (lower end above 0), and
+   the share of person-free images flagged with a person is not higher.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+CONFIDENCE = 0.95
+RESAMPLES = 4000
+VIDEO_BLOCK = 8
+VIDEO_SOURCES = ("davis",)
+NEGATIVE_SOURCES = ("negatives",)
+
+
+def paired_bootstrap(candidate: Sequence[float], baseline: Sequence[float], *, block: int = 1,
+                     resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0) -> dict[str, float]:
+    """Mean of ``candidate - baseline`` (paired, same order) and its percentile bootstrap interval.
+
+    ``block`` > 1 resamples runs of that many consecutive items (moving blocks) instead of single items.
+    -> {'difference', 'low', 'high', 'n'}.
+    """
+    c, b = np.asarray(candidate, np.float64), np.asarray(baseline, np.float64)
+    if c.shape != b.shape or c.ndim != 1 or not len(c):
+        raise ValueError(f"paired scores must be two equal, non-empty lists (got {c.shape} and {b.shape}); "
+                         "evaluate both weights on the same split and files")
+    diff = c - b
+    n, block = len(diff), max(1, min(int(block), len(diff)))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+    means = diff[idx].mean(axis=1)
+    tail = (1 - confidence) / 2
+    return {"difference": float(diff.mean()), "low": float(np.quantile(means, tail)),
+            "high": float(np.quantile(means, 1 - tail)), "n": int(n)}
+
+
+def _model_row(evaluation: Mapping) -> Mapping:
+    rows = [r for r in evaluation.get("results", []) if not r.get("peer")]
+    if not rows:
+        raise ValueError("no seg_jax model in this evaluation file")
+    return rows[0]
+
+
+def decide(candidate: Mapping, baseline: Mapping) -> dict:
+    """Two ``seg_jax.evaluation.evaluate`` JSON dicts -> per-source intervals and the decision
+    ({'ship': bool, 'why': str})."""
+    cand, base = _model_row(candidate)["full_res"], _model_row(baseline)["full_res"]
+    sources = [s for s in cand if s in base]
+    if not sources:
+        raise ValueError("the two evaluations share no source; evaluate both on the same split")
+    out: dict = {"sources": {}, "confidence": CONFIDENCE, "resamples": RESAMPLES}
+    worse, negatives_ok, reasons = [], None, []
+    for source in sources:
+        c, b = cand[source].get("per_image"), base[source].get("per_image")
+        if not c or not b:
+            raise ValueError(f"{source}: no per-image scores; rerun seg_jax.evaluation.evaluate (full resolution)")
+        if source in NEGATIVE_SOURCES:
+            interval = paired_bootstrap(b["false_person_share"], c["false_person_share"])
+            flagged = (cand[source].get("false_person_images"), base[source].get("false_person_images"))
+            negatives_ok = interval["low"] > 0 and (flagged[0] or 0) <= (flagged[1] or 0)
+            out["sources"][source] = {"metric": "false_person_share (shipped - candidate)", **interval,
+                                      "flagged_candidate": flagged[0], "flagged_shipped": flagged[1]}
+            continue
+        interval = paired_bootstrap(c["dice"], b["dice"], block=VIDEO_BLOCK if source in VIDEO_SOURCES else 1)
+        out["sources"][source] = {"metric": "image dice (candidate - shipped)", **interval}
+        if interval["high"] < 0:
+            worse.append(source)
+    if worse:
+        reasons.append(f"worse beyond the interval on {', '.join(worse)}")
+    if negatives_ok is None:
+        reasons.append("no person-free photos scored (evaluate with the negatives subset)")
+    elif not negatives_ok:
+        reasons.append("false people on the person-free photos not fewer beyond the interval (or more images "
+                       "flagged)")
+    out["ship"] = not reasons
+    out["why"] = "; ".join(reasons) if reasons else "no source worse beyond its interval, fewer false people"
+    return out
+
+
+def to_markdown(result: Mapping, names: tuple[str, str] = ("candidate", "shipped")) -> str:
+    lines = [f"**Ship rule** ({names[0]} vs {names[1]}; paired bootstrap, {int(100 * result['confidence'])} % "
+             f"intervals, {result['resamples']} resamples)", "",
+             "| Source | Paired metric | Difference | Interval | n |", "|---|---|---|---|---|"]
+    for source, r in result["sources"].items():
+        lines.append(f"| {source} | {r['metric']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] "
+                     f"| {r['n']} |")
+    lines += ["", f"**Decision: {'ship' if result['ship'] else 'do not ship'}** ({result['why']})", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seg_jax.ship_rule", description=__doc__.split("\n")[0])
+    parser.add_argument("candidate", help="seg_jax.evaluation.evaluate JSON of the candidate weights")
+    parser.add_argument("shipped", help="seg_jax.evaluation.evaluate JSON of the shipped weights, same split")
+    parser.add_argument("--out", help="write the result here as JSON (and .md beside it)")
+    args = parser.parse_args(argv)
+    try:
+        evaluations = [json.loads(Path(p).read_text()) for p in (args.candidate, args.shipped)]
+        result = decide(*evaluations)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"seg_jax.ship_rule: error: {e}", file=sys.stderr)
+        return 2
+    markdown = to_markdown(result, (Path(args.candidate).stem, Path(args.shipped).stem))
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"candidate": args.candidate, "shipped": args.shipped, **result}, indent=2) + "\n")
+        out.with_suffix(".md").write_text(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Training: the loop, pure steps, losses, pre-flight checks, Orbax checkpoints, metric records."""
