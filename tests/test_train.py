@@ -235,7 +235,7 @@ def test_cli_mistakes_are_one_line(tmp_path, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("module", ["seg_jax.training.loop", "seg_jax.evaluation.evaluate"])
+@pytest.mark.parametrize("module", ["seg_jax.train", "seg_jax.evaluate"])
 def test_help_exits_0_and_explains_overrides_and_variants(module):
     proc = _run("-m", module, "--help", check=False)
     assert proc.returncode == 0, proc.stderr

@@ -483,7 +483,7 @@ def main(argv=None) -> None:
             print(f"wrote {path} and {path.with_suffix('.md')}")
             return
         if f.checkpoint and len(models) > 1:
-            fail("seg_jax.evaluation.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
+            fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
         try:
             image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
@@ -495,7 +495,7 @@ def main(argv=None) -> None:
             results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
                                  install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
-            fail("seg_jax.evaluation.evaluate", str(e))
+            fail("seg_jax.evaluate", str(e))
         comparison = temporal_comparison(results)
         markdown = to_markdown(results, comparison)
         print(markdown)
@@ -506,7 +506,7 @@ def main(argv=None) -> None:
         print(f"wrote {out} and {out.with_suffix('.md')}")
 
     from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluation.evaluate", doc=__doc__ or ""))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":

@@ -445,16 +445,16 @@ def main(argv=None) -> None:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
         if flags.FLAGS.workdir == "":
-            fail("seg_jax.training.loop", "--workdir is empty; give a folder, or leave the flag out for "
+            fail("seg_jax.train", "--workdir is empty; give a folder, or leave the flag out for "
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
             train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
-            fail("seg_jax.training.loop", str(e))
+            fail("seg_jax.train", str(e))
 
     from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.training.loop", doc=__doc__ or ""))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":
