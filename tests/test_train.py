@@ -11,7 +11,7 @@ import pytest
 from seg_jax.training import checkpointing
 from seg_jax.training.loop import ConfigError, check_config, train_and_evaluate
 from seg_jax.training.metric_writer import read_metrics
-from seg_jax.training.steps import learning_rate_schedule
+from seg_jax.training.optimizer import learning_rate_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 

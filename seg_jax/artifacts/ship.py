@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from seg_jax.artifacts import model_io, weights_folder
 from seg_jax.bench import cpuinfo
+from seg_jax.common.exit_codes import fail
 from seg_jax.configs.sizes import parse_size
 from seg_jax.models import get_spec
 from seg_jax.training import checkpointing
@@ -102,7 +103,6 @@ def main(argv=None) -> None:
     def run(_):
         from absl import logging
 
-        from seg_jax.common.exit_codes import fail
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from seg_jax.artifacts.weights_folder import shipped_weights_dir
 from seg_jax.bench.timing import hardware, load_average
 from seg_jax.models.registry import MODEL_NAMES
+from seg_jax.onnx.export import export_onnx
 
 ONNX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps model alone at (\d+x\d+)")
 JAX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps segment\+composite")
@@ -37,7 +38,6 @@ def _run(cmd: list[str], pattern: re.Pattern, timeout: float) -> dict:
 
 def measure(model: str, rounds: int, max_frames: int | None, timeout: float = 600) -> dict:
     """Alternating rounds of the ONNX runner and seg_jax.live on the sample clip; returns the JSON record."""
-    from seg_jax.onnx.export import export_onnx
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(model, Path(tmp) / f"{model}.onnx")
         limit = ["--max-frames", str(max_frames)] if max_frames else []

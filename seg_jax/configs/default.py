@@ -10,6 +10,9 @@ import os
 
 import ml_collections
 
+from seg_jax.artifacts.settle import manifest_settle_steps
+from seg_jax.models.registry import get_spec
+
 # The real data root of every command's default: $SEG_JAX_DATA, else ../shared/data from the repository root.
 DEFAULT_DATA_ROOT = os.environ.get("SEG_JAX_DATA", "../shared/data")
 
@@ -106,10 +109,6 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.plateau_factor = 0.1
     c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
     c.weight_decay = 0.0
-    # Learning rate of every parameter named 'bias' = this x the schedule's rate. Warm-started ConvLSTM cells
-    # need it: their kernels sit behind readers scaled up ~1/gain, so they move fast at a rate where the gate
-    # biases (which set how long a cell remembers) barely move. 1 = one rate for all.
-    c.bias_lr_scale = 1.0
     # > 0: keep an exponential moving average of the parameters with this decay (e.g. 0.998 averages over the
     # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.artifacts.ship use it. 0 = off.
     # Changing it between 0 and > 0 changes the checkpoint layout: such a run continues in a new --workdir.
@@ -138,7 +137,6 @@ def weights_settle_steps(folder: str) -> int:
     import json
     from pathlib import Path
 
-    from seg_jax.artifacts.settle import manifest_settle_steps
     for path in (Path(folder), Path(__file__).resolve().parents[2] / folder):
         manifest = path / "manifest.json"
         if folder and manifest.is_file():
@@ -284,7 +282,6 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         return config
     if arg not in VARIANTS:
         raise ValueError(f"unknown config variant {arg!r}; known variants: {', '.join(map(repr, VARIANTS))}")
-    from seg_jax.models.registry import get_spec
     tables = VARIANTS[arg]
     overrides = dict(tables.get("all", {}))
     if get_spec(config.model.name).temporal:

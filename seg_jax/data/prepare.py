@@ -27,7 +27,7 @@ import socket
 import sys
 from pathlib import Path
 
-from seg_jax.data.public import store
+from seg_jax.data.public import store, youtube_vis
 from seg_jax.data.public.store import PublicDataError
 
 ALIASES = {"davis": "davis17", "youtube-vis": "youtube_vis", "ytvis": "youtube_vis"}
@@ -121,7 +121,6 @@ def _index(name: str, vdir: Path) -> dict:
     if name == "davis17":
         from seg_jax.data.public import davis17
         return davis17.build_index(vdir)
-    from seg_jax.data.public import youtube_vis
     return youtube_vis.build_index(vdir)
 
 

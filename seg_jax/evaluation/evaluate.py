@@ -81,7 +81,7 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
     model = model_build.build_model(config.model)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                        batch_stats=variables.get("batch_stats", {}), opt_state=None,
-                       lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
+                       rng=jnp.zeros((2,), jnp.uint32))
     config.settle_steps = int(settle_steps)
     step = make_eval_step(model, model_name, config)
     total = None

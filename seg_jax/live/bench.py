@@ -24,8 +24,15 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from seg_jax import data as seg_data
+from seg_jax.data.io import read_pair
+from seg_jax.evaluation.evaluate import evaluate_full_resolution, hardware
+from seg_jax.inference.segmenter import Segmenter
 from seg_jax.live.app import LiveOptions, load_segmenter, run
+from seg_jax.live.cli import use_compile_cache
+from seg_jax.live.failsafe import Failsafe, FailsafeRule
 from seg_jax.live.presets import DEFAULT_PRESET, PRESETS, apply_preset
+from seg_jax.live.sources import open_source, resize_cover
 
 
 def _timed_run(opts: LiveOptions, segmenter) -> dict:
@@ -41,7 +48,6 @@ def _median(runs: list[dict], key: str) -> Optional[float]:
 
 
 def bench_pipeline(repeats: int, out: Path) -> dict:
-    from seg_jax.evaluation.evaluate import hardware
     with tempfile.TemporaryDirectory() as tmp:
         base = LiveOptions(source="sample", mode="blur", output=str(Path(tmp) / "x.mp4"), quiet=True)
         segmenter = load_segmenter(apply_preset(base))
@@ -61,7 +67,6 @@ def _clip_640x480(folder: Path, frames: int = 90) -> Path:
     """The sample clip scaled to cover 640x480 (centre crop), as MJPG, for a webcam-sized end-to-end run."""
     import cv2
 
-    from seg_jax.live.sources import open_source, resize_cover
     src = open_source("sample")
     path = folder / "sample_640x480.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), src.fps, (640, 480))
@@ -73,8 +78,6 @@ def _clip_640x480(folder: Path, frames: int = 90) -> Path:
 
 
 def _dice(segmenter, data: str, per_source: int) -> dict:
-    from seg_jax import data as seg_data
-    from seg_jax.evaluation.evaluate import evaluate_full_resolution
     scores = {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)
@@ -86,7 +89,6 @@ def _dice(segmenter, data: str, per_source: int) -> dict:
 
 
 def bench_presets(per_source: int, data: str, repeats: int, out: Path) -> dict:
-    from seg_jax.evaluation.evaluate import hardware
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = _clip_640x480(Path(tmp))
@@ -150,10 +152,6 @@ def bench_failsafe(per_source: int, data: str, out: Path) -> dict:
 
     import numpy as np
 
-    from seg_jax import data as seg_data
-    from seg_jax.data.io import read_pair
-    from seg_jax.inference.segmenter import Segmenter
-    from seg_jax.live.failsafe import Failsafe, FailsafeRule
     rule, segmenter, sources = FailsafeRule(), Segmenter("mobilenet"), {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)
@@ -198,7 +196,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     safe.add_argument("--data", default="../shared/data")
     safe.add_argument("--out", default="results/failsafe-false-alarms.json")
     args = p.parse_args(argv)
-    from seg_jax.live.cli import use_compile_cache
     use_compile_cache()
     t0 = time.perf_counter()
     if args.what == "pipeline":

@@ -17,6 +17,9 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
+from seg_jax.live import audio
+from seg_jax.live.frame_rate import frames_until
+from seg_jax.live.video_writers import EncodeError, FfmpegWriter, OpenCVWriter
 from seg_jax.live.write_errors import failure_line
 
 
@@ -122,7 +125,6 @@ class VideoFileSink(FrameSink):
         self.description = f"{self.path} ({'H.264' if codec == 'h264' else codec})"
 
     def _open(self, h: int, w: int) -> None:
-        from seg_jax.live.video_writers import EncodeError, FfmpegWriter, OpenCVWriter
         if self.codec == "h264":
             from seg_jax.live.audio import ffmpeg_exe
             h, w = h + h % 2, w + w % 2
@@ -149,7 +151,6 @@ class VideoFileSink(FrameSink):
         if not self.keep_timing or pts_ms is None:
             self._encode(frame)
             return
-        from seg_jax.live.frame_rate import frames_until
         start = frames_until(pts_ms, self.fps)
         while self._held is not None and self.frames < start:
             self._encode(self._held)          # the previous frame lasts until this one's time
@@ -158,7 +159,6 @@ class VideoFileSink(FrameSink):
         self._held = frame
 
     def _encode(self, frame: np.ndarray) -> None:
-        from seg_jax.live.video_writers import EncodeError
         if self.size is None:
             self._open(*frame.shape[:2])
         if self._encoder is None:
@@ -181,7 +181,6 @@ class VideoFileSink(FrameSink):
         encoder failed (then :class:`SinkError` says why), and an interrupted run leaves a file already at
         ``path`` as it was, finalising beside it as ``<name>.interrupted<ext>`` instead (``self.path`` then names
         that file)."""
-        from seg_jax.live.video_writers import EncodeError
         encoder, self._encoder = self._encoder, None
         if encoder is None:
             return
@@ -205,7 +204,6 @@ class VideoFileSink(FrameSink):
 
     def _add_audio(self) -> str:
         """Carry ``audio_from``'s sound track into the finished partial file; -> a note for the description."""
-        from seg_jax.live import audio
         if self.audio_from is None or not audio.has_audio(self.audio_from):
             return "" if self.audio_from is None or audio.ffmpeg_exe() else "audio not checked: no ffmpeg"
         with_audio = self.partial.with_name(f"{self.partial.stem}.audio{self.partial.suffix}")

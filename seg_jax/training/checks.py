@@ -8,9 +8,13 @@ from pathlib import Path
 
 import jax
 import ml_collections
+from flax import traverse_util
 
+from seg_jax.models import MODEL_NAMES
 from seg_jax.models.registry import get_spec
 from seg_jax.training import checkpointing
+from seg_jax.training.losses import LOSSES
+from seg_jax.training.optimizer import trainable_patterns
 
 MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
 VAL_SELECTIONS = ("pooled", "source_mean")   # config.val_selection (seg_jax.configs.default)
@@ -22,8 +26,6 @@ class ConfigError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Fail fast, with the field name, on values that would only break later."""
-    from seg_jax.models import MODEL_NAMES
-    from seg_jax.training.losses import LOSSES
     if config.model.name not in MODEL_NAMES:
         raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {list(MODEL_NAMES)}")
     if config.loss not in LOSSES:
@@ -60,9 +62,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if not 0.0 <= float(config.get("ema_decay", 0.0) or 0.0) < 1.0:
         raise ConfigError(f"config.ema_decay={config.ema_decay} must be in [0, 1) (0 = no moving average; "
                           "0.998 averages over ~500 steps)")
-    if float(config.get("bias_lr_scale", 1.0)) <= 0:
-        raise ConfigError(f"config.bias_lr_scale={config.bias_lr_scale} must be > 0 (1 = biases train at the "
-                          "schedule's rate; freeze parameters with config.trainable instead)")
     if config.data.get("pipeline", "grain") not in ("grain", "device"):
         raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
@@ -71,9 +70,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 def check_trainable(config: ml_collections.ConfigDict, params) -> None:
     """``config.trainable`` must name at least one parameter (a typo would otherwise train nothing)."""
-    from flax import traverse_util
-
-    from seg_jax.training.steps import trainable_patterns
     patterns = trainable_patterns(config)
     paths = ["/".join(k) for k in traverse_util.flatten_dict(params)]
     unmatched = [p for p in patterns if not any(p in path for path in paths)]
