@@ -1,5 +1,7 @@
 """results/ as a reader finds it: few top-level entries, every Markdown link in the docs resolves, every results
-path the hand-written pages cite exists, and the tools' default inputs are where the files are."""
+path and ``python -m`` module the hand-written pages cite exists, and the tools' default inputs are where the files
+are."""
+import importlib.util
 import re
 from pathlib import Path
 
@@ -54,6 +56,16 @@ def test_cited_results_paths_exist():
                 continue
             if not path.exists():
                 missing.append(f"{md.relative_to(REPO)}: {span}")
+    assert not missing, missing
+
+
+def test_cited_commands_name_modules_that_exist():
+    """``python -m seg_jax.x`` / ``research.x`` in results/HISTORY.md and the folder READMEs (not the archive)."""
+    missing = []
+    for md in CITING[1:]:
+        for module in re.findall(r"python -m ((?:seg_jax|research)[\w.]*)", md.read_text()):
+            if importlib.util.find_spec(module) is None:
+                missing.append(f"{md.relative_to(REPO)}: {module}")
     assert not missing, missing
 
 
