@@ -1,6 +1,6 @@
 """CPU load of the whole background-blur job: what a call app running beside us feels.
 
-  python -m seg_jax.bench.cpu_load --out results/cpu-load.json      # and results/cpu-load.md beside it
+  python -m seg_jax.bench.cpu_load --out results/bench/cpu-load.json      # and results/bench/cpu-load.md beside it
 
 ``load``: each job (decode an H.264 clip, segment, blur the background, blend, encode H.264) runs as its own
 process on the sample clip scaled to 640x480 and 1280x720; its CPU time (user + sys of the process and of the
@@ -267,7 +267,7 @@ def every_quality(data_root: str, everys: Sequence[int]) -> list[dict]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seg_jax.bench.cpu_load", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="results/cpu-load.json")
+    p.add_argument("--out", default="results/bench/cpu-load.json")
     p.add_argument("--sections", default="load,profile,every")
     p.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names (default: all)")
     p.add_argument("--sizes", default=",".join(SIZES))

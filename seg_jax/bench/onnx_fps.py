@@ -65,14 +65,15 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="mobilenet", choices=[n for n in MODEL_NAMES if shipped_weights_dir(n).exists()])
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--max-frames", type=int, default=None, help="frames per run (default: the whole clip)")
-    p.add_argument("--out", help="JSON path (default results/onnx-fps-cpu-<model>.json; not a seg_jax.bench schema)")
+    p.add_argument("--out", help="JSON path (default results/bench/onnx-fps-cpu-<model>.json; not a seg_jax.bench "
+                                 "schema)")
     args = p.parse_args(argv)
     try:
         record = measure(args.model, args.rounds, args.max_frames)
     except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as e:
         print(f"seg_jax.bench.onnx_fps: {e}", file=sys.stderr)
         return 1
-    out = Path(args.out or f"results/onnx-fps-cpu-{args.model}.json")
+    out = Path(args.out or f"results/bench/onnx-fps-cpu-{args.model}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     for name, r in record["results"].items():

@@ -16,7 +16,7 @@ for the frame blended as it is (``plain``, the compositor before clean edges), t
 ``--model``, the shipped model's through :class:`seg_jax.Segmenter`. It also times the replace at 640x480 and
 draws edge crops (``--figures``): the pasted shots, and a frame of the sample office clip on a new background.
 
-    python -m seg_jax.bench.spill --data ../shared/data --out results/spill.json
+    python -m seg_jax.bench.spill --data ../shared/data --out results/bench/spill.json
 """
 from __future__ import annotations
 
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
     p.add_argument("--sample", default=None, help="a video to show the halo on (default: the shipped sample clip)")
     p.add_argument("--background", default=None,
                    help="an image background for the sample clip (default: the darkest of DATA/backgrounds)")
-    p.add_argument("--out", default="results/spill.json")
+    p.add_argument("--out", default="results/bench/spill.json")
     p.add_argument("--figures", default="results/figures", help="folder for the crops ('' = none)")
     args = p.parse_args(argv)
     if not 0.0 <= args.light_wrap <= 1.0:

@@ -1,9 +1,9 @@
 """Evaluate a model: the paper's Table 1 (and 2) per held-out source, plus IoU, boundary F and flicker.
 
   python -m seg_jax.evaluate --model mobilenet                       # shipped weights, ../shared/data test split
-  python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval.json
+  python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval/eval.json
   python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
-  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval-mobilenet.json  # add peer rows only
+  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval/eval-mobilenet.json  # add peer rows only
 
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
@@ -451,7 +451,7 @@ def main(argv=None) -> None:
     flags.DEFINE_list("peers", list(PEER_CHOICES), "Peers scored beside seg_jax on the same images (full "
                       "resolution, real data): any of mediapipe, rvm, modnet, or none.")
     flags.DEFINE_bool("peer_install", True, "Create each peer's own virtualenv when it is missing (needs PyPI).")
-    flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
+    flags.DEFINE_string("out", None, "JSON output path (default results/eval/eval-<models>.json); .md written beside.")
     flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
                         "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
 
@@ -499,7 +499,7 @@ def main(argv=None) -> None:
         comparison = temporal_comparison(results)
         markdown = to_markdown(results, comparison)
         print(markdown)
-        out = Path(f.out or f"results/eval-{'-'.join(models)}.json")
+        out = Path(f.out or f"results/eval/eval-{'-'.join(models)}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"results": results, "temporal": comparison}, indent=2, default=float) + "\n")
         out.with_suffix(".md").write_text(markdown + "\n")

@@ -1,7 +1,7 @@
 """Write ``MODEL_CARD.md`` for a shipped weights folder from its ``manifest.json`` and an evaluation JSON.
 
     python -m seg_jax.model_card                      # every shipped folder (seg_jax/weights/*/MODEL_CARD.md)
-    python -m seg_jax.model_card --weights seg_jax/weights/mobilenet --eval results/eval-mobilenet.json
+    python -m seg_jax.model_card --weights seg_jax/weights/mobilenet --eval results/eval/eval-mobilenet.json
 
 The evaluation JSON is what ``python -m seg_jax.evaluate`` writes (``{"results": [rows]}``; a row per model,
 MediaPipe rows carry ``"peer": true``); metrics are taken at full resolution, per data source. Where the
@@ -19,9 +19,9 @@ from typing import Any, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_EVAL = {"mobilenet": "results/eval-mobilenet.json", "convlstm": "results/eval-convlstm.json",
-                "unet": "results/eval-unet-cpu.json"}
-DEFAULT_PEERS = "results/eval-mobilenet.json"
+DEFAULT_EVAL = {"mobilenet": "results/eval/eval-mobilenet.json", "convlstm": "results/eval/eval-convlstm.json",
+                "unet": "results/eval/eval-unet-cpu.json"}
+DEFAULT_PEERS = "results/eval/eval-mobilenet.json"
 METRICS = (("dice", "Dice"), ("iou", "IoU"), ("boundary_f", "boundary F"), ("mad", "MAD"))
 SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis", "negatives")
 NO_DICE_SOURCES = ("negatives",)   # person-free photos: scored by false people only

@@ -1,8 +1,8 @@
 """Measurements of the live tool, written to results/ (the numbers quoted in the README come from here).
 
-  python -m seg_jax.live.bench pipeline                    # results/live-pipeline.json: one thread vs three
-  python -m seg_jax.live.bench presets --per-source 6      # results/presets.{json,md}: fps and Dice per preset
-  python -m seg_jax.live.bench failsafe --per-source 60    # results/failsafe-false-alarms.json
+  python -m seg_jax.live.bench pipeline                    # results/bench/live-pipeline.json: one thread vs three
+  python -m seg_jax.live.bench presets --per-source 6      # results/bench/presets.{json,md}: fps and Dice per preset
+  python -m seg_jax.live.bench failsafe --per-source 60    # results/bench/failsafe-false-alarms.json
 
 ``pipeline`` runs the sample clip end to end (decode, segment, blur, H.264 encode) alternately with
 ``--no-pipeline`` and with the default three threads, and keeps every run. ``presets`` times each preset end to
@@ -128,7 +128,7 @@ def presets_markdown(result: dict) -> str:
              "End-to-end fps: the sample clip's first 90 frames scaled to 640x480, decode + segment + blur + H.264 "
              "encode, median of the runs (taken round robin over the presets). Dice: `seg_jax.evaluation.evaluate`'s "
              f"full-resolution protocol on the {result['split']} split, "
-             f"**{cap} only** (a cheap check, not the full evaluation in `results/eval-*.md`).", "",
+             f"**{cap} only** (a cheap check, not the full evaluation in `results/eval/eval-*.md`).", "",
              "| Preset | Model | Inference size at 640x480 | Refine | fps 640x480 | Latency median / p95 ms | "
              + " | ".join(f"Dice {s}" for s in subsets) + " | Mean Dice |",
              "|---" * (7 + len(subsets)) + "|"]
@@ -185,16 +185,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = p.add_subparsers(dest="what", required=True)
     pipe = sub.add_parser("pipeline", help="one thread vs three on the sample clip")
     pipe.add_argument("--repeats", type=int, default=3)
-    pipe.add_argument("--out", default="results/live-pipeline.json")
+    pipe.add_argument("--out", default="results/bench/live-pipeline.json")
     pre = sub.add_parser("presets", help="fps and Dice of each preset")
     pre.add_argument("--per-source", type=int, default=6, help="examples per test source (0: all)")
     pre.add_argument("--repeats", type=int, default=3)
     pre.add_argument("--data", default="../shared/data")
-    pre.add_argument("--out", default="results/presets", help="path without extension (.json and .md)")
+    pre.add_argument("--out", default="results/bench/presets", help="path without extension (.json and .md)")
     safe = sub.add_parser("failsafe", help="the fail-safe's false alarms on good pictures")
     safe.add_argument("--per-source", type=int, default=60, help="examples per test source (0: all)")
     safe.add_argument("--data", default="../shared/data")
-    safe.add_argument("--out", default="results/failsafe-false-alarms.json")
+    safe.add_argument("--out", default="results/bench/failsafe-false-alarms.json")
     args = p.parse_args(argv)
     use_compile_cache()
     t0 = time.perf_counter()

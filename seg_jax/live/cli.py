@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
     m.add_argument("--every", type=int, default=1, metavar="N",
                    help="run the network on every N-th frame only; the frames between reuse its last alpha, "
-                        "refined on each new frame by the guided filter (less CPU; results/cpu-load.md) "
+                        "refined on each new frame by the guided filter (less CPU; results/bench/cpu-load.md) "
                         "(default 1: every frame)")
     m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
