@@ -22,7 +22,7 @@ def measure(config, temporal: bool, batches: int = 10, warmup: int = 1) -> dict:
     """Examples/s (clips count as one example; frames/s = examples/s * T) of the training pipeline."""
     import jax
 
-    device = config.data.get("pipeline", "grain") == "device"
+    device = config.data.pipeline == "device"
     if device:
         from seg_jax.data.device_pipeline import DeviceIterator
         it = DeviceIterator(config, 0, temporal)

@@ -153,7 +153,7 @@ def eval_source(config, split: str, temporal: bool):
     """The val (or test = val: the public sets have no labelled test split) examples of every prepared dataset."""
     split = "val"
     have = ready(config, warn=False)
-    limit = int(config.data.get("public_val_examples", 0) or 0)
+    limit = int(config.data.public_val_examples)
     parts = []
     for name, vdir in have.items():
         if "val" not in store.spec(name)["splits"]:

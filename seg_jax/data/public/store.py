@@ -37,7 +37,7 @@ def default_data_dir() -> str:
 
 def data_dir(config=None) -> str:
     """``config.data.public_dir`` when set, else :func:`default_data_dir`."""
-    given = config.data.get("public_dir", "") if config is not None else ""
+    given = config.data.public_dir if config is not None else ""
     return os.path.expanduser(given) if given else default_data_dir()
 
 
