@@ -70,10 +70,10 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen:
                             cwd=Path(__file__).resolve().parents[1])
 
 
-def finish(proc: subprocess.Popen, log: Path, timeout: float = 240) -> str:
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 240, code: int = 0) -> str:
     proc.wait(timeout=timeout)
     out = log.read_text()
-    assert proc.returncode == 0, f"exit code {proc.returncode}:\n{out[-3000:]}"
+    assert proc.returncode == code, f"exit code {proc.returncode}:\n{out[-3000:]}"
     return out
 
 
@@ -180,7 +180,7 @@ def test_sigkill_and_sigterm_then_rerun_equal_uninterrupted_run_bit_for_bit(tmp_
     while checkpoint_steps(workdir)[-1] <= resumed and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    out = finish(proc, log2, timeout=120)  # a clean exit, status 0
+    out = finish(proc, log2, timeout=120, code=128 + signal.SIGTERM)  # a clean exit, the signal's status (143)
     assert "preempted (SIGTERM): checkpoint saved at step" in out, out[-2000:]
     preempted = int(out.split("checkpoint saved at step ")[1].split(";")[0])
     assert resumed < preempted < NUM_STEPS and checkpoint_steps(workdir)[-1] == preempted

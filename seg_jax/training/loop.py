@@ -402,7 +402,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
               f"{'dice_loss' if config.val_selection == 'pooled' else 'source-mean dice_loss'}="
               f"{loop['best_val_loss']:.4f}", flush=True)
     return {"step": step, "status": status, "best_val_loss": loop["best_val_loss"], "last_val": loop["last_val"],
-            "workdir": str(workdir), "state": state}
+            "workdir": str(workdir), "state": state,
+            "signal": preemption.signal_name if preemption.requested else ""}
+
+
+def exit_code(result: dict) -> int:
+    """The process's exit code for a finished :func:`train_and_evaluate` (:mod:`seg_jax.common.exit_codes`): 128 + N
+    when signal N stopped it (its checkpoint is saved: 143 for SIGTERM, 130 for Ctrl-C), else 0."""
+    name = result.get("signal") or ""
+    return 128 + int(signal.Signals[name]) if name else 0
 
 
 def maybe_initialize_distributed(enabled: bool) -> None:
@@ -449,9 +457,11 @@ def main(argv=None) -> None:
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+            result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             fail("seg_jax.training.loop", str(e))
+        if exit_code(result):
+            raise SystemExit(exit_code(result))
 
     from seg_jax.configs.flags import parser_for
     app.run(run, argv=argv, flags_parser=parser_for("seg_jax.training.loop", doc=__doc__ or ""))
