@@ -523,3 +523,47 @@ def test_case20_a_bool_frame_is_read_as_0_and_255():
     mask = frame > 128
     rgb, opacity = split_opacity(mask)
     assert opacity is None and np.array_equal(as_rgb_uint8(rgb), mask.astype(np.uint8) * 255)
+
+
+# ---------------------------------------------------------------- training's and the data tools' messages (22-24, 28)
+
+def test_case22_an_override_of_a_field_that_does_not_exist_names_it(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "seg_jax.train", "--config", "configs/mobilenet.py:tiny",
+                          "--config.optim.lr=abc", "--workdir", str(tmp_path / "w")], cwd=REPO, env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and "--config.optim.lr: the config has no field 'optim'" in line, line
+    assert not (tmp_path / "w").exists()
+
+
+def test_case23_a_missing_data_root_is_named_first():
+    from seg_jax.configs import get_default_config
+    from seg_jax.data import real
+    config = get_default_config()
+    config.data.source, config.data.root = "mixed", "/missing/data"
+    for temporal in (False, True):
+        with pytest.raises(ValueError, match=r"^data.root /missing/data does not exist; pass --config.data.root="):
+            real.train_sources(config, temporal=temporal)
+
+
+def test_case24_a_second_training_into_one_workdir_is_refused_naming_the_first(tmp_path):
+    from seg_jax.training.workdir_lock import WorkdirBusy, workdir_lock
+    with workdir_lock(tmp_path / "w"):
+        with pytest.raises(WorkdirBusy, match=rf"another training is using .*w \(pid {os.getpid()}\); wait for it"):
+            with workdir_lock(tmp_path / "w"):
+                pass
+        with workdir_lock(tmp_path / "w", process_index=1):   # another host of the same multi-host run
+            pass
+    with workdir_lock(tmp_path / "w"):                          # released at the end (and by the kernel on exit)
+        pass
+
+
+def test_case28_a_tfds_data_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from seg_jax.data import prepare
+    afile = tmp_path / "tfds"
+    afile.write_text("")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(afile))
+    assert prepare.main(["--list"]) == 2
+    assert f"the TFDS data dir {afile} is a file, not a folder" in one_line(capsys.readouterr().err)
+    assert prepare.main(["davis17"]) == 2
+    assert "is a file, not a folder" in one_line(capsys.readouterr().err)

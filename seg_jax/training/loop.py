@@ -42,6 +42,7 @@ from seg_jax.training.steps import (
     make_optimizer,
     make_train_step,
 )
+from seg_jax.training.workdir_lock import workdir_lock
 
 
 class TrainingDiverged(RuntimeError):
@@ -457,7 +458,8 @@ def main(argv=None) -> None:
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+            with workdir_lock(workdir, jax.process_index()):      # one training per workdir
+                result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             fail("seg_jax.training.loop", str(e))
         if exit_code(result):
