@@ -220,7 +220,7 @@ def write_card(weights_dir: Path, eval_path: Optional[Path], peers_path: Optiona
                   rel(peers_path) if peers_path else "")
     out = out or weights_dir / "MODEL_CARD.md"
     try:   # the card may live in the weights folder, but never over one of the files it is made from
-        write_text(out, text, inputs=[weights_dir / "manifest.json", eval_path, peers], option="--out")
+        write_text(out, text, inputs=[weights_dir / "manifest.json", eval_path, peers_path], option="--out")
     except OutputError as e:
         raise ValueError(str(e)) from None
     return out
