@@ -26,8 +26,9 @@ from seg_jax.common.write_causes import cause_of
 PathLike = Union[str, os.PathLike]
 
 
-class OutputError(RuntimeError):
-    """An output that must not or cannot be written; the message is one line meant for the user."""
+class OutputError(OSError):
+    """An output that must not or cannot be written; the message is one line meant for the user. An ``OSError``,
+    so every command's existing ``except OSError`` reports it as its one line."""
 
 
 def partial_path(path: PathLike) -> Path:
@@ -129,6 +130,9 @@ def atomic_output(target: PathLike, inputs: Sequence[Optional[PathLike]] = (),
     try:
         yield tmp
         os.replace(tmp, target)
+    except OutputError:          # already one line (a nested check): not wrapped again
+        _discard(tmp)
+        raise
     except OSError as e:
         _discard(tmp)
         raise OutputError(failure_line(target, e.strerror or str(e), e.errno, option)) from None

@@ -28,6 +28,7 @@ from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from seg_jax.common.writer import write_text
 from seg_jax.evaluation.metrics import add_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models.registry import get_spec
@@ -266,7 +267,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         _orbax_uses_distributed_barriers()
     check_resumable(workdir, config)
     if is_main:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+        write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n", option="--workdir")
 
     model = model_build.build_model(config.model)
     mesh = make_mesh()
