@@ -189,14 +189,9 @@ def run(args: argparse.Namespace, stop: Optional[StopRequest] = None) -> dict:
             audio = None if args.source.isdigit() else str(SAMPLE) if args.source == "sample" else args.source
             sink = open_sink(args.output, args.fps or source.fps, audio)
         stats = _loop(args, seg, source, frame, background, sink, stop)
-        if sink is not None:
-            try:
-                sink.close(interrupted=stats["stopped"])
-            except SinkError as e:      # the encoder failed (a full disk): its partial file is gone already
-                raise RunnerError(str(e)) from None
+        _finalise(sink, stats["stopped"])
     except KeyboardInterrupt:      # a second stop signal: finalise what was written and say so
-        if sink is not None:
-            sink.close(interrupted=True)
+        _finalise(sink, True)
         raise
     except BaseException:
         if sink is not None:
@@ -208,6 +203,17 @@ def run(args: argparse.Namespace, stop: Optional[StopRequest] = None) -> dict:
                  output=sink.description if sink is not None and sink.frames else None,
                  end_reason=stop.reason or source.end_reason)
     return stats
+
+
+def _finalise(sink: Optional[VideoFileSink], interrupted: bool) -> None:
+    """Close ``sink`` (None: no output); an encoder that failed (a full disk) is one RunnerError line, its partial
+    file already gone and an earlier output kept."""
+    if sink is None:
+        return
+    try:
+        sink.close(interrupted=interrupted)
+    except SinkError as e:
+        raise RunnerError(str(e)) from None
 
 
 def _loop(args, seg, source, frame, background, sink, stop: StopRequest) -> dict:
