@@ -293,14 +293,14 @@ def test_a_failed_checkpoint_save_stops_the_run_and_keeps_the_previous_checkpoin
 
 
 def test_ctrl_c_checkpoints_like_sigterm_in_one_line(tmp_path, config_path):
-    """SIGINT mid-run: a checkpoint at the next step, one status line, exit 0, no traceback; a rerun resumes."""
+    """SIGINT mid-run: a checkpoint at the next step, one status line, exit 130, no traceback; a rerun resumes."""
     workdir = tmp_path / "run"
     cmd = train_command(config_path, workdir)
     log = tmp_path / "log.txt"
     proc = start(cmd, log)
     wait_for_checkpoint(proc, workdir, log)
     proc.send_signal(signal.SIGINT)
-    out = finish(proc, log, timeout=120)
+    out = finish(proc, log, timeout=120, code=128 + signal.SIGINT)    # the exit-code rule: 128 + N
     assert "stopped (SIGINT): checkpoint saved at step" in out and "Traceback" not in out, out[-2000:]
     stopped = int(out.split("checkpoint saved at step ")[1].split(";")[0])
     assert checkpoint_steps(workdir)[-1] == stopped

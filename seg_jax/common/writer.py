@@ -119,13 +119,16 @@ def check_folder(folder: PathLike, what: str, option: str = "--output") -> None:
 
 @contextlib.contextmanager
 def atomic_output(target: PathLike, inputs: Sequence[Optional[PathLike]] = (),
-                  protected_dirs: Sequence[Optional[PathLike]] = (), option: str = "--output") -> Iterator[Path]:
+                  protected_dirs: Sequence[Optional[PathLike]] = (), option: str = "--output",
+                  make_folder: bool = True) -> Iterator[Path]:
     """Check ``target`` (:func:`check_output`), create its folder, and yield the sibling Path to write; when the
     ``with`` block ends without an exception the sibling is renamed onto ``target``. On any exception (a full
     disk, Ctrl-C) the sibling is removed and the earlier ``target`` stays; an ``OSError`` becomes one
-    :class:`OutputError` line (:func:`failure_line`), anything else propagates unchanged."""
+    :class:`OutputError` line (:func:`failure_line`), anything else propagates unchanged. ``make_folder=False``:
+    the folder was made (and probed) before, e.g. once per run; a folder removed since is then named as such."""
     target = check_output(target, inputs, protected_dirs, option)
-    check_folder(target.parent, target.name, option)
+    if make_folder:
+        check_folder(target.parent, target.name, option)
     tmp = partial_path(target)
     try:
         yield tmp

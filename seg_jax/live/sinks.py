@@ -16,7 +16,14 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
-from seg_jax.common.writer import OutputError, check_folder, check_output, failure_line, partial_path
+from seg_jax.common.writer import (
+    OutputError,
+    atomic_output,
+    check_folder,
+    check_output,
+    failure_line,
+    partial_path,
+)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 
@@ -46,7 +53,6 @@ def check_replaceable(path: Path) -> None:
 def write_image_file(path: Path, rgb: np.ndarray) -> None:
     """Write an RGB (or single-channel) image by its extension, atomically (a partial file, then a rename); a
     failure is one :class:`SinkError` line naming the cause (disk full, folder removed...)."""
-    tmp = partial_path(path)
     image = rgb[..., ::-1] if rgb.ndim == 3 else rgb
     try:
         ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(image))
@@ -55,12 +61,10 @@ def write_image_file(path: Path, rgb: np.ndarray) -> None:
     if not ok:
         raise SinkError(f"cannot encode {path.name} as {path.suffix}: {data or 'unsupported'}; use .png or .jpg")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SinkError(failure_line(path, e.strerror or str(e), e.errno)) from None
+        with atomic_output(path, make_folder=False) as tmp:    # the sink made and probed the folder
+            tmp.write_bytes(data.tobytes())
+    except OutputError as e:
+        raise SinkError(str(e)) from None
 
 
 class FrameSink:
