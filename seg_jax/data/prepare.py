@@ -138,6 +138,7 @@ def prepare(name: str, data_dir: str | None = None, manual: str | None = None, o
     """Make ``name`` ready in ``data_dir`` (see module docstring). -> its version folder."""
     name = canonical(name)
     data_dir = data_dir or store.default_data_dir()
+    store.check_data_dir(data_dir)
     need_index = name != "kaggle"
     vdir = store.version_dir(data_dir, name)
     if vdir.is_dir():
@@ -187,6 +188,7 @@ def describe(vdir: Path) -> str:
 def listing(data_dir: str | None = None) -> list[str]:
     """One line per dataset: prepared (size, counts), or why not (and the command)."""
     data_dir = data_dir or store.default_data_dir()
+    store.check_data_dir(data_dir)      # a file there: one error line (exit 2), not "not prepared" six times
     lines = []
     for name in store.NAMES:
         try:

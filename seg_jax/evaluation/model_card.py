@@ -11,11 +11,14 @@ from. The card is regenerated, never edited by hand. Imports no jax.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
+
+from seg_jax.common.args import OneLineParser
+from seg_jax.common.exit_codes import USER_ERROR
+from seg_jax.common.writer import OutputError, write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -216,12 +219,15 @@ def write_card(weights_dir: Path, eval_path: Optional[Path], peers_path: Optiona
     text = render(manifest, evaluation, peers, weights_dir, rel(eval_path) if eval_path else "",
                   rel(peers_path) if peers_path else "")
     out = out or weights_dir / "MODEL_CARD.md"
-    out.write_text(text)
+    try:   # the card may live in the weights folder, but never over one of the files it is made from
+        write_text(out, text, inputs=[weights_dir / "manifest.json", eval_path, peers_path], option="--out")
+    except OutputError as e:
+        raise ValueError(str(e)) from None
     return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.model_card", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m seg_jax.model_card", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", help="a weights folder (default: every folder in seg_jax/weights/)")
     p.add_argument("--eval", help="evaluation JSON (default: the results/ file for the model)")
     p.add_argument("--peers", default=DEFAULT_PEERS, help="evaluation JSON with MediaPipe rows (fallback)")
@@ -237,8 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             peers = Path(args.peers) if Path(args.peers).is_absolute() else ROOT / args.peers
             print(write_card(folder, eval_path, peers, Path(args.out) if args.out else None))
     except (OSError, ValueError) as e:
-        print(f"seg_jax.model_card: {e}", file=sys.stderr)
-        return 1
+        print(f"seg_jax.model_card: error: {e}", file=sys.stderr)
+        return USER_ERROR
     return 0
 
 

@@ -394,7 +394,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         source.close()
         if bg_video is not None:
             bg_video.close()
-    stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink)]
+    # an output no frame reached was not touched (an earlier file there is as it was): it is not named as written
+    stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink) and getattr(s, "frames", 1)]
     return stats
 
 

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 
 import onnx
 
+from seg_jax.common.writer import OutputError, write_bytes
 from seg_jax.models.registry import get_spec
 from seg_jax.onnx import graph as graph_lib
 from seg_jax.onnx import mobilenet as mobilenet_lib
@@ -119,8 +120,7 @@ def export_onnx(model_name: str, out: str | Path, *, checkpoint: Any = None, ran
         fix_size(model, size[0], size[1], multiple)
     onnx.checker.check_model(model, full_check=True)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(model.SerializeToString())
-    except OSError as e:
-        raise OSError(f"cannot write {out}: {e.strerror or e}") from None
+        write_bytes(out, model.SerializeToString(), option="--out")   # beside, then renamed: an earlier file stays
+    except OutputError as e:
+        raise OSError(str(e)) from None
     return out

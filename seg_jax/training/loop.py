@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from seg_jax import convert, data
 from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import write_text
 from seg_jax.configs.flags import parser_for
 from seg_jax.convert.convlstm_warm_start import warm_start_convlstm, zero_cells
 from seg_jax.data.public import sources as public_sources
@@ -48,6 +49,7 @@ from seg_jax.training.checks import ConfigError, check_config, check_resumable, 
 from seg_jax.training.metric_writer import MetricWriter
 from seg_jax.training.optimizer import make_optimizer, with_plateau_scale
 from seg_jax.training.steps import TrainState, create_train_state, evaluation_state, make_eval_step, make_train_step
+from seg_jax.training.workdir_lock import workdir_lock
 
 
 class TrainingDiverged(RuntimeError):
@@ -319,7 +321,7 @@ def _prepare_workdir(config, workdir: Path) -> None:
         _orbax_uses_distributed_barriers()
     check_resumable(workdir, config)
     if jax.process_index() == 0:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+        write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n", option="--workdir")
 
 
 def setup(config: ml_collections.ConfigDict, workdir: Path) -> TrainingRun:
@@ -462,6 +464,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
             "last_val": run.record.last_val, "workdir": str(run.workdir), "state": run.state, "signal": stop_signal}
 
 
+def exit_code(result: dict) -> int:
+    """The process's exit code for a finished :func:`train_and_evaluate` (:mod:`seg_jax.common.exit_codes`): 128 + N
+    when signal N stopped it (its checkpoint is saved: 143 for SIGTERM, 130 for Ctrl-C), else 0."""
+    name = result.get("signal") or ""
+    return 128 + int(signal.Signals[name]) if name else 0
+
+
 def maybe_initialize_distributed(enabled: bool) -> None:
     """Join a multi-host run (coordinator, process id and count from flags-free env/cluster auto-detection)."""
     if enabled or os.environ.get("SEG_JAX_DISTRIBUTED") == "1":
@@ -500,11 +509,12 @@ def main(argv=None) -> None:
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            summary = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+            with workdir_lock(workdir, jax.process_index()):      # one training per workdir
+                result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             fail("seg_jax.train", str(e))
-        if summary["signal"]:
-            raise SystemExit(128 + int(signal.Signals[summary["signal"]]))
+        if exit_code(result):
+            raise SystemExit(exit_code(result))
 
     app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))
 
