@@ -55,3 +55,13 @@ def test_public_recipes_mix_stills_for_frames_and_real_clips_for_the_convlstm(va
     clips = default.apply_variant(c, variant)
     video = clips.data.public_weights.davis17 + clips.data.public_weights.youtube_vis
     assert video > sum(clips.data.public_weights.values()) / 2
+
+
+def test_an_old_stored_config_reads_as_a_complete_config_of_today():
+    from seg_jax.configs.migrate import migrate_config
+    stored = {"model": {"name": "convlstm", "widths": [4, 8]}, "bias_lr_scale": 3.0, "lr_boundaries": [10, 20],
+              "lr_scales": [0.1, 0.1]}
+    config = migrate_config(stored)
+    assert config.model.name == "convlstm" and list(config.model.widths) == [4, 8]   # a run's own field is kept
+    assert config.lr_boundaries == (10, 20) and "bias_lr_scale" not in config        # removed fields go
+    assert config.ema_decay == default.get_default_config().ema_decay   # missing fields: the default

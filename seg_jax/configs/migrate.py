@@ -4,7 +4,8 @@ A workdir records its config when training starts; a later version of seg_jax re
 check that a resumed run trains the same model, or to build the model of a checkpoint. ``migrate_config(stored)``
 starts from today's defaults and lays the stored values over them, so readers use plain attribute access:
 a field the stored run did not have takes today's default (which is what that run did), a field that no
-longer exists is dropped, and a renamed field is carried to its new name.
+longer exists (``REMOVED``) is dropped, a renamed one (``RENAMED``) is carried to its new name, and a field the
+run added itself (a model option set in a config file) is kept.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import ml_collections
 from seg_jax.configs.default import get_default_config
 
 RENAMED: dict[str, str] = {}        # old dotted name -> new dotted name
+REMOVED = frozenset({"bias_lr_scale"})
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -33,13 +35,15 @@ def migrate_config(stored: Mapping[str, Any]) -> ml_collections.ConfigDict:
     known = _flatten(config.to_dict())
     for dotted, value in _flatten(stored).items():
         dotted = RENAMED.get(dotted, dotted)
-        if dotted not in known:
+        if dotted in REMOVED:
             continue
-        if isinstance(known[dotted], tuple) and isinstance(value, list):
+        if isinstance(known.get(dotted), tuple) and isinstance(value, list):
             value = tuple(value)
         *parents, leaf = dotted.split(".")
         node = config
         for name in parents:
+            if name not in node:
+                node[name] = ml_collections.ConfigDict()
             node = node[name]
         with node.ignore_type():
             node[leaf] = value
