@@ -80,8 +80,8 @@ def ablation(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
+    from seg_jax.bench.one_jit import ablation_apply
     from seg_jax.bench.timing import interleaved
-    from seg_jax.inference.fused import fused_apply
     o = runner.o
     if "mobilenet" not in o.models:
         return [{"skipped": "ablation runs on the mobilenet model only"}]
@@ -101,7 +101,7 @@ def ablation(runner) -> list[dict]:
         else:
             def fn(p, frames, kw=kw):
                 x = frames.astype(jnp.float32) * (1.0 / 255.0)
-                return jax.nn.sigmoid(fused_apply(p, x, **kw)[..., 0])
+                return jax.nn.sigmoid(ablation_apply(p, x, **kw)[..., 0])
             params = folded
         compiled, ci = compile_fn(fn, params, frame)
         out = np.asarray(compiled(params, frame))

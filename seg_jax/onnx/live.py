@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from seg_jax.inference.sizes import parse_size
 from seg_jax.onnx.runtime import OnnxModelError, OnnxSegmenter
 
 SAMPLE = Path(__file__).parents[1] / "assets" / "sample_office.mp4"
@@ -31,16 +32,6 @@ SAMPLE = Path(__file__).parents[1] / "assets" / "sample_office.mp4"
 
 class RunnerError(Exception):
     """Bad input to the runner, reported as one line."""
-
-
-def parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
-    if text is None or text.lower() == "auto":
-        return None
-    try:
-        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        raise RunnerError(f"--input-size must look like 256 or 160x288, got {text!r}") from None
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def open_source(source: str):
@@ -117,7 +108,8 @@ def run(args: argparse.Namespace) -> dict:
     """The loop; returns {"frames", "fps", "model_fps", "input_size", "model"}."""
     import cv2
     try:
-        seg = OnnxSegmenter(args.onnx, parse_size(args.input_size), threads=args.threads)
+        seg = OnnxSegmenter(args.onnx, parse_size(args.input_size, flag="input-size", auto=True),
+                            threads=args.threads)
     except (OnnxModelError, ValueError) as e:
         raise RunnerError(str(e)) from None
     cap = open_source(args.source)
