@@ -19,8 +19,9 @@ bfloat16 network is slower there (elementwise bf16 is emulated) (measured: resul
 'fused: bfloat16 1x1 products'). :func:`default_dot_dtype` picks bfloat16 only on such CPUs.
 
 For ``UNetMobileNetConvLSTM`` the folded dict also carries the four cells' parameters unchanged
-(``decoder/convlstm_<level>``) and ``fused_apply(..., state=state)`` runs one streaming step (the cells are the
-model's own ``ConvLSTMCell``). The streaming path (:mod:`seg_jax.inference.streaming`) uses this by default.
+(``decoder/convlstm_<level>``) and ``fused_apply(..., plan=plan_for("convlstm", ...), state=state)`` runs one
+streaming step (the cells are the model's own ``ConvLSTMCell``). The streaming path
+(:mod:`seg_jax.inference.streaming`) uses this by default.
 """
 from __future__ import annotations
 
