@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m research.spill_tune", description=__doc__)
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--limit", type=int, default=12)
-    p.add_argument("--out", default="results/spill-tuning-val.md")
+    p.add_argument("--out", default="results/tuning/spill-tuning-val.md")
     args = p.parse_args(argv)
     import jax
 
@@ -66,9 +66,9 @@ def main(argv=None) -> int:
     table, base = rows()
     lines = [f"# Foreground estimate settings on the val split ({len(shots)} soft-matte shots, "
              "`python -m research.spill_tune`)", "",
-             "Green shot by the true alpha, replaced with blue; metrics as in `results/spill.md`. `rgb_err room`: "
-             "the same people pasted into photos of rooms (`backgrounds/rooms_*`, a textured old background) "
-             "instead of the green, then replaced with blue.", "",
+             "Green shot by the true alpha, replaced with blue; metrics as in `results/bench/spill.md`. "
+             "`rgb_err room`: the same people pasted into photos of rooms (`backgrounds/rooms_*`, a textured old "
+             "background) instead of the green, then replaced with blue.", "",
              "| setting | old_left | green_left | rgb_err | rgb_err room |", "|---|---|---|---|---|"]
     try:
         for label, settings in table:

@@ -1,7 +1,7 @@
 """Sweep the ConvLSTM warm start's cell memory on real video: flicker, dtSSD and Dice per setting.
 
     python -m research.tune_convlstm_memory --data_root ../shared/data --splits train,val \\
-        --forgets "0,0,0,0;0.4,0,0,0;0.5,0,0,0" --out results/convlstm-memory.json
+        --forgets "0,0,0,0;0.4,0,0,0;0.5,0,0,0" --out results/tuning/convlstm-memory.json
 
 Each setting is a hand-set construction (:func:`seg_jax.convert.convlstm_warm_start.warm_start_convlstm`, no
 training): the shipped U-Net MobileNet with every ConvLSTM cell a moving average of its input (input gate

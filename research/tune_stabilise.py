@@ -1,6 +1,6 @@
 """Sweep the stabiliser's settings on real video: flicker, dtSSD and Dice per (strength, motion).
 
-    python -m research.tune_stabilise --data_root ../shared/data --splits train,val --out results/stabilise.json
+    python -m research.tune_stabilise --data_root ../shared/data --splits train,val --out results/tuning/stabilise.json
 
 The network runs once per frame (the Segmenter's shipped inference size and refinement); each setting then
 re-runs only the stabiliser and the edge-aware upsample on the stored probabilities, so a grid costs little

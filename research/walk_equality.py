@@ -12,7 +12,7 @@ Run the dump against the code before the change as a script, so ``seg_jax`` come
     PYTHONPATH=/tmp/before python research/walk_equality.py dump workdirs/alpha/before
     PYTHONPATH=. python research/walk_equality.py dump workdirs/alpha/after
     python research/walk_equality.py compare workdirs/alpha/before workdirs/alpha/after --refs '<before> -> <after>' \
-        --json results/walk-equality.json --md results/walk-equality.md
+        --json results/bench/walk-equality.json --md results/bench/walk-equality.md
 """
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def compare(before: Path, after: Path, refs: str = "") -> dict:
 
 
 def markdown(record: dict) -> str:
-    lines = ["# Alpha before/after the change", "", record["what"] + ".", "",
+    lines = ["# Walk equality: the same alpha before and after a change to the inference path", "",
+             record["what"] + ".", "",
              f"Code: {record['code']}. Hardware: {record['hardware']}.", "",
              "| runner | max abs diff per frame | ONNX sizes before -> after |", "|---|---|---|"]
     for r in record["results"]:

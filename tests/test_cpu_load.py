@@ -1,4 +1,4 @@
-"""The CPU-load bench's measuring and reporting pieces (the measurements themselves: results/cpu-load.json)."""
+"""The CPU-load bench's measuring and reporting pieces (the measurements themselves: results/bench/cpu-load.json)."""
 import sys
 
 from seg_jax.bench.cpu_load import JOBS, cpu_seconds, job_argv

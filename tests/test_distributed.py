@@ -26,7 +26,8 @@ import jax, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from seg_jax.training import loop as train
 from seg_jax.models import build as model_build
-from seg_jax.training.steps import create_train_state, make_optimizer, make_train_step
+from seg_jax.training.optimizer import make_optimizer
+from seg_jax.training.steps import create_train_state, make_train_step
 
 spec = importlib.util.spec_from_file_location("cfg", sys.argv[1]); cfg = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cfg)

@@ -19,7 +19,7 @@ def test_the_average_moves_a_fraction_of_the_way_and_its_decay_ramps_up():
 
 
 def test_evaluation_scores_the_average_where_there_is_one():
-    plain = TrainState(step=0, params={"w": 1.0}, batch_stats={}, opt_state=(), lr_scale=1.0, rng=0)
+    plain = TrainState(step=0, params={"w": 1.0}, batch_stats={}, opt_state=(), rng=0)
     assert evaluation_state(plain) is plain
     averaged = plain.replace(ema_params={"w": 2.0})
     assert evaluation_state(averaged).params == {"w": 2.0}

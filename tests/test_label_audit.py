@@ -92,8 +92,9 @@ def test_audit_writes_masks_summary_and_resumes(tmp_path, monkeypatch, capsys):
         load_ignore_mask(out, "davis17", image, (100, 100), directions=["missed_person"])
     label_audit.main(argv)                                    # rerun: every chunk is done, no teacher call
     assert len(calls) == 3
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(SystemExit) as e:
         label_audit.main(argv[:-2] + ["--min_area", "0.02"])
+    assert e.value.code == 2 and "other settings" in capsys.readouterr().err    # a user error: exit code 2
 
 
 def test_loader_none_when_not_flagged_and_one_line_on_a_size_mismatch(tmp_path):

@@ -78,6 +78,7 @@ def test_stop_request_between_frames_and_a_complete_rerun_replaces(tmp_path, wei
     stop.request(signal.SIGTERM)
     stats = run(LiveOptions(source=str(clip), output=str(out), checkpoint=weights, quiet=True), stop=stop)
     assert stats.frames == 0 and stats.end_reason == "stopped (SIGTERM)" and stop.exit_code == 143
+    assert stats.outputs == []                          # issue 48 case 27: an untouched output is not named
     assert count_frames(out) == 6 and not (tmp_path / "o.interrupted.avi").exists()   # 0 frames: nothing replaced
     assert run(LiveOptions(source=str(clip), output=str(out), checkpoint=weights, quiet=True,
                            max_frames=2)).frames == 2

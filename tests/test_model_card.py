@@ -50,7 +50,7 @@ def test_card_keeps_other_split_peers_apart_and_bad_input(tmp_path, capsys):
     row = next(line for line in card.splitlines() if line.startswith("| portraits (3)"))
     assert "0.957" not in row and "not comparable" in card
     evaluation.write_text("{not json")
-    assert model_card.main(["--weights", str(weights), "--eval", str(evaluation)]) == 1
+    assert model_card.main(["--weights", str(weights), "--eval", str(evaluation)]) == 2   # a user error (exit_codes)
     err = capsys.readouterr().err.strip()
     assert "not valid JSON" in err and len(err.splitlines()) == 1
 

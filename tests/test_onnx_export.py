@@ -162,11 +162,11 @@ def test_export_bad_input_is_one_line(tmp_path, capsys):
 def test_runner_bad_input_is_one_line(tmp_path, mobilenet_onnx):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not a protobuf \x00\xff" * 10)
-    assert "not a loadable ONNX model" in _one_line_error(_cli("seg_jax.onnx.live", "--onnx", str(junk)))
-    assert "does not exist" in _one_line_error(_cli("seg_jax.onnx.live", "--onnx", str(tmp_path / "none.onnx")))
-    err = _one_line_error(_cli("seg_jax.onnx.live", "--onnx", str(mobilenet_onnx), "--input-size", "100x100"))
+    assert "not a loadable ONNX model" in _one_line_error(_cli("seg_jax.onnx_live", "--onnx", str(junk)))
+    assert "does not exist" in _one_line_error(_cli("seg_jax.onnx_live", "--onnx", str(tmp_path / "none.onnx")))
+    err = _one_line_error(_cli("seg_jax.onnx_live", "--onnx", str(mobilenet_onnx), "--input-size", "100x100"))
     assert "cannot be taken" in err
-    err = _one_line_error(_cli("seg_jax.onnx.live", "--onnx", str(mobilenet_onnx), "--output",
+    err = _one_line_error(_cli("seg_jax.onnx_live", "--onnx", str(mobilenet_onnx), "--output",
                                str(tmp_path / "no" / "such" / "x.mp4")))
     assert "cannot write output" in err
 
@@ -179,9 +179,9 @@ NO_JAX = textwrap.dedent("""
             if name.split(".")[0] in ("jax", "jaxlib", "flax", "optax", "orbax"):
                 raise ImportError(f"{name} is blocked in this test")
     sys.meta_path.insert(0, Block())
-    sys.argv = ["seg_jax.onnx.live"] + sys.argv[1:]
+    sys.argv = ["seg_jax.onnx_live"] + sys.argv[1:]
     try:
-        runpy.run_module("seg_jax.onnx.live", run_name="__main__")
+        runpy.run_module("seg_jax.onnx_live", run_name="__main__")
     except SystemExit as e:
         assert not any(m.split(".")[0] in ("jax", "flax") for m in sys.modules)
         raise

@@ -178,7 +178,7 @@ def test_strangers_command_with_no_data_names_the_prepare_command(tmp_path):
     cwd, tfds_dir = tmp_path / "clone", tmp_path / "tfds"
     cwd.mkdir()
     tfds_dir.mkdir()
-    r = _run(["seg_jax.training.loop", "--config", str(REPO / "configs" / "convlstm.py")], cwd,
+    r = _run(["seg_jax.train", "--config", str(REPO / "configs" / "convlstm.py")], cwd,
              {"TFDS_DATA_DIR": str(tfds_dir)}, timeout=60)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]

@@ -70,10 +70,10 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen:
                             cwd=Path(__file__).resolve().parents[1])
 
 
-def finish(proc: subprocess.Popen, log: Path, timeout: float = 240) -> str:
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 240, code: int = 0) -> str:
     proc.wait(timeout=timeout)
     out = log.read_text()
-    assert proc.returncode == 0, f"exit code {proc.returncode}:\n{out[-3000:]}"
+    assert proc.returncode == code, f"exit code {proc.returncode}:\n{out[-3000:]}"
     return out
 
 
@@ -180,7 +180,7 @@ def test_sigkill_and_sigterm_then_rerun_equal_uninterrupted_run_bit_for_bit(tmp_
     while checkpoint_steps(workdir)[-1] <= resumed and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    out = finish(proc, log2, timeout=120)  # a clean exit, status 0
+    out = finish(proc, log2, timeout=120, code=128 + signal.SIGTERM)  # a clean exit, the signal's status (143)
     assert "preempted (SIGTERM): checkpoint saved at step" in out, out[-2000:]
     preempted = int(out.split("checkpoint saved at step ")[1].split(";")[0])
     assert resumed < preempted < NUM_STEPS and checkpoint_steps(workdir)[-1] == preempted
@@ -195,7 +195,7 @@ def test_sigkill_and_sigterm_then_rerun_equal_uninterrupted_run_bit_for_bit(tmp_
     summary = assert_bit_identical(got, ref)
     assert got["loop"] == ref["loop"]
     print(f"\nSIGKILL after checkpoint {killed_after}; rerun resumed from step {resumed}; SIGTERM -> checkpoint at "
-          f"step {preempted}, clean exit; rerun resumed from {preempted} to {NUM_STEPS}. Against an uninterrupted "
+          f"step {preempted}, exit 143; rerun resumed from {preempted} to {NUM_STEPS}. Against an uninterrupted "
           f"{NUM_STEPS}-step run: {summary}; loop state and Grain iterator state equal")
 
 
@@ -293,14 +293,14 @@ def test_a_failed_checkpoint_save_stops_the_run_and_keeps_the_previous_checkpoin
 
 
 def test_ctrl_c_checkpoints_like_sigterm_in_one_line(tmp_path, config_path):
-    """SIGINT mid-run: a checkpoint at the next step, one status line, exit 0, no traceback; a rerun resumes."""
+    """SIGINT mid-run: a checkpoint at the next step, one status line, exit 130, no traceback; a rerun resumes."""
     workdir = tmp_path / "run"
     cmd = train_command(config_path, workdir)
     log = tmp_path / "log.txt"
     proc = start(cmd, log)
     wait_for_checkpoint(proc, workdir, log)
     proc.send_signal(signal.SIGINT)
-    out = finish(proc, log, timeout=120)
+    out = finish(proc, log, timeout=120, code=128 + signal.SIGINT)    # the exit-code rule: 128 + N
     assert "stopped (SIGINT): checkpoint saved at step" in out and "Traceback" not in out, out[-2000:]
     stopped = int(out.split("checkpoint saved at step ")[1].split(";")[0])
     assert checkpoint_steps(workdir)[-1] == stopped

@@ -11,7 +11,7 @@ import pytest
 from seg_jax.training import checkpointing
 from seg_jax.training.loop import ConfigError, check_config, train_and_evaluate
 from seg_jax.training.metric_writer import read_metrics
-from seg_jax.training.steps import learning_rate_schedule
+from seg_jax.training.optimizer import learning_rate_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -235,7 +235,7 @@ def test_cli_mistakes_are_one_line(tmp_path, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("module", ["seg_jax.training.loop", "seg_jax.evaluation.evaluate"])
+@pytest.mark.parametrize("module", ["seg_jax.train", "seg_jax.evaluate"])
 def test_help_exits_0_and_explains_overrides_and_variants(module):
     proc = _run("-m", module, "--help", check=False)
     assert proc.returncode == 0, proc.stderr

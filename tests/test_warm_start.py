@@ -11,7 +11,7 @@ from seg_jax.artifacts import weights_folder
 from seg_jax.convert.convlstm_warm_start import warm_start_convlstm
 from seg_jax.convert.init_from import load_init_variables
 from seg_jax.models import build as model_build
-from seg_jax.training.steps import learning_rate_schedule
+from seg_jax.training.optimizer import learning_rate_schedule
 
 SHIPPED = str(weights_folder.shipped_weights_dir("mobilenet"))
 

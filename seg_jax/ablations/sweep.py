@@ -13,6 +13,12 @@ from typing import Any, Mapping, Sequence
 
 import ml_collections
 
+from seg_jax.artifacts.model_io import load_weights
+from seg_jax.configs import apply_variant
+from seg_jax.evaluation.evaluate import evaluate_resized
+from seg_jax.training.loop import train_and_evaluate
+from seg_jax.training.metric_writer import read_metrics
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_METRICS = ("dice", "iou", "mad", "boundary_f", "dice_loss")
 LOWER_IS_BETTER = {"dice_loss", "mad", "mse"}
@@ -99,7 +105,6 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
 def build_run_config(sweep: Mapping[str, Any], run_name: str, *, tiny: bool = False,
                      extra: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
     """The training config of one run (see the package docstring for the order overrides apply in)."""
-    from seg_jax.configs import apply_variant
     config = load_config(sweep["base"])
     if tiny:
         apply_variant(config, "tiny")
@@ -117,8 +122,6 @@ def build_run_config(sweep: Mapping[str, Any], run_name: str, *, tiny: bool = Fa
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: str,
                      subsets: Sequence[str | None]) -> dict[str, dict[str, float]]:
     """The best checkpoint of ``workdir`` on ``split`` with the paper's resized protocol, per subset."""
-    from seg_jax.artifacts.model_io import load_weights
-    from seg_jax.evaluation.evaluate import evaluate_resized
 
     variables, _ = load_weights(config.model.name, workdir)
     cfg = ml_collections.ConfigDict(config.to_dict())
@@ -130,7 +133,6 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: Path, split: st
 
 
 def _val_curve(workdir: Path) -> list[tuple[int, float]]:
-    from seg_jax.training.metric_writer import read_metrics
     return [(int(r["step"]), float(r["dice_loss"])) for r in read_metrics(workdir)
             if r.get("split") == "val" and "dice_loss" in r]
 
@@ -138,7 +140,6 @@ def _val_curve(workdir: Path) -> list[tuple[int, float]]:
 def run_one(sweep: Mapping[str, Any], run_name: str, out: Path, *, tiny: bool = False,
             extra: Mapping[str, Any] | None = None, progress: bool = False, log=print) -> dict[str, Any]:
     """Train (or resume, or skip when finished) and evaluate one run; returns its result dict."""
-    from seg_jax.training.loop import train_and_evaluate
     config = build_run_config(sweep, run_name, tiny=tiny, extra=extra)
     workdir = out / "runs" / run_name
     result_path = workdir / "result.json"

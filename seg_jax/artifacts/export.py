@@ -32,8 +32,6 @@ the portable choice for other runtimes and GPUs; ``shift_add`` is faster on XLA:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -44,7 +42,10 @@ from jax import export as jax_export
 
 from seg_jax.artifacts.model_io import load_weights
 from seg_jax.artifacts.settle import manifest_settle_steps
+from seg_jax.artifacts.weights_folder import shipped_weights_dir
+from seg_jax.common.args import OneLineParser
 from seg_jax.common.exit_codes import USER_ERROR
+from seg_jax.common.writer import OutputError, check_folder, check_output, write_bytes, write_json
 from seg_jax.configs.sizes import parse_size
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
@@ -61,33 +62,28 @@ def _clip_path(out: Path) -> Path:
     return out.with_suffix(".clip.jaxexport")
 
 
-def check_out(out: str | Path, temporal: bool) -> None:
-    """Before any work: every file the export writes (artifact, clip function, manifest) can be written, or a
-    one-line ``ValueError`` naming the path and the fix (a folder where a file goes, an unwritable folder)."""
+def read_guards(model_name: str, checkpoint: str | Path | None, random_init: bool = False) -> dict[str, Any]:
+    """What an export reads, for :func:`seg_jax.common.writer.check_output`: the weights it loads (``--checkpoint``,
+    or the shipped folder) may not be written over or into (their sha256 would no longer match)."""
+    if random_init:
+        return {"inputs": [], "protected_dirs": [], "option": "--out"}
+    weights = Path(checkpoint) if checkpoint is not None else shipped_weights_dir(model_name)
+    folder = weights if weights.is_dir() else weights.parent
+    return {"inputs": [weights], "protected_dirs": [folder], "option": "--out"}
+
+
+def check_out(out: str | Path, temporal: bool, guards: Mapping[str, Any] | None = None) -> None:
+    """Before any work: every file the export writes (artifact, clip function, manifest) may be written, or a
+    one-line :class:`OutputError` naming the path and the fix (a folder where a file goes, an unwritable folder,
+    one of the weights it reads: ``guards``, :func:`read_guards`)."""
     out = Path(out)
+    guards = dict(guards or {"option": "--out"})
     for path in [out, _manifest_path(out)] + ([_clip_path(out)] if temporal else []):
         if path.is_dir():
-            raise ValueError(f"--out {out}: {path} is a folder; give a file path such as "
-                             f"{path / ('model' + (out.suffix or '.jaxexport'))}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.parent / f".{out.name}.probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"--out {out}: cannot write in {out.parent} ({e.strerror or e}); choose another --out") \
-            from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` beside ``path`` and rename it into place, so an earlier file survives a failed write."""
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}: {e.strerror or e}; free some space or choose another --out") from None
+            raise OutputError(f"--out {out}: {path} is a folder; give a file path such as "
+                              f"{path / ('model' + (out.suffix or '.jaxexport'))}")
+        check_output(path, **guards)
+    check_folder(out.parent, out.name, "--out")
 
 
 def state_shapes(batch: Any, height: int, width: int) -> list[tuple]:
@@ -208,7 +204,8 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
                     dynamic_size: bool = False, platforms: Sequence[str] = ("cpu",), seed: int = 0) -> dict[str, Path]:
     """Load (or randomly initialise) a model, export it, write the artifact(s) and manifest. Returns paths.
     ``out`` is checked before the (long) export, and each file is written atomically."""
-    check_out(out, get_spec(model_name).temporal)
+    guards = read_guards(model_name, checkpoint, random_init)
+    check_out(out, get_spec(model_name).temporal, guards)
     if random_init:
         config: dict[str, Any] = {"name": model_name}
         weights: dict[str, Any] = {"source": "random-init", "seed": seed}
@@ -227,18 +224,17 @@ def export_to_files(model_name: str, out: str | Path, *, checkpoint: str | Path 
     if dynamic_size:
         height, width = "32*h", "32*w"
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"step" if get_spec(model_name).temporal else "predict": out}
     if get_spec(model_name).temporal:
         paths["clip"] = _clip_path(out)
     for name, path in paths.items():
-        _write_atomic(path, exported[name].serialize())
+        write_bytes(path, exported[name].serialize(), **guards)
     config.update(overrides)
     manifest = build_manifest(model_name, config, {k: p.name for k, p in paths.items()}, height=height,
                               width=width, output=output, clip_length=clip_length, platforms=platforms,
                               weights=weights)
     paths["manifest"] = _manifest_path(out)
-    _write_atomic(paths["manifest"], (json.dumps(manifest, indent=2, default=str) + "\n").encode())
+    write_json(paths["manifest"], manifest, **guards)
     return paths
 
 
@@ -247,13 +243,6 @@ def _size(text: str) -> tuple[int, int]:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr (exit 2) instead of the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _export_onnx(args: argparse.Namespace) -> dict[str, Path]:
@@ -267,7 +256,7 @@ def _export_onnx(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _OneLineParser(prog="python -m seg_jax.export", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m seg_jax.export", description=__doc__.split("\n\n")[0])
     p.add_argument("--format", default="jax", choices=["jax", "onnx"],
                    help="jax: jax.export StableHLO artifact (default); onnx: a standard ONNX graph (opset 17)")
     p.add_argument("--model", required=True, choices=MODEL_NAMES)
@@ -291,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--format onnx writes the person probability ('mask'); --output logits is for --format jax")
     try:
         if args.format == "onnx":
-            check_out(args.out, temporal=False)
+            check_out(args.out, False, read_guards(args.model, args.checkpoint, args.random_init))
             paths = _export_onnx(args)
         else:
             size = args.size or (256, 256)
@@ -301,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                                     dynamic_size=args.dynamic_size,
                                     platforms=[s.strip() for s in args.platforms.split(",") if s.strip()],
                                     seed=args.seed)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return USER_ERROR
     for name, path in paths.items():

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 from seg_jax.artifacts import model_io, weights_folder
 from seg_jax.bench import cpuinfo
+from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import write_json
 from seg_jax.configs.sizes import parse_size
 from seg_jax.models import get_spec
 from seg_jax.training import checkpointing
@@ -77,9 +79,7 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     if settle and get_spec(model_name).temporal:
         extra["settle_steps"] = settle  # trained settled, so it streams settled
     weights_folder.save_weights(out, model_config, variables, extra)
-    results = Path(results_dir)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{record_name or model_name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_json(Path(results_dir) / f"{record_name or model_name}.json", record, option="--results_dir")
     return out
 
 
@@ -102,7 +102,6 @@ def main(argv=None) -> None:
     def run(_):
         from absl import logging
 
-        from seg_jax.common.exit_codes import fail
         logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
         try:

@@ -1,7 +1,7 @@
-"""``python -m seg_jax.bench --suite {cpu,gpu} --out results/bench-<host>.json [--quick]``.
+"""``python -m seg_jax.bench --suite {cpu,gpu} --out results/bench/bench-<host>.json [--quick]``.
 
 Flags -> :class:`seg_jax.bench.run.Options` -> :class:`seg_jax.bench.run.Runner`; see ``run.py``.
-Render the JSON as markdown with ``python -m seg_jax.bench.report results/*.json``.
+Render the JSON as markdown with ``python -m seg_jax.bench.report results/bench/bench-*.json``.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m seg_jax.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--out", default=None, help="JSON path (default results/bench-<host>-<suite>.json)")
+    p.add_argument("--out", default=None, help="JSON path (default results/bench/bench-<host>-<suite>.json)")
     p.add_argument("--quick", action="store_true", help="mobilenet only, fewer iterations (< 2 min on CPU)")
     p.add_argument("--models", type=_names, help="comma list of mobilenet,convlstm,unet")
     p.add_argument("--sizes", type=_sizes, help="model inputs HxW, e.g. 256x256,160x256 (multiples of 32)")
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         train_iters=a.train_iters, train_models=a.train_models, peer_iters=a.peer_iters,
         paired_rounds=a.paired_rounds, paired_block=a.paired_block,
         peer_install=False if a.no_peer_install else None, bf16_latency=False if a.no_bf16_latency else None)
-    out = a.out or f"results/bench-{platform.node()}-{a.suite}.json"
+    out = a.out or f"results/bench/bench-{platform.node()}-{a.suite}.json"
     res = Runner(o).run(partial_out=out)
     res["options"]["quick"] = a.quick
     path = write_json(res, out)

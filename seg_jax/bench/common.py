@@ -6,19 +6,22 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from seg_jax.artifacts.model_io import load_weights
+from seg_jax.artifacts.weights_folder import shipped_weights_dir
+from seg_jax.inference.fused import fused_apply
+from seg_jax.inference.segmenter import random_variables as segmenter_random_variables
+from seg_jax.models import get_spec
+
 # ----------------------------------------------------------------------------------------------- variables
 
 def random_variables(model_name: str, seed: int = 0) -> dict:
     """Well-scaled untrained variables (speed does not depend on values), with non-identity BatchNorm so that
     BN folding is really exercised: ``seg_jax.inference.segmenter.random_variables(..., bn_jitter=True)``."""
-    from seg_jax.inference.segmenter import random_variables as segmenter_random_variables
     return segmenter_random_variables(model_name, seed, bn_jitter=True)
 
 
 def model_variables(model_name: str, seed: int = 0) -> tuple[dict, str]:
     """Shipped weights when ``seg_jax/weights/<model>/`` exists, else random ones (same speed)."""
-    from seg_jax.artifacts.model_io import load_weights
-    from seg_jax.artifacts.weights_folder import shipped_weights_dir
     if shipped_weights_dir(model_name).exists():
         try:
             variables, _ = load_weights(model_name)
@@ -81,7 +84,6 @@ def probs_fn(model, model_name: str, dtype_name: str):
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.models import get_spec
     if get_spec(model_name).temporal:
         def step(variables, state, frames):
             x = frames.astype(jnp.float32) * (1.0 / 255.0)
@@ -99,7 +101,6 @@ def fused_probs_fn(dtype):
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.inference.fused import fused_apply
 
     def apply(folded, frames):
         x = frames.astype(jnp.float32) * (1.0 / 255.0)

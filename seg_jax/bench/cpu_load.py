@@ -1,6 +1,6 @@
 """CPU load of the whole background-blur job: what a call app running beside us feels.
 
-  python -m seg_jax.bench.cpu_load --out results/cpu-load.json      # and results/cpu-load.md beside it
+  python -m seg_jax.bench.cpu_load --out results/bench/cpu-load.json      # and results/bench/cpu-load.md beside it
 
 ``load``: each job (decode an H.264 clip, segment, blur the background, blend, encode H.264) runs as its own
 process on the sample clip scaled to 640x480 and 1280x720; its CPU time (user + sys of the process and of the
@@ -29,6 +29,20 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from seg_jax.bench.cpu_load_report import write
+from seg_jax.bench.timing import hardware, load_average
+from seg_jax.data.real import heldout_files
+from seg_jax.evaluation.evaluate import evaluate_full_resolution
+from seg_jax.live.app import LiveOptions, load_segmenter
+from seg_jax.live.audio import ffmpeg_exe
+from seg_jax.live.presets import apply_preset
+from seg_jax.live.sinks import VideoFileSink
+from seg_jax.live.sources import SAMPLE_VIDEO, resize_cover
+from seg_jax.onnx.export import export_onnx
+from seg_jax.onnx.runtime import load_session
+from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
+from seg_jax.peers.mediapipe import ensure_mediapipe_venv
+
 SIZES = {"640x480": (480, 640), "1280x720": (720, 1280)}
 ONE_XLA_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 # job name -> (kind, extra arguments, extra environment)
@@ -48,8 +62,6 @@ def make_clip(size: str, folder: Path) -> Path:
     """The sample clip scaled to cover ``size`` ('WxH') and centre-cropped, as H.264 (cached in ``folder``)."""
     import cv2
 
-    from seg_jax.live.sinks import VideoFileSink
-    from seg_jax.live.sources import SAMPLE_VIDEO, resize_cover
     path = folder / f"sample_{size}.mp4"
     if path.exists():
         return path
@@ -69,7 +81,6 @@ def job_argv(job: str, clip: Path, out: Path, frames: int, peer_python: Optional
     if kind == "seg_jax":
         return [sys.executable, "-m", "seg_jax.live", "--source", str(clip), "--output", str(out), "--mode", "blur",
                 "-q", "--max-frames", str(frames), *extra]
-    from seg_jax.live.audio import ffmpeg_exe
     script = Path(__file__).with_name("mediapipe_job.py")
     return [str(peer_python), str(script), str(clip), str(out), "--ffmpeg", str(ffmpeg_exe()), "--frames",
             str(frames), *extra]
@@ -105,7 +116,6 @@ def busy_core(on: bool):
 def measure_load(jobs: Sequence[str], size: str, *, loaded: bool, rounds: int, long: int, short: int,
                  folder: Path, peer_python: Optional[Path], log=print) -> list[dict]:
     """CPU ms per frame of each job at ``size``, jobs alternating within each round (paired)."""
-    from seg_jax.bench.timing import load_average
     clip = make_clip(size, folder)
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS",)}
     per_job: dict[str, list[float]] = {j: [] for j in jobs}
@@ -157,10 +167,6 @@ def profile_stages(size: str, folder: Path, frames: int = 60) -> dict:
     import cv2
     import jax.numpy as jnp
 
-    from seg_jax.live.app import LiveOptions, load_segmenter
-    from seg_jax.live.presets import apply_preset
-    from seg_jax.live.sinks import VideoFileSink
-    from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
     clip = make_clip(size, folder)
     cap, decoded = cv2.VideoCapture(str(clip)), []
     t = time.process_time()
@@ -216,10 +222,6 @@ def network_backends(size: str, folder: Path, calls: int = 60, rounds: int = 3) 
     alternating blocks of ``calls`` calls."""
     import jax.numpy as jnp
 
-    from seg_jax.live.app import LiveOptions, load_segmenter
-    from seg_jax.live.presets import apply_preset
-    from seg_jax.onnx.export import export_onnx
-    from seg_jax.onnx.runtime import load_session
     seg = load_segmenter(apply_preset(LiveOptions(stabilise=0.0)))
     hw = SIZES[size]
     step = seg.streaming_step(seg.input_size_for(hw))
@@ -253,10 +255,6 @@ def network_backends(size: str, folder: Path, calls: int = 60, rounds: int = 3) 
 
 def every_quality(data_root: str, everys: Sequence[int]) -> list[dict]:
     """Dice and flicker on the DAVIS test clips of the default preset with the network on every N-th frame."""
-    from seg_jax.data.real import heldout_files
-    from seg_jax.evaluation.evaluate import evaluate_full_resolution
-    from seg_jax.live.app import LiveOptions, load_segmenter
-    from seg_jax.live.presets import apply_preset
     files = heldout_files(data_root, split="test", subset="davis")
     rows = []
     for n in everys:
@@ -269,7 +267,7 @@ def every_quality(data_root: str, everys: Sequence[int]) -> list[dict]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seg_jax.bench.cpu_load", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="results/cpu-load.json")
+    p.add_argument("--out", default="results/bench/cpu-load.json")
     p.add_argument("--sections", default="load,profile,every")
     p.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names (default: all)")
     p.add_argument("--sizes", default=",".join(SIZES))
@@ -279,8 +277,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--everys", default="1,2,3")
     p.add_argument("--data", default=None, help="real data root (default: seg_jax.evaluation.evaluate's)")
     a = p.parse_args(argv)
-    from seg_jax.bench.timing import hardware
-    from seg_jax.peers.mediapipe import ensure_mediapipe_venv
     long, short = (int(v) for v in a.frames.split(","))
     sections, jobs = a.sections.split(","), a.jobs.split(",")
     unknown = [j for j in jobs if j not in JOBS]
@@ -296,7 +292,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     folder.mkdir(exist_ok=True)
 
     def save():
-        from seg_jax.bench.cpu_load_report import write
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=1, default=str) + "\n")
         write(doc, out)

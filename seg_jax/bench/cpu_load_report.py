@@ -1,7 +1,7 @@
-"""``results/cpu-load.json`` (``python -m seg_jax.bench.cpu_load``) -> ``results/cpu-load.md``: CPU per frame
-of each job beside MediaPipe's, the ``--every`` levers' quality cost, and where a frame's CPU goes.
+"""``results/bench/cpu-load.json`` (``python -m seg_jax.bench.cpu_load``) -> ``results/bench/cpu-load.md``: CPU per
+frame of each job beside MediaPipe's, the ``--every`` levers' quality cost, and where a frame's CPU goes.
 
-  python -m seg_jax.bench.cpu_load_report [results/cpu-load.json]      # cpu_load writes it after each section
+  python -m seg_jax.bench.cpu_load_report [results/bench/cpu-load.json]      # cpu_load writes it after each section
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def render(doc: dict[str, Any]) -> str:
     lines += verdict(rows, every)
     if every:
         lines += [f"**`--every N` on the DAVIS test clips** ({every[0]['frames']} frames, default preset, full "
-                  "resolution, seg_jax.evaluation.evaluate's protocol)", ""]
+                  "resolution, seg_jax.evaluate's protocol)", ""]
         lines += _table(["every", "Dice", "IoU", "boundary F", "flicker", "dtSSD"],
                         [[e["every"], f"{e['dice']:.4f}", e.get("iou"), e.get("boundary_f"), f"{e['flicker']:.4f}",
                           e.get("dtssd")] for e in every])
@@ -105,7 +105,7 @@ def write(doc: dict[str, Any], json_path: Path) -> Path:
 
 def main(argv: Optional[list[str]] = None) -> int:
     import json
-    path = Path((argv if argv is not None else sys.argv[1:] or ["results/cpu-load.json"])[0])
+    path = Path((argv if argv is not None else sys.argv[1:] or ["results/bench/cpu-load.json"])[0])
     print(f"wrote {write(json.loads(path.read_text()), path)}", file=sys.stderr)
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from seg_jax.artifacts.weights_folder import shipped_weights_dir
 from seg_jax.bench.timing import hardware, load_average
 from seg_jax.models.registry import MODEL_NAMES
+from seg_jax.onnx.export import export_onnx
 
 ONNX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps model alone at (\d+x\d+)")
 JAX_LINE = re.compile(r"([\d.]+) fps end-to-end .*?([\d.]+) fps segment\+composite")
@@ -37,7 +38,6 @@ def _run(cmd: list[str], pattern: re.Pattern, timeout: float) -> dict:
 
 def measure(model: str, rounds: int, max_frames: int | None, timeout: float = 600) -> dict:
     """Alternating rounds of the ONNX runner and seg_jax.live on the sample clip; returns the JSON record."""
-    from seg_jax.onnx.export import export_onnx
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(model, Path(tmp) / f"{model}.onnx")
         limit = ["--max-frames", str(max_frames)] if max_frames else []
@@ -65,14 +65,15 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="mobilenet", choices=[n for n in MODEL_NAMES if shipped_weights_dir(n).exists()])
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--max-frames", type=int, default=None, help="frames per run (default: the whole clip)")
-    p.add_argument("--out", help="JSON path (default results/onnx-fps-cpu-<model>.json; not a seg_jax.bench schema)")
+    p.add_argument("--out", help="JSON path (default results/bench/onnx-fps-cpu-<model>.json; not a seg_jax.bench "
+                                 "schema)")
     args = p.parse_args(argv)
     try:
         record = measure(args.model, args.rounds, args.max_frames)
     except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as e:
         print(f"seg_jax.bench.onnx_fps: {e}", file=sys.stderr)
         return 1
-    out = Path(args.out or f"results/onnx-fps-cpu-{args.model}.json")
+    out = Path(args.out or f"results/bench/onnx-fps-cpu-{args.model}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     for name, r in record["results"].items():

@@ -12,6 +12,10 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
+from seg_jax.bench.timing import summarize
+from seg_jax.peers.mediapipe import ensure_mediapipe_venv, run_mediapipe
+from seg_jax.peers.torchvision import run_torchvision_lraspp
+
 
 @dataclasses.dataclass(frozen=True)
 class InputPair:
@@ -48,7 +52,6 @@ class MediaPipePeer:
              InputPair((160, 256), "landscape_144x256", "144x256"))
 
     def availability(self, install: bool) -> tuple[bool, str]:
-        from seg_jax.peers.mediapipe import ensure_mediapipe_venv
         py, message = ensure_mediapipe_venv(install=install)
         return py is not None, message
 
@@ -58,7 +61,6 @@ class MediaPipePeer:
                       | {tuple(f) for f in options.frames})
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.peers.mediapipe import run_mediapipe
         return run_mediapipe(frames, warmup=options.warmup, iters=options.peer_iters, install=options.peer_install)
 
 
@@ -80,7 +82,6 @@ class TorchvisionPeer:
         return []
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.peers.torchvision import run_torchvision_lraspp
         return run_torchvision_lraspp(sizes=[tuple(options.sizes[0])], batch_sizes=[1, options.throughput_batch],
                                       warmup=options.warmup, iters=options.iters)
 
@@ -110,7 +111,6 @@ class IsolatedOnnxPeer:
         return sorted({tuple(f) for f in options.frames})
 
     def measure(self, options: Any, frames: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        from seg_jax.bench.timing import summarize
         try:
             with self.peer().session(frames, warmup=options.warmup, install=options.peer_install) as session:
                 results = []

@@ -20,6 +20,8 @@ from seg_jax.bench import sections_batch, sections_data, sections_e2e, sections_
 from seg_jax.bench.common import model_variables, peak_device_memory, random_variables
 from seg_jax.bench.options import FUSED_VARIANTS, Options
 from seg_jax.bench.ratios import ratios
+from seg_jax.bench.timing import hardware, load_average
+from seg_jax.models.build import build_model
 
 # section name -> section(runner) -> rows, in the order a run measures them
 SECTIONS: dict[str, Callable] = {
@@ -56,7 +58,6 @@ class Runner:
         return self._folded[name, dot_dtype]
 
     def model(self, name: str, dtype: str = "float32"):
-        from seg_jax.models.build import build_model
         return build_model({"name": name, "dtype": dtype})
 
     def run(self, partial_out: Optional[str | os.PathLike] = None) -> dict[str, Any]:
@@ -64,7 +65,6 @@ class Runner:
         interrupted run keeps what it measured."""
         import jax
 
-        from seg_jax.bench.timing import hardware, load_average
         o = self.o
         if o.suite == "gpu" and jax.default_backend() != "gpu":
             raise SystemExit(f"--suite gpu needs a GPU backend; jax sees {jax.default_backend()!r}")

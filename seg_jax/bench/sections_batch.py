@@ -9,14 +9,14 @@ import numpy as np
 
 from seg_jax.bench.common import compile_fn, fused_probs_fn, peak_device_memory, probs_fn
 from seg_jax.bench.options import FUSED_VARIANTS
+from seg_jax.bench.timing import time_calls
+from seg_jax.models import get_spec
 
 
 def throughput(runner) -> list[dict]:
     """Frames/s at a large batch, float32 and bfloat16 compute (per-frame models)."""
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import time_calls
-    from seg_jax.models import get_spec
     o, rows = runner.o, []
     h, w = o.sizes[0]
     b = o.throughput_batch
@@ -61,8 +61,6 @@ def train(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import time_calls
-    from seg_jax.models import get_spec
     o, rows = runner.o, []
     models = train_models(o)
     if "unet" in o.models and "unet" not in models:
@@ -103,16 +101,16 @@ def _train_step(runner, name: str, model, dtype_name: str):
     try:
         from seg_jax.configs.default import get_default_config
         from seg_jax.training import steps
+        from seg_jax.training.optimizer import make_optimizer
         config = get_default_config()
         config.model.name = name
         config.model.dtype = dtype_name
-        optimizer = steps.make_optimizer(config)
+        optimizer = make_optimizer(config)
         state = steps.create_train_state(variables, optimizer, jax.random.key(0))
         fn = lambda st, bt: steps.train_step(st, bt, model=model, model_name=name, config=config)  # noqa: E731
         return fn, state, "seg_jax.training.steps.train_step"
     except ImportError:
         pass
-    from seg_jax.models import get_spec
     opt = optax.adam(1e-4)
 
     def step(state, batch):

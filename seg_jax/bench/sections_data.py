@@ -13,6 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from seg_jax.bench.sections_batch import _train_step, train_models
+from seg_jax.bench.timing import time_calls
+from seg_jax.data.device_augment import device_batch
+from seg_jax.data.device_pipeline import pack_size
+from seg_jax.models import get_spec
+
 PACKED_PAIRS = 512          # stills in the synthetic pack (the real train split has ~2,100)
 PACKED_BACKGROUNDS = 119
 PACKED_VIDEO_FRAMES = 64
@@ -37,11 +43,6 @@ def datapath(runner) -> list[dict]:
     """Rows of examples/s (data alone, step alone, both) per training model at ``train_size``."""
     import jax
 
-    from seg_jax.bench.sections_batch import _train_step, train_models
-    from seg_jax.bench.timing import time_calls
-    from seg_jax.data.device_augment import device_batch
-    from seg_jax.data.device_pipeline import pack_size
-    from seg_jax.models import get_spec
     o, rows = runner.o, []
     models = train_models(o)
     h, w = o.train_size

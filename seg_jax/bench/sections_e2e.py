@@ -10,6 +10,8 @@ import time
 import numpy as np
 
 from seg_jax.bench.common import make_frames
+from seg_jax.bench.timing import interleaved
+from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
 
 
 def e2e(runner) -> list[dict]:
@@ -27,7 +29,6 @@ def e2e(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import interleaved
     o, rows = runner.o, []
     try:
         from seg_jax.bench.one_jit import one_jit_step
@@ -39,7 +40,6 @@ def e2e(runner) -> list[dict]:
         import cv2
     except Exception:  # noqa: BLE001 - the decode variant needs OpenCV
         cv2 = None
-    from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
     frames = make_frames(o.frames, o.seed)
     refine = streaming.Refine()
     size = tuple(o.e2e_input)

@@ -8,15 +8,16 @@ from __future__ import annotations
 import numpy as np
 
 from seg_jax.bench.common import compile_fn, fused_probs_fn, make_frames, probs_fn
+from seg_jax.bench.one_jit import ablation_apply
 from seg_jax.bench.options import FUSED_VARIANTS
+from seg_jax.bench.timing import interleaved, time_calls
+from seg_jax.models import get_spec
 
 
 def latency(runner) -> list[dict]:
     """Batch-1 streaming latency at each model input size; uint8 frame in, probabilities out."""
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import interleaved, time_calls
-    from seg_jax.models import get_spec
     o, rows = runner.o, []
     frames = make_frames(o.sizes, o.seed)
     for name in o.models:
@@ -80,8 +81,6 @@ def ablation(runner) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.one_jit import ablation_apply
-    from seg_jax.bench.timing import interleaved
     o = runner.o
     if "mobilenet" not in o.models:
         return [{"skipped": "ablation runs on the mobilenet model only"}]

@@ -13,6 +13,9 @@ import numpy as np
 from seg_jax.bench.common import compile_fn, fused_probs_fn, make_frames
 from seg_jax.bench.options import FUSED_VARIANTS
 from seg_jax.bench.peer_api import ISOLATED_BENCH_PEERS, MEDIAPIPE, PEERS
+from seg_jax.inference import streaming
+from seg_jax.inference.fused import default_dot_dtype
+from seg_jax.peers import mediapipe as mediapipe_tools
 
 
 def peers(runner) -> dict[str, Any]:
@@ -49,9 +52,6 @@ def paired(runner) -> list[dict]:
     """
     import jax.numpy as jnp
 
-    from seg_jax.inference import streaming
-    from seg_jax.inference.fused import default_dot_dtype
-    from seg_jax.peers import mediapipe as mediapipe_tools
     o = runner.o
     if o.suite != "cpu":
         return [{"skipped": "paired rounds are against the CPU peers, on the CPU suite"}]

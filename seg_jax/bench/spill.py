@@ -16,7 +16,7 @@ for the frame blended as it is (``plain``, the compositor before clean edges), t
 ``--model``, the shipped model's through :class:`seg_jax.Segmenter`. It also times the replace at 640x480 and
 draws edge crops (``--figures``): the pasted shots, and a frame of the sample office clip on a new background.
 
-    python -m seg_jax.bench.spill --data ../shared/data --out results/spill.json
+    python -m seg_jax.bench.spill --data ../shared/data --out results/bench/spill.json
 """
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ from typing import Any, Optional
 
 import numpy as np
 
+from seg_jax.bench.timing import hardware, interleaved
 from seg_jax.data import io, real
+from seg_jax.inference.segmenter import Segmenter
+from seg_jax.live.sources import resize_cover
+from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
 
 SUBSETS = ("portraits", "selfies")
 MAX_SIDE = 640          # shots are shrunk to fit (the live tool's sizes)
@@ -65,7 +69,6 @@ def soft_shots(root: str, split: str, limit: Optional[int]) -> list[dict]:
 
 
 def options(variant: str, new: tuple[int, int, int], wrap: float):
-    from seg_jax.ops.composite import CompositeOptions
     return CompositeOptions("color", color=new, clean_edges=variant.startswith("clean"),
                             light_wrap=wrap if variant.endswith("wrap") else 0.0)
 
@@ -74,7 +77,6 @@ def replace(shot: np.ndarray, alpha: np.ndarray, variant: str, new, wrap: float)
     """The live tool's replace (render: alpha stage off, staged composite) -> (H, W, 3) uint8."""
     import jax.numpy as jnp
 
-    from seg_jax.ops.composite import AlphaOptions, render
     out, _ = render(shot, jnp.asarray(alpha), None, None, 0.0, AlphaOptions(), options(variant, new, wrap))
     return np.asarray(out)
 
@@ -120,8 +122,6 @@ def time_replace(hw=(480, 640), iters: int = 100) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
-    from seg_jax.bench.timing import interleaved
-    from seg_jax.ops.composite import AlphaOptions, render
     rng = np.random.default_rng(0)
     frame = jnp.asarray(rng.integers(0, 256, hw + (3,), dtype=np.uint8))
     yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
@@ -188,9 +188,6 @@ def sample_clip(video: str, background: Optional[str], new, wrap: float, frames:
     there (the old wall's light that shows: higher is a brighter halo)."""
     import cv2
 
-    from seg_jax.inference.segmenter import Segmenter
-    from seg_jax.live.sources import resize_cover
-    from seg_jax.ops.composite import AlphaOptions, CompositeOptions, render
     cap = cv2.VideoCapture(video)
     seg = Segmenter("mobilenet")
     frame = alpha = None
@@ -290,13 +287,12 @@ def main(argv=None) -> int:
     p.add_argument("--sample", default=None, help="a video to show the halo on (default: the shipped sample clip)")
     p.add_argument("--background", default=None,
                    help="an image background for the sample clip (default: the darkest of DATA/backgrounds)")
-    p.add_argument("--out", default="results/spill.json")
+    p.add_argument("--out", default="results/bench/spill.json")
     p.add_argument("--figures", default="results/figures", help="folder for the crops ('' = none)")
     args = p.parse_args(argv)
     if not 0.0 <= args.light_wrap <= 1.0:
         p.error("--light-wrap must be in [0, 1]")
 
-    from seg_jax.bench.timing import hardware
     shots = soft_shots(args.data, args.split, args.limit)
     if not shots:
         print(f"no soft-matte shots under {args.data}", file=sys.stderr)

@@ -6,9 +6,15 @@ Every field can be overridden on the command line, e.g. ``--config.batch_size=16
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import Callable
 
 import ml_collections
+
+from seg_jax.artifacts.settle import manifest_settle_steps
+from seg_jax.models.registry import get_spec
 
 # The real data root of every command's default: $SEG_JAX_DATA, else ../shared/data from the repository root.
 DEFAULT_DATA_ROOT = os.environ.get("SEG_JAX_DATA", "../shared/data")
@@ -106,10 +112,6 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.plateau_factor = 0.1
     c.early_stopping_patience = 10      # evals without improvement before stopping (0 = off)
     c.weight_decay = 0.0
-    # Learning rate of every parameter named 'bias' = this x the schedule's rate. Warm-started ConvLSTM cells
-    # need it: their kernels sit behind readers scaled up ~1/gain, so they move fast at a rate where the gate
-    # biases (which set how long a cell remembers) barely move. 1 = one rate for all.
-    c.bias_lr_scale = 1.0
     # > 0: keep an exponential moving average of the parameters with this decay (e.g. 0.998 averages over the
     # last ~500 steps); validation scores the average, the best checkpoint and seg_jax.artifacts.ship use it. 0 = off.
     # Changing it between 0 and > 0 changes the checkpoint layout: such a run continues in a new --workdir.
@@ -135,10 +137,6 @@ def get_default_config() -> ml_collections.ConfigDict:
 def weights_settle_steps(folder: str) -> int:
     """The ``settle_steps`` a weights folder's manifest declares (0 without one); a relative folder is looked up
     from the working directory, then from the repository root."""
-    import json
-    from pathlib import Path
-
-    from seg_jax.artifacts.settle import manifest_settle_steps
     for path in (Path(folder), Path(__file__).resolve().parents[2] / folder):
         manifest = path / "manifest.json"
         if folder and manifest.is_file():
@@ -149,133 +147,142 @@ def weights_settle_steps(folder: str) -> int:
     return 0
 
 
-# Named variants for ``--config file.py:variant``, as data: dotted field -> value, applied in order; the
-# ``temporal`` table is applied on top for temporal models (seg_jax.models.registry), and a value may be a
-# callable of the config (e.g. a path that names the model).
-#   tiny: a few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs.
-#   cpu: the shorter from-scratch schedule used to train the shipped weights on a 2-core CPU (no ImageNet
-#     weights, short budget): a 10x higher starting rate than the paper's 1e-4, BCE + Dice, 128x128, decays
-#     at 75% and 90%.
-#   gpu: one GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
-#     warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session.
-#   gpu-long: many lent-GPU calls of ~9 minutes each (launch/gpu_long.sh), one long schedule resumed call after
-#     call: the device data path (batches augmented on the GPU, real DAVIS clips for temporal models), 256x256,
-#     batch 128, a moving average of the weights, per-source selection; starts from the shipped weights.
-#   cpu-short: about one hour on a 2-core CPU for a model too big for ``cpu`` (the baseline U-Net):
-#     650 steps, bounded by max_train_seconds.
-#   cpu-long: hours in the background on a 2-core CPU, continuing from the shipped weights on every real
-#     source: 192x192 (the Segmenter runs the shipped input size), a short warm-up, decays at 70% and 90% of
-#     num_steps; the best checkpoint is the one with the lowest mean of the per-source val losses, the
-#     starting weights included (scored at step 0); stops
-#     (evaluates and checkpoints) at the time budget and the same command resumes it. Set
-#     num_steps to what the budget reaches (results/training/). Temporal models: clips of T frames cost T
-#     images each, so 2 clips x 4 frames per step, the temporal loss on, and a lower rate so the
-#     warm-started cells learn without unlearning the per-frame decoder: only the ConvLSTM cells train and
-#     BatchNorm keeps the shipped statistics (batches of 2 clips drag them), about 1,600 steps in a session.
-#   Both long recipes start a temporal model from the shipped U-Net MobileNet with its cells warm-started as near
-#   pass-throughs (config.convlstm_warm_start), not from the shipped ConvLSTM: its moving-average cells (zero
-#   recurrent kernels, saturated hard-sigmoid gates in three cells, a 0.02-gain candidate) do not train by
-#   gradient (results/training/convlstm_cells_settled_diverged.json, convlstm_gate_biases.json).
-#   public-gpu: the public mix on one GPU (reproducing at scale): stills from COCO people (+15% person-free COCO
-#     negatives) and the Kaggle set, batch 64 at 256x256, 60k steps; temporal models start from the shipped U-Net
-#     MobileNet and see DAVIS 2017 and YouTube-VIS person clips plus COCO pseudo-video, 16 clips of 4 frames.
-#   public-pod: the same mix for a multi-host run (launch/README.md): global batch 512 (128 clips), a higher
-#     rate with a longer warm-up, half the steps. Neither suits a CPU: the default ConvLSTM recipe already
-#     costs ~30-40 s a step on 2 cores.
-VARIANTS: dict[str, dict[str, dict]] = {
-    "tiny": {"all": {
-        "data.source": "synthetic", "data.image_size": (64, 64), "data.clip_length": 2, "data.synthetic_size": 12,
-        "data.augment": False, "batch_size": 2, "eval_batch_size": 4, "num_steps": 4, "eval_every": 2,
-        "log_every": 1, "checkpoint_every": 2, "learning_rate": 2e-3, "lr_boundaries": (1000,),
-        "lr_scales": (0.1,)}},
-    "cpu": {"all": {
-        "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 1e-3, "data.image_size": (128, 128),
-        "num_steps": 4000, "lr_boundaries": (3000, 3600), "lr_scales": (0.1, 0.1), "eval_every": 300,
-        "checkpoint_every": 300, "plateau_patience": 4, "early_stopping_patience": 10}},
-    "gpu": {
-        "all": {
-            "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 5e-4, "temporal_loss_weight": 0.0,
-            "warmup_steps": 300, "data.image_size": (256, 256), "data.num_workers": 12, "batch_size": 32,
-            "eval_batch_size": 32, "num_steps": 6000, "lr_boundaries": (4000, 5200), "lr_scales": (0.1, 0.1),
-            "eval_every": 500, "checkpoint_every": 1000, "log_every": 50},
-        "temporal": {
-            "learning_rate": 2e-4, "temporal_loss_weight": 1.0, "batch_size": 8, "eval_batch_size": 16,
-            "num_steps": 3000, "lr_boundaries": (2000, 2600)}},
-    "gpu-long": {
-        "all": {
-            "data.pipeline": "device", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99,
-            "init_from": lambda c: "seg_jax/weights/" + c.model.name, "learning_rate": 5e-4, "warmup_steps": 500,
-            "ema_decay": 0.999, "data.image_size": (256, 256), "batch_size": 128, "eval_batch_size": 64,
-            "num_steps": 40_000, "lr_boundaries": (28_000, 36_000), "lr_scales": (0.1, 0.1), "eval_every": 2000,
-            "checkpoint_every": 2000, "log_every": 100, "plateau_patience": 0, "early_stopping_patience": 0,
-            "max_train_seconds": 540.0, "val_selection": "source_mean", "eval_at_start": True},
-        "temporal": {
-            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
-            "batch_size": 32, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
-            "temporal_loss_weight": 1.0, "num_steps": 20_000, "lr_boundaries": (14_000, 18_000)}},
-    # public-gpu / public-pod: the public mix (python -m seg_jax.data.prepare; data.source 'public'), see below.
-    "public-gpu": {
-        "all": {
-            "data.source": "public", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 5e-4,
-            "warmup_steps": 500, "ema_decay": 0.999, "data.image_size": (256, 256), "data.num_workers": 12,
-            "batch_size": 64, "eval_batch_size": 64, "num_steps": 60_000, "lr_boundaries": (45_000, 55_000),
-            "lr_scales": (0.1, 0.1), "eval_every": 2000, "checkpoint_every": 2000, "log_every": 100,
-            "plateau_patience": 0, "early_stopping_patience": 0, "data.public_val_examples": 1000,
-            "data.public_weights.coco": 0.6, "data.public_weights.coco_negatives": 0.15,
-            "data.public_weights.kaggle": 0.25, "data.public_weights.davis17": 0.0,
-            "data.public_weights.youtube_vis": 0.0},
-        "temporal": {
-            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
-            "batch_size": 16, "eval_batch_size": 16, "data.clip_length": 4, "learning_rate": 1e-4,
-            "temporal_loss_weight": 1.0, "num_steps": 30_000, "lr_boundaries": (22_000, 27_000),
-            "data.public_weights.coco": 0.25, "data.public_weights.coco_negatives": 0.05,
-            "data.public_weights.kaggle": 0.05, "data.public_weights.davis17": 0.3,
-            "data.public_weights.youtube_vis": 0.35}},
-    "public-pod": {
-        "all": {
-            "data.source": "public", "loss": "bce_dice", "model.encoder_bn_momentum": 0.99, "learning_rate": 1e-3,
-            "warmup_steps": 1000, "ema_decay": 0.999, "data.image_size": (256, 256), "data.num_workers": 8,
-            "batch_size": 512, "eval_batch_size": 128, "num_steps": 30_000, "lr_boundaries": (22_000, 27_000),
-            "lr_scales": (0.1, 0.1), "eval_every": 1000, "checkpoint_every": 1000, "log_every": 50,
-            "plateau_patience": 0, "early_stopping_patience": 0, "data.public_val_examples": 2000,
-            "data.public_weights.coco": 0.6, "data.public_weights.coco_negatives": 0.15,
-            "data.public_weights.kaggle": 0.25, "data.public_weights.davis17": 0.0,
-            "data.public_weights.youtube_vis": 0.0},
-        "temporal": {
-            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
-            "batch_size": 128, "eval_batch_size": 64, "data.clip_length": 4, "learning_rate": 3e-4,
-            "temporal_loss_weight": 1.0, "num_steps": 15_000, "lr_boundaries": (11_000, 13_500),
-            "data.public_weights.coco": 0.25, "data.public_weights.coco_negatives": 0.05,
-            "data.public_weights.kaggle": 0.05, "data.public_weights.davis17": 0.3,
-            "data.public_weights.youtube_vis": 0.35}},
-    "cpu-short": {"all": {
-        "loss": "bce_dice", "learning_rate": 5e-4, "warmup_steps": 30, "data.image_size": (128, 128),
-        "batch_size": 4, "eval_batch_size": 8, "num_steps": 650, "lr_boundaries": (480, 580), "lr_scales": (0.1, 0.1),
-        "eval_every": 200, "checkpoint_every": 200, "max_eval_examples": 48, "log_every": 10,
-        "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 3900.0}},
-    "cpu-long": {
-        "all": {
-            "loss": "bce_dice", "model.encoder_bn_momentum": 0.99,
-            "init_from": lambda c: "seg_jax/weights/" + c.model.name, "learning_rate": 3e-4, "warmup_steps": 100,
-            "data.image_size": (192, 192), "batch_size": 8, "eval_batch_size": 16, "num_steps": 6000,
-            "lr_boundaries": (4200, 5400), "lr_scales": (0.1, 0.1), "eval_every": 500, "checkpoint_every": 250,
-            "log_every": 25, "plateau_patience": 0, "early_stopping_patience": 0, "max_train_seconds": 6000.0,
-            "val_selection": "source_mean", "eval_at_start": True},
-        "temporal": {
-            "init_from": "seg_jax/weights/mobilenet", "settle_steps": lambda c: weights_settle_steps(c.init_from),
-            "batch_size": 2, "eval_batch_size": 4, "data.clip_length": 4, "learning_rate": 2e-4,
-            "temporal_loss_weight": 5.0, "max_eval_examples": 64, "trainable": "convlstm",
-            "freeze_batch_stats": True, "num_steps": 1600, "lr_boundaries": (1200, 1450), "eval_every": 400,
-            "checkpoint_every": 200, "max_train_seconds": 5700.0}},
+# Named variants for ``--config file.py:variant``: each a small overlay, a function that edits the default config
+# in place; ``temporal`` is True for temporal models (seg_jax.models.registry), which some recipes treat apart.
+# Nothing reads the disk until a variant is applied (the long recipes read the starting weights' manifest then).
+
+
+def _tiny(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """A few steps on synthetic 64x64 data, for tests, Colab and CPU smoke runs."""
+    c.data.update(dict(source="synthetic", image_size=(64, 64), clip_length=2, synthetic_size=12, augment=False))
+    c.update(dict(batch_size=2, eval_batch_size=4, num_steps=4, eval_every=2, log_every=1, checkpoint_every=2,
+                  learning_rate=2e-3, lr_boundaries=(1000,), lr_scales=(0.1,)))
+
+
+def _cpu(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """The shorter from-scratch schedule that trained the shipped weights on a 2-core CPU (no ImageNet weights,
+    short budget): a 10x higher starting rate than the paper's, BCE + Dice, 128x128, decays at 75% and 90%."""
+    c.model.encoder_bn_momentum = 0.99
+    c.data.image_size = (128, 128)
+    c.update(dict(loss="bce_dice", learning_rate=1e-3, num_steps=4000, lr_boundaries=(3000, 3600),
+                  lr_scales=(0.1, 0.1), eval_every=300, checkpoint_every=300, plateau_patience=4,
+                  early_stopping_patience=10))
+
+
+def _gpu(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """One GPU, minutes not hours (launch/gpu_train_ship.sh): 256x256, larger batches, many loader workers,
+    warm-started from the shipped weights by the launcher; config.max_train_seconds bounds the session."""
+    c.model.encoder_bn_momentum = 0.99
+    c.data.update(dict(image_size=(256, 256), num_workers=12))
+    c.update(dict(loss="bce_dice", learning_rate=5e-4, temporal_loss_weight=0.0, warmup_steps=300, batch_size=32,
+                  eval_batch_size=32, num_steps=6000, lr_boundaries=(4000, 5200), lr_scales=(0.1, 0.1),
+                  eval_every=500, checkpoint_every=1000, log_every=50))
+    if temporal:
+        c.update(dict(learning_rate=2e-4, temporal_loss_weight=1.0, batch_size=8, eval_batch_size=16,
+                      num_steps=3000, lr_boundaries=(2000, 2600)))
+
+
+def _from_shipped_mobilenet(c: ml_collections.ConfigDict) -> None:
+    """A temporal model starts from the shipped U-Net MobileNet, its cells warm-started as near pass-throughs
+    (config.convlstm_warm_start), each clip settling as the weights declare. Not from the shipped ConvLSTM: its
+    moving-average cells do not train by gradient (results/training/convlstm_cells_settled_diverged.json)."""
+    c.init_from = "seg_jax/weights/mobilenet"
+    c.settle_steps = weights_settle_steps(c.init_from)
+
+
+def _gpu_long(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """Many lent-GPU calls of ~9 minutes each (launch/gpu_long.sh), one long schedule resumed call after call:
+    the device data path, 256x256, batch 128, a moving average of the weights, per-source selection; starts
+    from the shipped weights."""
+    c.model.encoder_bn_momentum = 0.99
+    c.data.update(dict(pipeline="device", image_size=(256, 256)))
+    c.update(dict(loss="bce_dice", init_from="seg_jax/weights/" + c.model.name, learning_rate=5e-4,
+                  warmup_steps=500, ema_decay=0.999, batch_size=128, eval_batch_size=64, num_steps=40_000,
+                  lr_boundaries=(28_000, 36_000), lr_scales=(0.1, 0.1), eval_every=2000, checkpoint_every=2000,
+                  log_every=100, plateau_patience=0, early_stopping_patience=0, max_train_seconds=540.0,
+                  val_selection="source_mean", eval_at_start=True))
+    if temporal:
+        _from_shipped_mobilenet(c)
+        c.data.clip_length = 4
+        c.update(dict(batch_size=32, eval_batch_size=16, learning_rate=1e-4, temporal_loss_weight=1.0,
+                      num_steps=20_000, lr_boundaries=(14_000, 18_000)))
+
+
+def _public_mix(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """The public datasets (python -m seg_jax.data.prepare; data.source 'public'): stills from COCO people
+    (+15% person-free COCO negatives) and the Kaggle set; temporal models see DAVIS 2017 and YouTube-VIS person
+    clips plus COCO pseudo-video and start from the shipped U-Net MobileNet."""
+    c.model.encoder_bn_momentum = 0.99
+    c.data.update(dict(source="public", image_size=(256, 256)))
+    c.data.public_weights.update(dict(coco=0.6, coco_negatives=0.15, kaggle=0.25, davis17=0.0, youtube_vis=0.0))
+    c.update(dict(loss="bce_dice", ema_decay=0.999, lr_scales=(0.1, 0.1), plateau_patience=0,
+                  early_stopping_patience=0))
+    if temporal:
+        _from_shipped_mobilenet(c)
+        c.data.clip_length = 4
+        c.data.public_weights.update(dict(coco=0.25, coco_negatives=0.05, kaggle=0.05, davis17=0.3,
+                                          youtube_vis=0.35))
+        c.temporal_loss_weight = 1.0
+
+
+def _public_gpu(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """The public mix on one GPU (reproducing at scale): batch 64 at 256x256, 60k steps."""
+    _public_mix(c, temporal)
+    c.data.update(dict(num_workers=12, public_val_examples=1000))
+    c.update(dict(learning_rate=5e-4, warmup_steps=500, batch_size=64, eval_batch_size=64, num_steps=60_000,
+                  lr_boundaries=(45_000, 55_000), eval_every=2000, checkpoint_every=2000, log_every=100))
+    if temporal:
+        c.update(dict(batch_size=16, eval_batch_size=16, learning_rate=1e-4, num_steps=30_000,
+                      lr_boundaries=(22_000, 27_000)))
+
+
+def _public_pod(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """The public mix on a multi-host run (launch/README.md): global batch 512 (128 clips), a higher rate with
+    a longer warm-up, half the steps."""
+    _public_mix(c, temporal)
+    c.data.update(dict(num_workers=8, public_val_examples=2000))
+    c.update(dict(learning_rate=1e-3, warmup_steps=1000, batch_size=512, eval_batch_size=128, num_steps=30_000,
+                  lr_boundaries=(22_000, 27_000), eval_every=1000, checkpoint_every=1000, log_every=50))
+    if temporal:
+        c.update(dict(batch_size=128, eval_batch_size=64, learning_rate=3e-4, num_steps=15_000,
+                      lr_boundaries=(11_000, 13_500)))
+
+
+def _cpu_short(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """About one hour on a 2-core CPU for a model too big for ``cpu`` (the baseline U-Net): 650 steps, bounded
+    by max_train_seconds."""
+    c.data.image_size = (128, 128)
+    c.update(dict(loss="bce_dice", learning_rate=5e-4, warmup_steps=30, batch_size=4, eval_batch_size=8,
+                  num_steps=650, lr_boundaries=(480, 580), lr_scales=(0.1, 0.1), eval_every=200,
+                  checkpoint_every=200, max_eval_examples=48, log_every=10, plateau_patience=0,
+                  early_stopping_patience=0, max_train_seconds=3900.0))
+
+
+def _cpu_long(c: ml_collections.ConfigDict, temporal: bool) -> None:
+    """Hours in the background on a 2-core CPU, continuing from the shipped weights on every real source:
+    192x192, a short warm-up, decays at 70% and 90% of num_steps; the best checkpoint has the lowest mean of the
+    per-source val losses, the starting weights included (scored at step 0); stops (evaluates and checkpoints)
+    at the time budget and the same command resumes it. Temporal models: 2 clips x 4 frames a step, the temporal
+    loss on, a lower rate, only the ConvLSTM cells training and BatchNorm on the shipped statistics."""
+    c.model.encoder_bn_momentum = 0.99
+    c.data.image_size = (192, 192)
+    c.update(dict(loss="bce_dice", init_from="seg_jax/weights/" + c.model.name, learning_rate=3e-4,
+                  warmup_steps=100, batch_size=8, eval_batch_size=16, num_steps=6000, lr_boundaries=(4200, 5400),
+                  lr_scales=(0.1, 0.1), eval_every=500, checkpoint_every=250, log_every=25, plateau_patience=0,
+                  early_stopping_patience=0, max_train_seconds=6000.0, val_selection="source_mean",
+                  eval_at_start=True))
+    if temporal:
+        _from_shipped_mobilenet(c)
+        c.data.clip_length = 4
+        c.update(dict(batch_size=2, eval_batch_size=4, learning_rate=2e-4, temporal_loss_weight=5.0,
+                      max_eval_examples=64, trainable="convlstm", freeze_batch_stats=True, num_steps=1600,
+                      lr_boundaries=(1200, 1450), eval_every=400, checkpoint_every=200, max_train_seconds=5700.0))
+
+
+VARIANTS: dict[str, Callable[[ml_collections.ConfigDict, bool], None]] = {
+    "tiny": _tiny, "cpu": _cpu, "gpu": _gpu, "gpu-long": _gpu_long, "public-gpu": _public_gpu,
+    "public-pod": _public_pod, "cpu-short": _cpu_short, "cpu-long": _cpu_long,
 }
-
-
-def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    node = config
-    for name in parents:
-        node = node[name]
-    node[leaf] = value(config) if callable(value) else value
 
 
 def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
@@ -284,11 +291,5 @@ def apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> ml_coll
         return config
     if arg not in VARIANTS:
         raise ValueError(f"unknown config variant {arg!r}; known variants: {', '.join(map(repr, VARIANTS))}")
-    from seg_jax.models.registry import get_spec
-    tables = VARIANTS[arg]
-    overrides = dict(tables.get("all", {}))
-    if get_spec(config.model.name).temporal:
-        overrides.update(tables.get("temporal", {}))
-    for dotted, value in overrides.items():
-        _set(config, dotted, value)
+    VARIANTS[arg](config, get_spec(config.model.name).temporal)
     return config

@@ -22,7 +22,7 @@ def one_line(message: str) -> str:
     else:
         text = lines[0]
     text = re.sub(r"^[A-Za-z_.]*(Error|Exception): ", "", text).strip()
-    field = re.fullmatch(r"\\?'\\?'?([\w.]+)\\?'\\?'?", text)
+    field = re.fullmatch(r"\\?'\\?'?([\w.]+)\\?'\\?'?", text.strip('"'))
     if field:                        # ml_collections' AttributeError for an override of a field that does not exist
         text = f"the config has no field {field.group(1)!r}"
     required = re.fullmatch(r"flag --([\w.]+)=None: Flag --[\w.]+ must have a value other than None\.", text)
@@ -80,6 +80,11 @@ def parser_for(prog: str, *, config_flag: str | None = "config", doc: str = "") 
             text = one_line(str(e))
             if "--helpfull" in text or not text:
                 text = f"{type(e).__name__}: {e}"
+            missing = re.fullmatch(r"the config has no field '([\w.]+)'", text)
+            override = missing and next((a.split("=")[0] for a in argv if a.startswith(f"--{config_flag}.")
+                                         and f".{missing.group(1)}" in a.split("=")[0]), None)
+            if override:
+                text = f"{override}: {text} (its fields and defaults: seg_jax/configs/default.py)"
             print(f"{prog}: error: {text}; see {prog} --helpshort", file=sys.stderr)
             sys.exit(2)
         return rest

@@ -21,6 +21,9 @@ from typing import Any, Optional, Sequence
 import jax
 import numpy as np
 
+from seg_jax.artifacts import model_io, weights_folder
+from seg_jax.configs.sizes import parse_size
+
 
 def average_variables(variables: Sequence[dict]) -> dict:
     """The leaf-wise mean of pytrees of the same structure ({'params', 'batch_stats'})."""
@@ -75,8 +78,6 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="weights folder to write")
     p.add_argument("--input_size", default="256x256", help="default inference size HxW for the manifest")
     a = p.parse_args(argv)
-    from seg_jax.artifacts import model_io, weights_folder
-    from seg_jax.configs.sizes import parse_size
     try:
         size = parse_size(a.input_size, flag="input_size")
         loaded = [model_io.load_weights(a.model, s) for s in a.sources]

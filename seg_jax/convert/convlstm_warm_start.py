@@ -34,6 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from seg_jax.artifacts import model_io, weights_folder
+from seg_jax.convert.init_from import load_init_variables
+from seg_jax.models import build as model_build
 from seg_jax.models.convlstm import GATE_ACTIVATIONS
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS
 
@@ -146,9 +149,6 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
     """
     import ml_collections
 
-    from seg_jax.artifacts import model_io, weights_folder
-    from seg_jax.convert.init_from import load_init_variables
-    from seg_jax.models import build as model_build
 
     # Validates the folder (exists, is a mobilenet, file intact) with the project's usual one-line errors.
     _, manifest = model_io.load_weights("mobilenet", mobilenet_weights)

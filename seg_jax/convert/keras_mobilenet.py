@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from seg_jax.artifacts.weights_folder import save_weights
 from seg_jax.models.keras_weights import (  # noqa: F401 - the converter's public names live here too
     ENCODER_KIND,
     ENCODER_SUBTREE,
@@ -48,7 +49,6 @@ from seg_jax.models.keras_weights import (  # noqa: F401 - the converter's publi
 def save_encoder(out_dir: str | Path, variables: Mapping[str, Any], source: str,
                  skipped: Iterable[str] = ()) -> Path:
     """Write encoder variables as a seg_jax weights folder (loadable by ``load_init_variables``)."""
-    from seg_jax.artifacts.weights_folder import save_weights
 
     extra = {
         "subtree": ENCODER_SUBTREE,

@@ -30,6 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from seg_jax.artifacts import weights_folder
+from seg_jax.configs import apply_variant, get_default_config
+from seg_jax.data import io, real
+from seg_jax.data.pipeline import build_train_iterator
+from seg_jax.inference.segmenter import Segmenter
+from seg_jax.inference.streaming import preprocess
+from seg_jax.models import get_spec
+
 SOURCES = ("portraits", "selfies", "people", "fullbody", "davis")
 NO_IMAGES = "no images to estimate BatchNorm statistics from; check --data_root and --per_source"
 Flat = dict[tuple[str, ...], np.ndarray]
@@ -83,7 +91,6 @@ def pool_moments(batches: Iterable[tuple[Flat, float]]) -> Flat:
 def image_paths(data_root: str, per_source: int, seed: int = 0) -> dict[str, list[str]]:
     """Train-split image paths per source of :data:`SOURCES` (DAVIS: every frame of the train sequences), each
     list a seeded random sample of at most ``per_source``."""
-    from seg_jax.data import real
     rng = random.Random(seed)
     out = {}
     for source in SOURCES:
@@ -102,8 +109,6 @@ def batches_by_size(paths: Sequence[str], size_for: Callable[[Sequence[int]], tu
     """[(images (B, h, w, 3) float in [0, 1], pixel weight B*h*w)]: each image decoded and resized to
     ``size_for(its (H, W))`` (a :meth:`seg_jax.Segmenter.input_size_for`) as the Segmenter resizes it, grouped by
     that size; a size's last batch may be smaller."""
-    from seg_jax.data import io
-    from seg_jax.inference.streaming import preprocess
     groups: dict[tuple[int, int], list[jax.Array]] = defaultdict(list)
     for path in paths:
         image = io.read_image(path)
@@ -121,8 +126,6 @@ def training_batches(model_name: str, variant: str, data_root: str, size: Sequen
                      seed: int) -> list[tuple[jax.Array, float]]:
     """``count`` batches (images (B, h, w, 3) float in [0, 1], weight 1) of the ``variant`` training recipe of
     ``model_name`` (:func:`seg_jax.configs.apply_variant`), read from ``data_root`` at ``size``."""
-    from seg_jax.configs import apply_variant, get_default_config
-    from seg_jax.data.pipeline import build_train_iterator
     config = get_default_config()
     config.model.name = model_name
     config = apply_variant(config, variant)
@@ -157,9 +160,6 @@ def main(argv=None) -> int:
                         "images at the Segmenter's sizes")
     p.add_argument("--batches", type=int, default=128, help="with --training_variant: batches to pool")
     a = p.parse_args(argv)
-    from seg_jax.artifacts import weights_folder
-    from seg_jax.inference.segmenter import Segmenter
-    from seg_jax.models import get_spec
     try:
         if get_spec(a.model).temporal:
             raise ValueError(f"--model {a.model} is temporal; recompute the U-Net MobileNet's statistics and "

@@ -31,12 +31,33 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from seg_jax.common.args import OneLineParser
+from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import OutputError, write_bytes, write_json, write_text
 from seg_jax.data.ignore_masks import relative_key
 
 STILL_SOURCES = ("portraits", "selfies", "people", "fullbody")
 VIDEO_SOURCES = ("davis", "davis17")
 SOURCES = STILL_SOURCES + VIDEO_SOURCES
 DIRECTIONS = ("missed_person", "extra_person")
+PROG = "seg_jax.data.label_audit"
+
+
+class TeacherUnavailable(RuntimeError):
+    """A teacher's virtualenv is missing or broken; the message names which and why."""
+
+
+def check_data_root(data_root: str, sources: Sequence[str]) -> None:
+    """``data_root`` is a folder holding every one of ``sources``; else one line (exit 2) naming what is missing
+    and the flag that fixes it."""
+    root = Path(data_root)
+    if not root.is_dir():
+        fail(PROG, f"--data_root {root} does not exist; point --data_root at the shared data folder (the one "
+                   f"holding {', '.join(SOURCES[:3])}, ...)")
+    missing = [s for s in sources if not (root / s).is_dir()]
+    if missing:
+        fail(PROG, f"--data_root {root} has no {', '.join(m + '/' for m in missing)} folder; point --data_root at "
+                   "the shared data folder or leave those out of --sources")
 
 
 def list_entries(data_root: str, source: str) -> tuple[list[dict], int]:
@@ -97,11 +118,11 @@ def _teachers(images: Sequence[np.ndarray], sequences: Sequence[str], modnet_sho
     from seg_jax.peers import mediapipe, modnet
     mp = mediapipe.mediapipe_alphas(list(images), install=install)
     if mp["status"] != "ok":
-        raise RuntimeError(f"MediaPipe teacher unavailable: {mp['reason']}")
+        raise TeacherUnavailable(f"MediaPipe teacher unavailable: {mp['reason']}")
     peer = modnet.modnet_peer(short=modnet_short)
     mn = peer.alphas(list(images), list(sequences), install=install)
     if mn["status"] != "ok":
-        raise RuntimeError(f"MODNet teacher unavailable: {mn['reason']}")
+        raise TeacherUnavailable(f"MODNet teacher unavailable: {mn['reason']}")
     versions = {"mediapipe": mp.get("version"), "modnet": {k: v for k, v in mn["info"].items() if k != "frames"}}
     return mp["alphas"]["general_256x256"], mn["alphas"][peer.models[0]], versions
 
@@ -126,9 +147,10 @@ def audit_chunk(entries: Sequence[dict], source: str, out: Path, settings: dict,
             continue
         key = relative_key(source, e["image_path"])
         path = out / source / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), got["ignore"].astype(np.uint8) * 255):
-            raise OSError(f"{path}: could not write the ignore mask")
+        ok, png = cv2.imencode(".png", got["ignore"].astype(np.uint8) * 255)
+        if not ok:
+            raise OSError(f"{path}: could not encode the ignore mask")
+        write_bytes(path, png.tobytes(), option="--out")
         result["flagged"][key] = {"image_path": e["image_path"], "mask_path": e["mask_path"],
                                   **{d: got[d] for d in DIRECTIONS}, "pixels": got["pixels"]}
     return result
@@ -167,8 +189,7 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
         if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
             raise ValueError(f"{out} holds a {source} audit made with other settings ({settings_file}); use a "
                              "new --out")
-        settings_file.parent.mkdir(parents=True, exist_ok=True)
-        settings_file.write_text(json.dumps(settings, sort_keys=True))
+        write_text(settings_file, json.dumps(settings, sort_keys=True), option="--out")
         entries, without_mask = list_entries(data_root, source)
         if without_mask:
             print(f"seg_jax.data.label_audit: {source}: {without_mask} images have no mask and were skipped",
@@ -182,8 +203,7 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
                 chunks.append(json.loads(done.read_text()))
                 continue
             result = audit_chunk(entries[start:start + chunk], source, out, settings, install)
-            done.parent.mkdir(parents=True, exist_ok=True)
-            done.write_text(json.dumps(result))
+            write_text(done, json.dumps(result), option="--out")
             chunks.append(result)
             log(f"{source}: {min(start + chunk, len(entries))}/{len(entries)} images, "
                 f"{sum(len(c['flagged']) for c in chunks)} flagged")
@@ -192,8 +212,8 @@ def run_audit(data_root: str, out: Path, sources: Sequence[str], settings: dict,
         if summary.get("teachers"):
             summary["teachers"].get("modnet", {}).pop("short_side", None)      # per source, in its settings
         index[source] = {k: v for c in chunks for k, v in c["flagged"].items()}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (out / "index.json").write_text(json.dumps(index) + "\n")
+        write_json(out / "summary.json", summary, option="--out")
+        write_text(out / "index.json", json.dumps(index) + "\n", option="--out")
     return summary
 
 
@@ -212,8 +232,8 @@ say person, the label background; extra_person: the reverse). `index.json`: each
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.data.label_audit", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python -m seg_jax.data.label_audit", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_root", default="../shared/data")
     p.add_argument("--out", default="data_local/label_audit", help="where the ignore masks go (not committed)")
     p.add_argument("--sources", default=",".join(SOURCES))
@@ -230,9 +250,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sources = [s for s in a.sources.split(",") if s]
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
-        raise SystemExit(f"label_audit: error: unknown --sources {unknown}; choose from {', '.join(SOURCES)}")
+        fail(PROG, f"unknown --sources {unknown}; choose from {', '.join(SOURCES)}")
     if a.modnet_short % 32:
-        raise SystemExit(f"label_audit: error: --modnet_short {a.modnet_short} is not a multiple of 32")
+        fail(PROG, f"--modnet_short {a.modnet_short} is not a multiple of 32 (e.g. 512 or 384)")
+    check_data_root(a.data_root, sources)
     settings = {"threshold": a.threshold, "min_area": a.min_area, "open_fraction": a.open_fraction,
                 "modnet_short": a.modnet_short, "limit": a.limit}
     out = Path(a.out)
@@ -241,13 +262,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         summary = run_audit(a.data_root, out, sources, settings, chunk=a.chunk, install=not a.no_install,
                             limit=a.limit, log=lambda s: print(s, file=sys.stderr, flush=True))
-    except (RuntimeError, ValueError, OSError) as e:
-        raise SystemExit(f"label_audit: error: {e}") from None
+    except TeacherUnavailable as e:
+        fail(PROG, f"{e}; let the audit create it (run without --no_install; needs PyPI) or install it as "
+                   "seg_jax.peers describes")
+    except (RuntimeError, ValueError, OSError, OutputError) as e:
+        fail(PROG, str(e))
     for source in sources:
         summary["sources"][source]["command"] = command
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     commands = "\n    ".join(sorted({s["command"] for s in summary["sources"].values() if "command" in s}))
-    (out / "README.md").write_text(README.format(date=datetime.date.today().isoformat(), command=commands))
+    try:
+        write_json(out / "summary.json", summary, option="--out")
+        write_text(out / "README.md", README.format(date=datetime.date.today().isoformat(), command=commands),
+                   option="--out")
+    except OutputError as e:
+        fail(PROG, str(e))
     for source, s in summary["sources"].items():
         print(f"{source:10s} images {s['images']:5d}  flagged {s['images_flagged']:4d}  missed-person "
               f"{s['missed_person']['images']:4d} img {100 * s['missed_person']['pixel_share']:.2f}% px  "
@@ -255,8 +283,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.results:
         from seg_jax.data.label_audit_sheet import contact_sheet
         results = Path(a.results)
-        results.mkdir(parents=True, exist_ok=True)
-        (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        try:
+            write_json(results / "summary.json", summary, option="--results")
+        except OutputError as e:
+            fail(PROG, str(e))
         index = json.loads((out / "index.json").read_text())
         contact_sheet(index, results / "contact_sheet.png", samples=a.sheet_samples, audit_dir=out)
         print(f"wrote {results / 'summary.json'} and {results / 'contact_sheet.png'}")

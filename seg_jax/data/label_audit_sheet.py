@@ -12,6 +12,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from seg_jax.data.io import read_pair
+
 PANEL = 150
 CAPTION = 16
 COLOURS = {"missed_person": (255, 40, 40), "extra_person": (40, 90, 255)}
@@ -40,7 +42,6 @@ def _tile(entry: Mapping[str, Any], direction: str, region: Mapping[str, Any], i
           caption: str) -> np.ndarray:
     import cv2
 
-    from seg_jax.data.io import read_pair
     pair = read_pair(entry["image_path"], entry["mask_path"])
     image, label = pair["image"], pair["mask"][..., 0] >= 128
     h, w = label.shape

@@ -48,7 +48,7 @@ def build_train_dataset(config, seed: int, shard_index: int = 0, shard_count: in
         tuple(config.data.image_size), _shard_seed(seed, shard_index), config.data.augment,
         config.data.soft_targets, ignore=any(augment.carries_ignore(src) for src, _ in weighted)))
     ids = ds.batch(config.batch_size // shard_count, drop_remainder=True).to_iter_dataset(
-        grain.ReadOptions(num_threads=int(config.data.get("read_threads", 2)), prefetch_buffer_size=4))
+        grain.ReadOptions(num_threads=int(config.data.read_threads), prefetch_buffer_size=4))
     if int(config.data.num_workers) > 0:
         ids = ids.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(config.data.num_workers),
                                                            per_worker_buffer_size=2))
@@ -65,7 +65,7 @@ def build_train_iterator(config, seed: int = 0, shard_index: int = 0, shard_coun
     per-pixel ignore maps, every batch also has 'ignore' uint8 shaped like 'mask' (:data:`augment.IGNORE_KEY`).
     ``it.get_state()`` -> JSON-serialisable dict; ``it.set_state(state)`` resumes on exactly the next batch.
     """
-    if config.data.get("pipeline", "grain") == "device":
+    if config.data.pipeline == "device":
         from seg_jax.data.device_pipeline import DeviceIterator
         return DeviceIterator(config, seed, _is_temporal(config, temporal), shard_index, shard_count)
     return iter(build_train_dataset(config, seed, shard_index, shard_count, temporal))
@@ -93,13 +93,13 @@ def build_eval_batches(config, split: str = "val", subset: str | None = None,
     """
     temporal = _is_temporal(config, temporal)
     src = sources.eval_source(config, split, subset, temporal)
-    limit = int(config.get("max_eval_examples", 0) or 0)
+    limit = int(config.max_eval_examples)
     ds = grain.MapDataset.source(src)
     if limit > 0:
         ds = ds[:limit]
     ds = ds.map(augment.EvalTransform(tuple(config.data.image_size), config.data.soft_targets,
                                       ignore=augment.carries_ignore(src)))
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.get("read_threads", 2)),
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.read_threads),
                                               prefetch_buffer_size=8))
     size = int(config.eval_batch_size)
     buf: list[dict] = []

@@ -27,7 +27,7 @@ import socket
 import sys
 from pathlib import Path
 
-from seg_jax.data.public import store
+from seg_jax.data.public import store, youtube_vis
 from seg_jax.data.public.store import PublicDataError
 
 ALIASES = {"davis": "davis17", "youtube-vis": "youtube_vis", "ytvis": "youtube_vis"}
@@ -121,7 +121,6 @@ def _index(name: str, vdir: Path) -> dict:
     if name == "davis17":
         from seg_jax.data.public import davis17
         return davis17.build_index(vdir)
-    from seg_jax.data.public import youtube_vis
     return youtube_vis.build_index(vdir)
 
 
@@ -139,6 +138,7 @@ def prepare(name: str, data_dir: str | None = None, manual: str | None = None, o
     """Make ``name`` ready in ``data_dir`` (see module docstring). -> its version folder."""
     name = canonical(name)
     data_dir = data_dir or store.default_data_dir()
+    store.check_data_dir(data_dir)
     need_index = name != "kaggle"
     vdir = store.version_dir(data_dir, name)
     if vdir.is_dir():
@@ -188,6 +188,7 @@ def describe(vdir: Path) -> str:
 def listing(data_dir: str | None = None) -> list[str]:
     """One line per dataset: prepared (size, counts), or why not (and the command)."""
     data_dir = data_dir or store.default_data_dir()
+    store.check_data_dir(data_dir)      # a file there: one error line (exit 2), not "not prepared" six times
     lines = []
     for name in store.NAMES:
         try:

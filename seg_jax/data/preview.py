@@ -11,6 +11,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from seg_jax import data
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (configs/*.py[:variant])")
 _OUT = flags.DEFINE_string("out", "grid.png", "output PNG path")
 _SPLIT = flags.DEFINE_string("split", "train", "train | val | test")
@@ -60,7 +62,6 @@ def grid(batches: list[dict], columns: int = 4, pad: int = 4) -> np.ndarray:
 def write_preview(config, out: str, split: str = "train", subset: str | None = None, batches: int = 1,
                   seed: int | None = None) -> np.ndarray:
     """Render ``batches`` batches of ``split`` to the PNG ``out``; returns the grid (rows, cols, 3) RGB."""
-    from seg_jax import data
     if split == "train":
         it = data.build_train_iterator(config, seed=config.seed if seed is None else seed)
         got = [next(it) for _ in range(batches)]

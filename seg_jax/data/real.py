@@ -54,8 +54,16 @@ with open(os.path.join(os.path.dirname(__file__), "heldout_splits.json")) as _f:
     HELDOUT: dict[str, dict[str, list[str]]] = json.load(_f)
 
 
+def check_root(root: str) -> str:
+    """``root`` when it is a folder, else one line naming it (not a complaint about the first subfolder read)."""
+    if not os.path.isdir(root):
+        raise io.BadInputError(f"data.root {root} {'is not a folder' if os.path.exists(root) else 'does not exist'}; "
+                               "pass --config.data.root=<the real data root, e.g. ../shared/data>")
+    return root
+
+
 def _dir(root: str, name: str) -> str:
-    path = os.path.join(root, name)
+    path = os.path.join(check_root(root), name)
     if not os.path.isdir(path):
         raise io.BadInputError(f"{path}: folder missing; data.root must hold "
                                f"{', '.join(n + '/' for n in REQUIRED_FOLDERS)} (see ../shared/data/README.md)")
@@ -141,7 +149,7 @@ def _negatives_config(config) -> dict:
 def _root(config) -> str:
     if not config.data.root:
         raise ValueError("data.source='mixed' needs --config.data.root=<real data root, e.g. ../shared/data>")
-    return config.data.root
+    return check_root(config.data.root)
 
 
 def _composites(config, root: str, clip_length: int) -> composite.CompositeSource:

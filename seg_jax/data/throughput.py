@@ -14,13 +14,15 @@ import time
 
 from absl import app, flags
 
+from seg_jax.configs import default
+from seg_jax.data import pipeline
+
 
 def measure(config, temporal: bool, batches: int = 10, warmup: int = 1) -> dict:
     """Examples/s (clips count as one example; frames/s = examples/s * T) of the training pipeline."""
     import jax
 
-    from seg_jax.data import pipeline
-    device = config.data.get("pipeline", "grain") == "device"
+    device = config.data.pipeline == "device"
     if device:
         from seg_jax.data.device_pipeline import DeviceIterator
         it = DeviceIterator(config, 0, temporal)
@@ -53,7 +55,6 @@ _PIPELINES = flags.DEFINE_list("pipelines", ["grain"], "grain (host cores) and/o
 
 def main(argv):
     del argv
-    from seg_jax.configs import default
     results = []
     settings = [(p, w) for p in _PIPELINES.value for w in (_WORKERS.value if p == "grain" else ["0"])]
     for temporal in (False, True):

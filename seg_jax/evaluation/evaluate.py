@@ -1,9 +1,9 @@
 """Evaluate a model: the paper's Table 1 (and 2) per held-out source, plus IoU, boundary F and flicker.
 
   python -m seg_jax.evaluate --model mobilenet                       # shipped weights, ../shared/data test split
-  python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval.json
+  python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval/eval.json
   python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
-  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval-mobilenet.json  # add peer rows only
+  python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval/eval-mobilenet.json  # add peer rows only
 
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 
 from seg_jax.artifacts import model_io, weights_folder
+from seg_jax.common.writer import OutputError, check_output, write_text
 from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.configs.sizes import parse_size
 from seg_jax.evaluation.metrics import add_sums, probability_sums, summarize
@@ -44,6 +45,13 @@ from seg_jax.models import get_spec
 
 EVAL_COMPILED_SIZES = 96     # frame sizes a full-resolution evaluation keeps compiled (~40 MB each)
 TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice", "false_person")
+
+
+def is_plain_folder(data_path: str | os.PathLike) -> bool:
+    """Whether ``data_path`` is a plain ``images/`` + ``masks/`` folder (scored by the resized protocol only: the
+    full-resolution and peer rows need the shared data's held-out split)."""
+    path = Path(data_path)
+    return (path / "images").is_dir() and (path / "masks").is_dir()
 
 
 def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: ml_collections.ConfigDict | None,
@@ -59,7 +67,7 @@ def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: m
         if not path.exists():
             raise FileNotFoundError(f"data folder {path} does not exist; pass --data ../shared/data or an "
                                     f"images/ + masks/ folder")
-        if (path / "images").is_dir() and (path / "masks").is_dir():
+        if is_plain_folder(path):
             config.data.source, config.data.folder = "folder", str(path)
         else:
             config.data.source, config.data.root = "mixed", str(path)
@@ -81,7 +89,7 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
     model = model_build.build_model(config.model)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                        batch_stats=variables.get("batch_stats", {}), opt_state=None,
-                       lr_scale=jnp.ones(()), rng=jnp.zeros((2,), jnp.uint32))
+                       rng=jnp.zeros((2,), jnp.uint32))
     config.settle_steps = int(settle_steps)
     step = make_eval_step(model, model_name, config)
     total = None
@@ -425,6 +433,19 @@ def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _write_outputs(out: Path, evaluation: Mapping[str, Any], markdown: str, option: str = "--out",
+                   guards: Mapping[str, Any] | None = None) -> None:
+    """``out`` (JSON) and its .md through the shared writer (beside, then renamed: a failed write keeps the
+    earlier files); a failure is one line and exit code 2."""
+    from seg_jax.common.exit_codes import fail
+    try:
+        write_text(out, json.dumps(evaluation, indent=2, default=float) + "\n", option=option, **(guards or {}))
+        write_text(out.with_suffix(".md"), markdown + "\n", option=option, **(guards or {}))
+    except OutputError as e:
+        fail("seg_jax.evaluate", str(e))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
 def main(argv=None) -> None:
     from absl import app, flags
     from ml_collections import config_flags
@@ -451,7 +472,7 @@ def main(argv=None) -> None:
     flags.DEFINE_list("peers", list(PEER_CHOICES), "Peers scored beside seg_jax on the same images (full "
                       "resolution, real data): any of mediapipe, rvm, modnet, or none.")
     flags.DEFINE_bool("peer_install", True, "Create each peer's own virtualenv when it is missing (needs PyPI).")
-    flags.DEFINE_string("out", None, "JSON output path (default results/eval-<models>.json); .md written beside.")
+    flags.DEFINE_string("out", None, "JSON output path (default results/eval/eval-<models>.json); .md written beside.")
     flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
                         "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
 
@@ -478,12 +499,24 @@ def main(argv=None) -> None:
             evaluation = add_peer_rows(evaluation, rows)
             markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
             print(markdown)
-            path.write_text(json.dumps(evaluation, indent=2, default=float) + "\n")
-            path.with_suffix(".md").write_text(markdown + "\n")
-            print(f"wrote {path} and {path.with_suffix('.md')}")
+            _write_outputs(path, evaluation, markdown, option="--peers_into")
             return
         if f.checkpoint and len(models) > 1:
-            fail("seg_jax.evaluation.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
+            fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
+        out = Path(f.out or f"results/eval/eval-{'-'.join(models)}.json")
+        try:   # before the (long) evaluation: never over the weights read, never into a read-only place
+            for path in (out, out.with_suffix(".md")):
+                check_output(path, inputs=[f.checkpoint], protected_dirs=[f.checkpoint], option="--out")
+        except OutputError as e:
+            fail("seg_jax.evaluate", str(e))
+        plain = bool(data_path) and is_plain_folder(data_path)
+        peers = [p for p in f.peers if p and p != "none"]
+        asked = [flag for flag, wanted in (("--full_res", f["full_res"].present and f.full_res),
+                                           ("--peers", f["peers"].present and peers)) if wanted]
+        if plain and asked:
+            fail("seg_jax.evaluate", f"{' and '.join(asked)} need the shared data's held-out split; "
+                 f"--data {data_path} is a plain images/ + masks/ folder (resized protocol only): pass --data "
+                 "../shared/data, or leave those flags out")
         try:
             image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
             results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
@@ -495,18 +528,18 @@ def main(argv=None) -> None:
             results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
                                  install=f.peer_install)
         except (FileNotFoundError, ValueError) as e:
-            fail("seg_jax.evaluation.evaluate", str(e))
+            fail("seg_jax.evaluate", str(e))
+        if plain:
+            print(f"seg_jax.evaluate: --data {data_path} is a plain images/ + masks/ folder: resized protocol only "
+                  "(no full-resolution or peer rows; those need --data ../shared/data)", file=sys.stderr)
         comparison = temporal_comparison(results)
         markdown = to_markdown(results, comparison)
         print(markdown)
-        out = Path(f.out or f"results/eval-{'-'.join(models)}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"results": results, "temporal": comparison}, indent=2, default=float) + "\n")
-        out.with_suffix(".md").write_text(markdown + "\n")
-        print(f"wrote {out} and {out.with_suffix('.md')}")
+        _write_outputs(out, {"results": results, "temporal": comparison}, markdown,
+                       guards={"inputs": [f.checkpoint], "protected_dirs": [f.checkpoint]})
 
     from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluation.evaluate", doc=__doc__ or ""))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,17 @@ def boundary_radius(height: int, width: int) -> int:
     return max(1, int(round(0.008 * (height ** 2 + width ** 2) ** 0.5)))
 
 
+def binary_dice(logits: jax.Array, targets: jax.Array, pixel_weights: jax.Array | None = None) -> jax.Array:
+    """Dice at 0.5 pooled over every counted pixel of a batch (the training step's running score).
+
+    ``logits`` and ``targets`` share a shape (any); ``pixel_weights`` 0 marks ignored pixels. A batch with no
+    person in truth or prediction scores 0."""
+    pred, true = jax.nn.sigmoid(logits) >= 0.5, targets >= 0.5
+    if pixel_weights is not None:
+        pred, true = pred & (pixel_weights > 0), true & (pixel_weights > 0)
+    return 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)
+
+
 def segmentation_sums(logits: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
                       pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-batch sums for ``summarize``.

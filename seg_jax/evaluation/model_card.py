@@ -1,7 +1,7 @@
 """Write ``MODEL_CARD.md`` for a shipped weights folder from its ``manifest.json`` and an evaluation JSON.
 
     python -m seg_jax.model_card                      # every shipped folder (seg_jax/weights/*/MODEL_CARD.md)
-    python -m seg_jax.model_card --weights seg_jax/weights/mobilenet --eval results/eval-mobilenet.json
+    python -m seg_jax.model_card --weights seg_jax/weights/mobilenet --eval results/eval/eval-mobilenet.json
 
 The evaluation JSON is what ``python -m seg_jax.evaluate`` writes (``{"results": [rows]}``; a row per model,
 MediaPipe rows carry ``"peer": true``); metrics are taken at full resolution, per data source. Where the
@@ -11,17 +11,20 @@ from. The card is regenerated, never edited by hand. Imports no jax.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from seg_jax.common.args import OneLineParser
+from seg_jax.common.exit_codes import USER_ERROR
+from seg_jax.common.writer import OutputError, write_text
+
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_EVAL = {"mobilenet": "results/eval-mobilenet.json", "convlstm": "results/eval-convlstm.json",
-                "unet": "results/eval-unet-cpu.json"}
-DEFAULT_PEERS = "results/eval-mobilenet.json"
+DEFAULT_EVAL = {"mobilenet": "results/eval/eval-mobilenet.json", "convlstm": "results/eval/eval-convlstm.json",
+                "unet": "results/eval/eval-unet-cpu.json"}
+DEFAULT_PEERS = "results/eval/eval-mobilenet.json"
 METRICS = (("dice", "Dice"), ("iou", "IoU"), ("boundary_f", "boundary F"), ("mad", "MAD"))
 SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis", "negatives")
 NO_DICE_SOURCES = ("negatives",)   # person-free photos: scored by false people only
@@ -216,12 +219,15 @@ def write_card(weights_dir: Path, eval_path: Optional[Path], peers_path: Optiona
     text = render(manifest, evaluation, peers, weights_dir, rel(eval_path) if eval_path else "",
                   rel(peers_path) if peers_path else "")
     out = out or weights_dir / "MODEL_CARD.md"
-    out.write_text(text)
+    try:   # the card may live in the weights folder, but never over one of the files it is made from
+        write_text(out, text, inputs=[weights_dir / "manifest.json", eval_path, peers_path], option="--out")
+    except OutputError as e:
+        raise ValueError(str(e)) from None
     return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_jax.model_card", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m seg_jax.model_card", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", help="a weights folder (default: every folder in seg_jax/weights/)")
     p.add_argument("--eval", help="evaluation JSON (default: the results/ file for the model)")
     p.add_argument("--peers", default=DEFAULT_PEERS, help="evaluation JSON with MediaPipe rows (fallback)")
@@ -237,8 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             peers = Path(args.peers) if Path(args.peers).is_absolute() else ROOT / args.peers
             print(write_card(folder, eval_path, peers, Path(args.out) if args.out else None))
     except (OSError, ValueError) as e:
-        print(f"seg_jax.model_card: {e}", file=sys.stderr)
-        return 1
+        print(f"seg_jax.model_card: error: {e}", file=sys.stderr)
+        return USER_ERROR
     return 0
 
 

@@ -18,13 +18,16 @@ The candidate ships when
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from seg_jax.common.args import OneLineParser
+from seg_jax.common.exit_codes import USER_ERROR
+from seg_jax.common.writer import OutputError, check_folder, check_output, write_json, write_text
 
 CONFIDENCE = 0.95
 RESAMPLES = 4000
@@ -109,25 +112,81 @@ def to_markdown(result: Mapping, names: tuple[str, str] = ("candidate", "shipped
     return "\n".join(lines)
 
 
+SHIP_SPLIT = "val"   # the rule decides on the validation split; the test split stays for the final report
+
+
+def read_evaluation(path: str) -> dict:
+    """A ``seg_jax.evaluation.evaluate`` JSON file -> its dict, or a one-line ValueError naming the file and the
+    fix (missing, unreadable, not JSON, truncated, not an evaluation, no seg_jax row)."""
+    fix = "give the JSON that python -m seg_jax.evaluate wrote"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file (binary data); {fix}") from None
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror or e}; {fix}") from None
+    try:
+        evaluation = json.loads(text)
+    except ValueError as e:
+        what = "is empty" if not text.strip() else f"is not valid JSON ({e}; truncated or damaged?)"
+        raise ValueError(f"{path} {what}; {fix}") from None
+    if not isinstance(evaluation, dict) or not isinstance(evaluation.get("results"), list):
+        kind = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+            type(evaluation), "null")
+        got = "no 'results' list" if isinstance(evaluation, dict) else f"a JSON {kind}"
+        raise ValueError(f"{path} is not an evaluation ({got}); {fix}")
+    try:
+        _model_row(evaluation)
+    except (ValueError, AttributeError):
+        raise ValueError(f"{path} has no seg_jax model row; {fix}") from None
+    return evaluation
+
+
+def check_splits(paths: Sequence[str], evaluations: Sequence[Mapping]) -> None:
+    """Both evaluations were made on the validation split (the test split is never decided on: choosing weights
+    by it would spend the held-out set); else a one-line ValueError naming the file, its split and the fix."""
+    for path, evaluation in zip(paths, evaluations):
+        split = _model_row(evaluation).get("split", SHIP_SPLIT)   # evaluate records it; a hand-made file may not
+        if split != SHIP_SPLIT:
+            raise ValueError(f"{path} was evaluated on the {split!r} split; the ship rule decides on "
+                             f"{SHIP_SPLIT!r} only (rerun python -m seg_jax.evaluate --split {SHIP_SPLIT})")
+    names = [sorted(_model_row(e).get("full_res", {})) for e in evaluations]
+    if names[0] != names[1]:
+        raise ValueError(f"{paths[0]} and {paths[1]} score different sources ({names[0]} vs {names[1]}); "
+                         "evaluate both weights on the same split and sources")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seg_jax.ship_rule", description=__doc__.split("\n")[0])
+    """Read both evaluations, decide, print the table and write it (``--out``: JSON and .md beside it) through the
+    shared writer; -> the exit code (2 with one line for every problem a user can fix)."""
+    parser = OneLineParser(prog="python -m seg_jax.ship_rule", description=__doc__.split("\n")[0])
     parser.add_argument("candidate", help="seg_jax.evaluation.evaluate JSON of the candidate weights")
     parser.add_argument("shipped", help="seg_jax.evaluation.evaluate JSON of the shipped weights, same split")
     parser.add_argument("--out", help="write the result here as JSON (and .md beside it)")
     args = parser.parse_args(argv)
+    paths = (args.candidate, args.shipped)
+    outs = [Path(args.out), Path(args.out).with_suffix(".md")] if args.out else []
     try:
-        evaluations = [json.loads(Path(p).read_text()) for p in (args.candidate, args.shipped)]
+        for out in outs:   # before anything is computed: never over an input, never into a read-only place
+            check_output(out, inputs=paths, option="--out")
+        if outs:
+            check_folder(outs[0].parent, outs[0].name, "--out")
+        evaluations = [read_evaluation(p) for p in paths]
+        check_splits(paths, evaluations)
         result = decide(*evaluations)
-    except (OSError, ValueError, KeyError) as e:
+    except (ValueError, KeyError, TypeError, OutputError) as e:
         print(f"seg_jax.ship_rule: error: {e}", file=sys.stderr)
-        return 2
+        return USER_ERROR
     markdown = to_markdown(result, (Path(args.candidate).stem, Path(args.shipped).stem))
     print(markdown)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"candidate": args.candidate, "shipped": args.shipped, **result}, indent=2) + "\n")
-        out.with_suffix(".md").write_text(markdown)
+    if outs:
+        try:
+            write_json(outs[0], {"candidate": args.candidate, "shipped": args.shipped, **result}, inputs=paths,
+                       option="--out")
+            write_text(outs[1], markdown, inputs=paths, option="--out")
+        except OutputError as e:
+            print(f"seg_jax.ship_rule: error: {e}", file=sys.stderr)
+            return USER_ERROR
     return 0
 
 

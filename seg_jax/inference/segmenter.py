@@ -42,7 +42,8 @@ from seg_jax.models.build import build_model, dummy_input
 from seg_jax.ops.stabilise import Stabilise
 
 # The stream's default hold of the previous alpha where the image is still (swept by research.tune_stabilise on
-# DAVIS clips outside the test split, results/stabilise.json; why this one: results/ablations/stabilise_default/).
+# DAVIS clips outside the test split, results/tuning/stabilise.json; why this one:
+# results/ablations/stabilise_default/).
 DEFAULT_STABILISE = Stabilise(strength=0.9, motion=0.2, radius=2)
 
 

@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from seg_jax.inference.segmenter import DEFAULT_STABILISE, Segmenter
 from seg_jax.live.checks import check_choices, check_numbers, check_output_spares_input
 from seg_jax.live.display import display_problem
 from seg_jax.live.errors import LiveError
+from seg_jax.live.frame_rate import probe_rates
 from seg_jax.live.loop import STILL_BUCKET, FrameProcessor, Look, draw_overlay, pad_to_bucket, run_frames
 from seg_jax.live.meters import LatencyMeter
 from seg_jax.live.modes import Mode, help_keys, parse_mode
@@ -42,6 +44,7 @@ from seg_jax.live.sources import (
     read_image,
 )
 from seg_jax.live.window import WindowSink
+from seg_jax.ops.composite import AlphaOptions, CompositeOptions
 
 HELP_KEYS = help_keys()
 
@@ -90,7 +93,6 @@ def stabilise_settings(strength: Optional[float]):
     """--stabilise STRENGTH -> the Segmenter's hold settings (None keeps its default; 0 turns the hold off)."""
     if strength is None:
         return None
-    from seg_jax.inference.segmenter import DEFAULT_STABILISE
     return dataclasses.replace(DEFAULT_STABILISE, strength=float(strength))
 
 
@@ -143,7 +145,6 @@ def output_rate(opts: LiveOptions, source: FrameSource) -> tuple[float, bool]:
     ``--fps`` or the source's rate, frame for frame."""
     if opts.fps is not None or not opts.output or source.live or isinstance(source, ImageListSource):
         return opts.fps or source.fps, False
-    from seg_jax.live.frame_rate import probe_rates
     rates = probe_rates(SAMPLE_VIDEO if opts.source == "sample" else opts.source)
     if rates is None or not rates.variable:
         return source.fps, False
@@ -187,7 +188,6 @@ def _open_inputs(opts: LiveOptions, mode: Mode, capture_factory: Callable[..., A
 
 def load_segmenter(opts: LiveOptions):
     """The :class:`seg_jax.Segmenter` the options ask for, or a one-line :class:`LiveError`."""
-    from seg_jax.inference.segmenter import Segmenter
     try:
         return Segmenter(opts.model, opts.checkpoint, opts.input_size, base_size=opts.base_size,
                          keep_aspect=opts.keep_aspect, refine=opts.refine, guided_radius=opts.guided_radius,
@@ -265,7 +265,6 @@ def _progress_bar(opts: LiveOptions, source: FrameSource):
 def _processor(opts: LiveOptions, mode: Mode, source: FrameSource, segmenter: Any, bg_image, bg_video):
     import jax.numpy as jnp
 
-    from seg_jax.ops.composite import AlphaOptions, CompositeOptions
     look = Look(AlphaOptions(opts.threshold, int(opts.expand), float(opts.feather)),
                 CompositeOptions(mode.kind, float(mode.blur_sigma), mode.color, clean_edges=opts.clean_edges,
                                  light_wrap=float(opts.light_wrap)), opts.mirror,
@@ -395,7 +394,8 @@ def run(opts: LiveOptions, *, capture_factory: Optional[Callable[..., Any]] = No
         source.close()
         if bg_video is not None:
             bg_video.close()
-    stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink)]
+    # an output no frame reached was not touched (an earlier file there is as it was): it is not named as written
+    stats.outputs = [s.description for s in sinks if not isinstance(s, WindowSink) and getattr(s, "frames", 1)]
     return stats
 
 

@@ -1,8 +1,8 @@
 """Measurements of the live tool, written to results/ (the numbers quoted in the README come from here).
 
-  python -m seg_jax.live.bench pipeline                    # results/live-pipeline.json: one thread vs three
-  python -m seg_jax.live.bench presets --per-source 6      # results/presets.{json,md}: fps and Dice per preset
-  python -m seg_jax.live.bench failsafe --per-source 60    # results/failsafe-false-alarms.json
+  python -m seg_jax.live.bench pipeline                    # results/bench/live-pipeline.json: one thread vs three
+  python -m seg_jax.live.bench presets --per-source 6      # results/bench/presets.{json,md}: fps and Dice per preset
+  python -m seg_jax.live.bench failsafe --per-source 60    # results/bench/failsafe-false-alarms.json
 
 ``pipeline`` runs the sample clip end to end (decode, segment, blur, H.264 encode) alternately with
 ``--no-pipeline`` and with the default three threads, and keeps every run. ``presets`` times each preset end to
@@ -24,8 +24,15 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from seg_jax import data as seg_data
+from seg_jax.data.io import read_pair
+from seg_jax.evaluation.evaluate import evaluate_full_resolution, hardware
+from seg_jax.inference.segmenter import Segmenter
 from seg_jax.live.app import LiveOptions, load_segmenter, run
+from seg_jax.live.cli import use_compile_cache
+from seg_jax.live.failsafe import Failsafe, FailsafeRule
 from seg_jax.live.presets import DEFAULT_PRESET, PRESETS, apply_preset
+from seg_jax.live.sources import open_source, resize_cover
 
 
 def _timed_run(opts: LiveOptions, segmenter) -> dict:
@@ -41,7 +48,6 @@ def _median(runs: list[dict], key: str) -> Optional[float]:
 
 
 def bench_pipeline(repeats: int, out: Path) -> dict:
-    from seg_jax.evaluation.evaluate import hardware
     with tempfile.TemporaryDirectory() as tmp:
         base = LiveOptions(source="sample", mode="blur", output=str(Path(tmp) / "x.mp4"), quiet=True)
         segmenter = load_segmenter(apply_preset(base))
@@ -61,7 +67,6 @@ def _clip_640x480(folder: Path, frames: int = 90) -> Path:
     """The sample clip scaled to cover 640x480 (centre crop), as MJPG, for a webcam-sized end-to-end run."""
     import cv2
 
-    from seg_jax.live.sources import open_source, resize_cover
     src = open_source("sample")
     path = folder / "sample_640x480.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), src.fps, (640, 480))
@@ -73,8 +78,6 @@ def _clip_640x480(folder: Path, frames: int = 90) -> Path:
 
 
 def _dice(segmenter, data: str, per_source: int) -> dict:
-    from seg_jax import data as seg_data
-    from seg_jax.evaluation.evaluate import evaluate_full_resolution
     scores = {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)
@@ -86,7 +89,6 @@ def _dice(segmenter, data: str, per_source: int) -> dict:
 
 
 def bench_presets(per_source: int, data: str, repeats: int, out: Path) -> dict:
-    from seg_jax.evaluation.evaluate import hardware
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = _clip_640x480(Path(tmp))
@@ -126,7 +128,7 @@ def presets_markdown(result: dict) -> str:
              "End-to-end fps: the sample clip's first 90 frames scaled to 640x480, decode + segment + blur + H.264 "
              "encode, median of the runs (taken round robin over the presets). Dice: `seg_jax.evaluation.evaluate`'s "
              f"full-resolution protocol on the {result['split']} split, "
-             f"**{cap} only** (a cheap check, not the full evaluation in `results/eval-*.md`).", "",
+             f"**{cap} only** (a cheap check, not the full evaluation in `results/eval/eval-*.md`).", "",
              "| Preset | Model | Inference size at 640x480 | Refine | fps 640x480 | Latency median / p95 ms | "
              + " | ".join(f"Dice {s}" for s in subsets) + " | Mean Dice |",
              "|---" * (7 + len(subsets)) + "|"]
@@ -150,10 +152,6 @@ def bench_failsafe(per_source: int, data: str, out: Path) -> dict:
 
     import numpy as np
 
-    from seg_jax import data as seg_data
-    from seg_jax.data.io import read_pair
-    from seg_jax.inference.segmenter import Segmenter
-    from seg_jax.live.failsafe import Failsafe, FailsafeRule
     rule, segmenter, sources = FailsafeRule(), Segmenter("mobilenet"), {}
     for subset in seg_data.SUBSETS:
         files = seg_data.heldout_files(data, split="test", subset=subset)
@@ -187,18 +185,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = p.add_subparsers(dest="what", required=True)
     pipe = sub.add_parser("pipeline", help="one thread vs three on the sample clip")
     pipe.add_argument("--repeats", type=int, default=3)
-    pipe.add_argument("--out", default="results/live-pipeline.json")
+    pipe.add_argument("--out", default="results/bench/live-pipeline.json")
     pre = sub.add_parser("presets", help="fps and Dice of each preset")
     pre.add_argument("--per-source", type=int, default=6, help="examples per test source (0: all)")
     pre.add_argument("--repeats", type=int, default=3)
     pre.add_argument("--data", default="../shared/data")
-    pre.add_argument("--out", default="results/presets", help="path without extension (.json and .md)")
+    pre.add_argument("--out", default="results/bench/presets", help="path without extension (.json and .md)")
     safe = sub.add_parser("failsafe", help="the fail-safe's false alarms on good pictures")
     safe.add_argument("--per-source", type=int, default=60, help="examples per test source (0: all)")
     safe.add_argument("--data", default="../shared/data")
-    safe.add_argument("--out", default="results/failsafe-false-alarms.json")
+    safe.add_argument("--out", default="results/bench/failsafe-false-alarms.json")
     args = p.parse_args(argv)
-    from seg_jax.live.cli import use_compile_cache
     use_compile_cache()
     t0 = time.perf_counter()
     if args.what == "pipeline":

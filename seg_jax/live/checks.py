@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
+from seg_jax.common.writer import same_file
 from seg_jax.live.errors import LiveError
 from seg_jax.live.sources import IMAGE_EXTENSIONS, SAMPLE_VIDEO
 
@@ -59,13 +60,6 @@ def check_blur(sigma: float) -> float:
     return sigma
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
 def check_output_spares_input(source: str, output: Optional[str]) -> None:
     """Refuse an ``--output`` that is the ``--source`` file, the source folder, one of its images, or the folder
     holding a source image (a folder output names its files after the inputs, so it would write beside, or
@@ -77,15 +71,15 @@ def check_output_spares_input(source: str, output: Optional[str]) -> None:
     if not src.exists():
         return
     fix = "choose another --output (the input would be overwritten)"
-    if src.is_file() and _same(src, out):
+    if src.is_file() and same_file(src, out):
         raise LiveError(f"--output {output} is the --source file; {fix}")
-    if src.is_file() and src.suffix.lower() in IMAGE_EXTENSIONS and not out.suffix and _same(src.parent, out):
+    if src.is_file() and src.suffix.lower() in IMAGE_EXTENSIONS and not out.suffix and same_file(src.parent, out):
         raise LiveError(f"--output {output} is the folder of the --source image: the result would be written "
                         f"among the originals ({out / (src.stem + '.png')}); choose another --output folder")
     if src.is_dir():
-        if _same(src, out):
+        if same_file(src, out):
             raise LiveError(f"--output {output} is the --source folder; {fix}")
-        if out.suffix.lower() in IMAGE_EXTENSIONS and _same(src, out.parent):
+        if out.suffix.lower() in IMAGE_EXTENSIONS and same_file(src, out.parent):
             stem = out.stem
             if any(p.stem == stem or p.stem.startswith(stem + "_") for p in src.iterdir()
                    if p.suffix.lower() in IMAGE_EXTENSIONS):

@@ -14,17 +14,19 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from seg_jax.common.args import OneLineParser
 from seg_jax.live.app import HELP_KEYS, LiveError, LiveOptions, RunStats, run
 from seg_jax.live.failsafe import ACTIONS
 from seg_jax.live.modes import mode_help
 from seg_jax.live.people import PEOPLE
 from seg_jax.live.presets import preset_help
-from seg_jax.live.signals import StopRequest
+from seg_jax.live.signals import StopRequest, ignore_stop_signals
+from seg_jax.live.sources import quiet_opencv
 from seg_jax.models.registry import MODEL_NAMES, describe_models
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m seg_jax.live",
         description="Real-time background blur / replacement for video calls (webcam, video, images, URL).",
         epilog=f"Window {HELP_KEYS}. Exit codes: 0 ok, 1 runtime error, 2 bad input, 128+N stopped by signal N "
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--guided-eps", type=float, default=1e-3, help="guided filter regularisation")
     m.add_argument("--every", type=int, default=1, metavar="N",
                    help="run the network on every N-th frame only; the frames between reuse its last alpha, "
-                        "refined on each new frame by the guided filter (less CPU; results/cpu-load.md) "
+                        "refined on each new frame by the guided filter (less CPU; results/bench/cpu-load.md) "
                         "(default 1: every frame)")
     m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
@@ -132,25 +134,13 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
 
 def summary(stats: RunStats) -> str:
     """The final line: frames, outputs, why it ended, rates, latency, flicker and the fail-safe's share."""
-    where = f" -> {', '.join(stats.outputs)}" if stats.outputs else ""
+    where = f" -> {', '.join(stats.outputs)}" if stats.outputs else (" (nothing written)" if not stats.frames else "")
     latency = ("latency - (one frame)" if stats.latency_median_ms is None else
                f"latency {stats.latency_median_ms:.0f} ms median, {stats.latency_p95_ms:.0f} ms p95")
     flicker = "-" if stats.flicker is None else f"{stats.flicker:.5f}"
     return (f"seg_jax.live: {stats.frames} frames{where}; {stats.end_reason}; {stats.fps:.1f} fps end-to-end "
             f"(decode+write included), {stats.process_fps:.1f} fps segment+composite; {latency} "
             f"(capture to output); flicker {flicker}; fail-safe on {stats.failsafe_frames} frames")
-
-
-def _quiet_opencv() -> None:
-    """OpenCV's own warnings ("can't open camera by index") would follow our one-line message; keep errors. The
-    decoder's per-macroblock complaints about a damaged video are silenced too (the summary counts lost frames)."""
-    import os
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # read when OpenCV's FFmpeg backend first opens a file
-    try:
-        import cv2
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except (ImportError, AttributeError):
-        pass
 
 
 def use_compile_cache() -> Optional[str]:
@@ -174,7 +164,7 @@ def use_compile_cache() -> Optional[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_opencv()
+    quiet_opencv()
     if args.compile_cache:
         use_compile_cache()
     opts = options_from_args(args)
@@ -186,8 +176,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"seg_jax.live: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        ignore_stop_signals()   # outputs are final: a further Ctrl-C must not interrupt the interpreter's exit
         print("seg_jax.live: interrupted before the first frame", file=sys.stderr)
         return 130
+    if stop:
+        ignore_stop_signals()
     if not opts.quiet:
         print(summary(stats), file=sys.stderr)
     if stop:

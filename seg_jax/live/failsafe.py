@@ -15,7 +15,7 @@ Hysteresis keeps it from flapping: it engages after ``engage_after`` consecutive
 ``release_after`` consecutive good ones. While engaged the loop blurs the whole output (``blur``) or keeps
 showing the last output of a good frame (``freeze``). Everything here is numpy on host arrays, without I/O.
 The coverage and uncertainty thresholds sit above what the shipped model gives on good close-up selfies
-(``python -m seg_jax.live.bench failsafe``, results/failsafe-false-alarms.json).
+(``python -m seg_jax.live.bench failsafe``, results/bench/failsafe-false-alarms.json).
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from seg_jax.live.audio import ffmpeg_exe
+
 
 @dataclasses.dataclass(frozen=True)
 class Rates:
@@ -34,7 +36,6 @@ def _rate(text: str, unit: str) -> Optional[float]:
 
 def probe_rates(path: str | Path) -> Optional[Rates]:
     """The first video stream's (average, nominal) rates, or None (no ffmpeg, not a file, no such stream)."""
-    from seg_jax.live.audio import ffmpeg_exe
     exe = ffmpeg_exe()
     if exe is None or not Path(path).is_file():
         return None

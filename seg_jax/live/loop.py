@@ -19,6 +19,7 @@ from seg_jax.live.modes import BY_KEY, BY_NAME, help_keys
 from seg_jax.live.people import PrimaryPerson
 from seg_jax.live.pipeline import Captured, Reader, Writer
 from seg_jax.live.sources import resize_cover
+from seg_jax.ops.composite import render
 
 # Photos of a folder are padded up to a multiple of this (edge pixels repeated) and the result cropped back, so
 # a folder of mixed sizes compiles once per bucket, not once per image.
@@ -131,7 +132,6 @@ class FrameProcessor:
         """Compile the compositing for frames of size ``hw`` (the segmenter is warmed by its own ``warmup``)."""
         import jax.numpy as jnp
 
-        from seg_jax.ops.composite import render
         zero = jnp.zeros(hw, jnp.float32)
         mode = self.look.comp_opts.mode
         bg = self.background(hw) if mode == "image" else (jnp.zeros(hw + (3,), jnp.uint8) if mode == "video" else None)
@@ -141,7 +141,6 @@ class FrameProcessor:
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, Optional[Decision]]:
         import jax.numpy as jnp
 
-        from seg_jax.ops.composite import render
         if self.look.mirror:
             frame = np.ascontiguousarray(frame[:, ::-1])
         h, w = frame.shape[:2]

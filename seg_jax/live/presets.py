@@ -2,7 +2,7 @@
 
 A preset only fills what the command line left unset: an explicit ``--model``, ``--input-size``, ``--refine`` or
 ``--guided-subsample`` always wins. What each preset costs and scores here is measured by
-``python -m seg_jax.live.bench presets`` (results/presets.md). :data:`DEFAULT_PRESET` is meant to be the best
+``python -m seg_jax.live.bench presets`` (results/bench/presets.md). :data:`DEFAULT_PRESET` is meant to be the best
 quality that keeps up with a 30 fps 640x480 camera; that table says whether its last run confirmed it.
 """
 from __future__ import annotations

@@ -4,6 +4,9 @@ into a request that the live loop checks between frames, so the output is always
 A signal never interrupts a compile or a frame half-way (raising inside XLA while it compiles can crash the
 interpreter); a second signal while the first is pending raises ``KeyboardInterrupt`` at once, for a source that
 blocks forever.
+
+Once a stopped run's outputs are final, :func:`ignore_stop_signals` keeps further signals from interrupting the
+interpreter's exit (JAX's exit handlers would print a ``KeyboardInterrupt`` traceback).
 """
 from __future__ import annotations
 
@@ -45,3 +48,12 @@ class StopRequest:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore the stop signals from now on (main thread only): the run is over and its outputs are final, so a
+    third Ctrl-C during the interpreter's exit has nothing left to stop."""
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, signal.SIG_IGN)

@@ -10,51 +10,52 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
 
-from seg_jax.live.write_errors import failure_line
+from seg_jax.common.writer import (
+    OutputError,
+    atomic_output,
+    check_folder,
+    check_output,
+    failure_line,
+    partial_path,
+)
+from seg_jax.live import audio
+from seg_jax.live.frame_rate import frames_until
+from seg_jax.live.video_writers import EncodeError, FfmpegWriter, OpenCVWriter
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 
 
 class SinkError(RuntimeError):
     """An output that cannot be created; the message is meant for the user."""
 
 
-def partial_path(path: Path) -> Path:
-    """Where a sink writes before its file is complete: a hidden sibling with the same extension, renamed onto
-    ``path`` only when finalised, so a good file already at ``path`` survives an interrupted or failed run."""
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-
-
 def check_writable_folder(folder: Path, what: str) -> None:
     """Create ``folder`` and prove a file can be written there, or raise :class:`SinkError` naming it."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".seg_jax-write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise SinkError(f"cannot write {what} in {folder}: {e.strerror or e}; choose another --output") from None
+        check_folder(folder, what)
+    except OutputError as e:
+        raise SinkError(str(e)) from None
 
 
 def check_replaceable(path: Path) -> None:
-    """Refuse an output path that is an existing folder or a read-only file (a user's protected file is not
-    silently replaced; root ignores permissions, so the mode bits are read rather than ``os.access``)."""
-    if path.is_dir():
-        raise SinkError(f"--output {path} is an existing folder; give a file name (or a name without an "
-                        "extension for a folder of PNG frames)")
-    if path.is_file() and not stat.S_IMODE(path.stat().st_mode) & 0o222:
-        raise SinkError(f"--output {path} is read-only; make it writable (chmod u+w) or choose another --output")
+    """Refuse an output path that is an existing folder, a read-only file or a looping symlink (the shared
+    writer's check, :func:`seg_jax.common.writer.check_output`), as one :class:`SinkError` line."""
+    try:
+        check_output(path, file_hint="give a file name (or a name without an extension for a folder of PNG "
+                     "frames)")
+    except OutputError as e:
+        raise SinkError(str(e)) from None
 
 
 def write_image_file(path: Path, rgb: np.ndarray) -> None:
     """Write an RGB (or single-channel) image by its extension, atomically (a partial file, then a rename); a
     failure is one :class:`SinkError` line naming the cause (disk full, folder removed...)."""
-    tmp = partial_path(path)
     image = rgb[..., ::-1] if rgb.ndim == 3 else rgb
     try:
         ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(image))
@@ -63,12 +64,10 @@ def write_image_file(path: Path, rgb: np.ndarray) -> None:
     if not ok:
         raise SinkError(f"cannot encode {path.name} as {path.suffix}: {data or 'unsupported'}; use .png or .jpg")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SinkError(failure_line(path, e.strerror or str(e), e.errno)) from None
+        with atomic_output(path, make_folder=False) as tmp:    # the sink made and probed the folder
+            tmp.write_bytes(data.tobytes())
+    except OutputError as e:
+        raise SinkError(str(e)) from None
 
 
 class FrameSink:
@@ -106,7 +105,7 @@ class VideoFileSink(FrameSink):
         self.audio_from = Path(audio_from) if audio_from else None   # a media file whose sound track is kept
         self.fps = float(fps) if fps and fps > 0 else 30.0
         ext = self.path.suffix.lower()
-        if ext not in (".mp4", ".avi", ".webm", ".mkv", ".mov"):
+        if ext not in VIDEO_EXTENSIONS:
             raise SinkError(f"unsupported video extension {ext!r} for {self.path}; use .mp4, .avi, .webm or .mkv")
         check_replaceable(self.path)
         if codec == "auto":
@@ -122,7 +121,6 @@ class VideoFileSink(FrameSink):
         self.description = f"{self.path} ({'H.264' if codec == 'h264' else codec})"
 
     def _open(self, h: int, w: int) -> None:
-        from seg_jax.live.video_writers import EncodeError, FfmpegWriter, OpenCVWriter
         if self.codec == "h264":
             from seg_jax.live.audio import ffmpeg_exe
             h, w = h + h % 2, w + w % 2
@@ -149,7 +147,6 @@ class VideoFileSink(FrameSink):
         if not self.keep_timing or pts_ms is None:
             self._encode(frame)
             return
-        from seg_jax.live.frame_rate import frames_until
         start = frames_until(pts_ms, self.fps)
         while self._held is not None and self.frames < start:
             self._encode(self._held)          # the previous frame lasts until this one's time
@@ -158,7 +155,6 @@ class VideoFileSink(FrameSink):
         self._held = frame
 
     def _encode(self, frame: np.ndarray) -> None:
-        from seg_jax.live.video_writers import EncodeError
         if self.size is None:
             self._open(*frame.shape[:2])
         if self._encoder is None:
@@ -176,12 +172,19 @@ class VideoFileSink(FrameSink):
             raise self._fail(e) from None
         self.frames += 1
 
+    def abort(self) -> None:
+        """Stop without finalising: the partial file is discarded and a file already at ``path`` stays as it was
+        (for a run that failed, where a finished file would be a worse one)."""
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            encoder.abort()
+        self.partial.unlink(missing_ok=True)
+
     def close(self, interrupted: bool = False) -> None:
         """Finalise the file and move it onto ``path``; nothing is replaced when no frame was written or the
         encoder failed (then :class:`SinkError` says why), and an interrupted run leaves a file already at
         ``path`` as it was, finalising beside it as ``<name>.interrupted<ext>`` instead (``self.path`` then names
         that file)."""
-        from seg_jax.live.video_writers import EncodeError
         encoder, self._encoder = self._encoder, None
         if encoder is None:
             return
@@ -205,7 +208,6 @@ class VideoFileSink(FrameSink):
 
     def _add_audio(self) -> str:
         """Carry ``audio_from``'s sound track into the finished partial file; -> a note for the description."""
-        from seg_jax.live import audio
         if self.audio_from is None or not audio.has_audio(self.audio_from):
             return "" if self.audio_from is None or audio.ffmpeg_exe() else "audio not checked: no ffmpeg"
         with_audio = self.partial.with_name(f"{self.partial.stem}.audio{self.partial.suffix}")
@@ -243,6 +245,8 @@ class ImageFolderSink(FrameSink):
         self.prefix = prefix
         self.frames = 0
         self._written: set[str] = set()   # stems written by this run (casefolded)
+        # PNG files already there: an interrupted rerun leaves some of them beside the new ones, and says so
+        self._earlier = {p.stem.casefold() for p in self.folder.glob("*.png")}
         self.description = f"{self.folder}/ (PNG)"
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> None:
@@ -254,6 +258,14 @@ class ImageFolderSink(FrameSink):
         write_image_file(self.folder / f"{stem}.png", frame)
         self._written.add(stem.casefold())
         self.frames += 1
+
+    def close(self, interrupted: bool = False) -> None:
+        """An interrupted run into a folder that held PNG files from an earlier run says how many of those are
+        still there beside the new ones (the description names both counts)."""
+        stale = len(self._earlier - self._written)
+        if interrupted and stale:
+            self.description = (f"{self.folder}/ (PNG; interrupted: {self.frames} written by this run, {stale} "
+                                "older files from an earlier run still there; rerun to finish)")
 
 
 class VirtualCameraSink(FrameSink):
@@ -290,5 +302,5 @@ class VirtualCameraSink(FrameSink):
             cam.close()
 
 
-__all__ = ["FrameSink", "ImageFolderSink", "SingleImageSink", "SinkError", "VideoFileSink", "VirtualCameraSink",
-           "check_replaceable", "check_writable_folder", "partial_path", "write_image_file"]
+__all__ = ["VIDEO_EXTENSIONS", "FrameSink", "ImageFolderSink", "SingleImageSink", "SinkError", "VideoFileSink",
+           "VirtualCameraSink", "check_replaceable", "check_writable_folder", "partial_path", "write_image_file"]

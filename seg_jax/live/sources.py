@@ -164,7 +164,12 @@ def read_transparent(path: Path) -> Optional[np.ndarray]:
         data = path.read_bytes()
     except OSError:
         return None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if not data:   # an empty file: OpenCV's decoder raises on an empty buffer
+        return None
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
     if img is None or img.ndim != 3 or img.shape[2] != 4:
         return None
     if img.dtype == np.uint16:
@@ -240,6 +245,30 @@ class ImageListSource(FrameSource):
         return None
 
 
+def quiet_opencv() -> None:
+    """OpenCV's own warnings ("can't open camera by index") would follow our one-line message; keep errors. The
+    decoder's per-macroblock complaints about a damaged video are silenced too (the summary counts lost frames)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # read when OpenCV's FFmpeg backend first opens a file
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:
+        pass
+
+
+def open_capture(capture_factory: Callable[..., Any], arg: Union[str, int]) -> Any:
+    """``capture_factory(arg)`` with OpenCV's own log silenced while it opens (a missing camera or an unreadable
+    file is reported by our one line; OpenCV's extra error line would only repeat it less clearly)."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = logging.getLogLevel() if logging is not None else None
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return capture_factory(arg)
+    finally:
+        if logging is not None:
+            logging.setLogLevel(previous)
+
+
 def open_source(spec: Union[str, int, os.PathLike], *,
                 capture_factory: Callable[..., Any] = cv2.VideoCapture) -> FrameSource:
     """Open ``spec``: a webcam index ('0'), 'sample', a video file, an image, an image folder or a URL.
@@ -252,13 +281,13 @@ def open_source(spec: Union[str, int, os.PathLike], *,
             raise SourceError(f"the sample video is missing from the installation ({SAMPLE_VIDEO})")
         s = str(SAMPLE_VIDEO)
     if s.isdigit():
-        cap = capture_factory(int(s))
+        cap = open_capture(capture_factory, int(s))
         if cap is None or not cap.isOpened():
             raise SourceError(f"could not open camera {s}: no camera at that index, or it is busy in another "
                               f"application (try another --source index, or a video file)")
         return CaptureSource(cap, f"camera {s}", live=True)
     if s.startswith(URL_PREFIXES):
-        cap = capture_factory(s)
+        cap = open_capture(capture_factory, s)
         if cap is None or not cap.isOpened():
             raise SourceError(f"could not open stream {s} (unreachable, or a format OpenCV cannot read)")
         return CaptureSource(cap, s, live=True)
@@ -275,7 +304,7 @@ def open_source(spec: Union[str, int, os.PathLike], *,
         if problem:
             raise SourceError(f"{p}: {problem}")
         return ImageListSource([p], str(p))
-    cap = capture_factory(str(p))
+    cap = open_capture(capture_factory, str(p))
     if cap is None or not cap.isOpened():
         raise SourceError(f"cannot read video {p} (not a video, damaged, or an unsupported codec)")
     src = CaptureSource(cap, str(p), live=False)
@@ -312,4 +341,5 @@ class LoopingVideo:
 
 
 __all__ = ["IMAGE_EXTENSIONS", "SAMPLE_VIDEO", "URL_PREFIXES", "CaptureSource", "FrameSource", "ImageListSource",
-           "LoopingVideo", "SourceError", "bgr_to_rgb", "open_source", "read_image", "resize_cover"]
+           "LoopingVideo", "SourceError", "bgr_to_rgb", "open_capture", "open_source", "quiet_opencv", "read_image",
+           "resize_cover"]

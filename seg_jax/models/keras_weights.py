@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
+
 ENCODER_KIND = "mobilenet_v3_large_encoder"
 ENCODER_SUBTREE = "encoder"  # where the encoder sits in seg_jax's MobileNet models
 
@@ -124,7 +126,6 @@ def expected_encoder_shapes() -> dict[str, dict[tuple[str, ...], tuple[int, ...]
     import jax.numpy as jnp
     from flax import traverse_util
 
-    from seg_jax.models.mobilenet_v3 import MobileNetV3LargeEncoder
 
     enc = MobileNetV3LargeEncoder(depthwise_impl="shift_add")
     shapes = jax.eval_shape(lambda: enc.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False))

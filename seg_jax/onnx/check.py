@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="mobilenet,convlstm,unet")
     p.add_argument("--sizes", default="64x96,96x64,160x288,256x256", help="comma list of HxW")
     p.add_argument("--frames", type=int, default=3)
-    p.add_argument("--out", default="results/onnx-vs-jax.json")
+    p.add_argument("--out", default="results/bench/onnx-vs-jax.json")
     args = p.parse_args(argv)
     try:
         sizes = parse_sizes(args.sizes)

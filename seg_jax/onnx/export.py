@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 
 import onnx
 
+from seg_jax.common.writer import OutputError, write_bytes
 from seg_jax.inference.fused import fold_batchnorm
 from seg_jax.inference.plan import plan_for
 from seg_jax.inference.sizes import check_input_size
@@ -116,8 +117,7 @@ def export_onnx(model_name: str, out: str | Path, *, checkpoint: Any = None, ran
         fix_size(model, size[0], size[1], multiple)
     onnx.checker.check_model(model, full_check=True)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(model.SerializeToString())
-    except OSError as e:
-        raise OSError(f"cannot write {out}: {e.strerror or e}") from None
+        write_bytes(out, model.SerializeToString(), option="--out")   # beside, then renamed: an earlier file stays
+    except OutputError as e:
+        raise OSError(str(e)) from None
     return out

@@ -51,6 +51,10 @@ def load_session(path: str | os.PathLike, threads: int = 0):
     if "image" not in names or "mask" not in [o.name for o in session.get_outputs()]:
         raise OnnxModelError(f"{path} is an ONNX model but not a seg_jax export (inputs {names}); "
                              "export one with python -m seg_jax.export --format onnx")
+    shape = next(i for i in session.get_inputs() if i.name == "image").shape
+    if len(shape) != 4 or shape[3] != 3:   # seg_jax exports take (N, H, W, 3): an NCHW graph fails on every frame
+        raise OnnxModelError(f"{path} takes 'image' of shape {list(shape)}, not (N, H, W, 3) RGB (channels last, "
+                             "as seg_jax exports it); export one with python -m seg_jax.export --format onnx")
     return session
 
 

@@ -17,7 +17,7 @@ edge pixels barely pollute the smooth colours), and the per-pixel step is the re
 the fixed step ``a (I - a F_s - (1 - a) B_s)``, which removed the old colour too but replaced the edge's own
 detail by the smooth F_s. The settings below trade a flat old colour (a green screen: a wide window and the
 wide B_s are best) against a textured room (a narrower window and a local B are better); see
-results/spill-tuning-val.md.
+results/tuning/spill-tuning-val.md.
 
 The smooth fields are computed at reduced resolution (the wide round at 1/4, the narrow one at 1/2); only the
 last solve, which carries the per-pixel detail of I, runs at full resolution.

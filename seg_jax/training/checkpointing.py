@@ -20,6 +20,9 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from seg_jax.common.write_causes import cause_of
+from seg_jax.training.writer_noise import drop_unread_task_errors, held_writer_noise
+
 CHECKPOINT_DIR = "checkpoints"
 CORRUPT_DIR = "corrupt"
 
@@ -88,7 +91,6 @@ class TrainingCheckpoints:
     def _save_or_raise(manager: ocp.CheckpointManager, step: int, args) -> None:
         """Save and wait; a failure in Orbax's background writer, or a step that did not land on disk, raises
         :class:`CheckpointSaveError` after removing the half-written folder (the previous steps stay)."""
-        from seg_jax.training.writer_noise import drop_unread_task_errors, held_writer_noise
         error = None
         directory = Path(manager.directory)
         with held_writer_noise():   # a full disk: one report per array from the writer threads; ours is the line
@@ -107,7 +109,6 @@ class TrainingCheckpoints:
                     shutil.rmtree(partial, ignore_errors=True)
             manager.reload()
         kept = sorted(manager.all_steps())
-        from seg_jax.common.write_causes import cause_of
         found = cause_of(str(error)) if error else None
         reason = (found[0] if found else f"{type(error).__name__}: {_first_line(error)}") if error \
             else "nothing was written"

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import jax
 import ml_collections
+from flax import traverse_util
 
+from seg_jax.configs.migrate import migrate_config
+from seg_jax.models import MODEL_NAMES
 from seg_jax.models.registry import get_spec
 from seg_jax.training import checkpointing
+from seg_jax.training.losses import LOSSES
+from seg_jax.training.optimizer import trainable_patterns
 
 MIN_FREE_DISK_BYTES = 200 * 1024 * 1024
 VAL_SELECTIONS = ("pooled", "source_mean")   # config.val_selection (seg_jax.configs.default)
@@ -22,8 +27,6 @@ class ConfigError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Fail fast, with the field name, on values that would only break later."""
-    from seg_jax.models import MODEL_NAMES
-    from seg_jax.training.losses import LOSSES
     if config.model.name not in MODEL_NAMES:
         raise ConfigError(f"config.model.name={config.model.name!r} is unknown; choose one of {list(MODEL_NAMES)}")
     if config.loss not in LOSSES:
@@ -42,28 +45,25 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if config.batch_size % n or config.eval_batch_size % n:
         raise ConfigError(f"config.batch_size={config.batch_size} and config.eval_batch_size="
                           f"{config.eval_batch_size} must be divisible by the {n} devices")
-    if int(config.get("warmup_steps", 0) or 0) < 0:
+    if int(config.warmup_steps) < 0:
         raise ConfigError(f"config.warmup_steps={config.warmup_steps} must be >= 0 (0 = no warm-up)")
-    if float(config.get("max_train_seconds", 0) or 0) < 0:
+    if float(config.max_train_seconds) < 0:
         raise ConfigError(f"config.max_train_seconds={config.max_train_seconds} must be >= 0 (0 = no time limit)")
-    if float(config.get("temporal_loss_weight", 0.0) or 0.0) < 0:
+    if float(config.temporal_loss_weight) < 0:
         raise ConfigError(f"config.temporal_loss_weight={config.temporal_loss_weight} must be >= 0 (0 = off)")
-    settle = config.get("settle_steps", 0)
+    settle = config.settle_steps
     if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
         raise ConfigError(f"config.settle_steps={settle!r} must be an integer >= 0 (0 = clips start from a zero "
                           "state)")
-    if config.get("val_selection", "pooled") not in VAL_SELECTIONS:
+    if config.val_selection not in VAL_SELECTIONS:
         raise ConfigError(f"config.val_selection={config.val_selection!r}; use one of {list(VAL_SELECTIONS)}")
-    if config.get("val_selection") == "source_mean" and config.data.source != "mixed":
+    if config.val_selection == "source_mean" and config.data.source != "mixed":
         raise ConfigError(f"config.val_selection='source_mean' needs the real sources (data.source='mixed'), "
                           f"not {config.data.source!r}; use 'pooled'")
-    if not 0.0 <= float(config.get("ema_decay", 0.0) or 0.0) < 1.0:
+    if not 0.0 <= float(config.ema_decay) < 1.0:
         raise ConfigError(f"config.ema_decay={config.ema_decay} must be in [0, 1) (0 = no moving average; "
                           "0.998 averages over ~500 steps)")
-    if float(config.get("bias_lr_scale", 1.0)) <= 0:
-        raise ConfigError(f"config.bias_lr_scale={config.bias_lr_scale} must be > 0 (1 = biases train at the "
-                          "schedule's rate; freeze parameters with config.trainable instead)")
-    if config.data.get("pipeline", "grain") not in ("grain", "device"):
+    if config.data.pipeline not in ("grain", "device"):
         raise ConfigError(f"config.data.pipeline={config.data.pipeline!r}; use 'grain' or 'device'")
     if config.model.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"config.model.dtype={config.model.dtype!r}; use float32 or bfloat16")
@@ -71,9 +71,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 def check_trainable(config: ml_collections.ConfigDict, params) -> None:
     """``config.trainable`` must name at least one parameter (a typo would otherwise train nothing)."""
-    from flax import traverse_util
-
-    from seg_jax.training.steps import trainable_patterns
     patterns = trainable_patterns(config)
     paths = ["/".join(k) for k in traverse_util.flatten_dict(params)]
     unmatched = [p for p in patterns if not any(p in path for path in paths)]
@@ -112,10 +109,10 @@ def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
     if not stored_path.is_file() or not checkpointing.has_checkpoint(workdir):
         return
     try:
-        stored_config = json.loads(stored_path.read_text())
-    except (OSError, ValueError):
+        stored_config = migrate_config(json.loads(stored_path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
         return                      # unreadable: the restore itself will say whether the checkpoint fits
-    stored = stored_config.get("model", {})
+    stored = stored_config.model.to_dict()
     wanted = config.model.to_dict()
     differ = sorted(k for k in set(stored) | set(wanted)
                     if k not in MODEL_FIELDS_FREE_ON_RESUME and _jsonable(stored.get(k)) != _jsonable(wanted.get(k)))
@@ -125,11 +122,8 @@ def check_resumable(workdir: Path, config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"--workdir {workdir} holds a checkpoint of model {name!r} with another config.model "
                           f"({detail}); resume it with --config configs/{name}.py (same model settings) or train "
                           f"this config in a new --workdir")
-    try:
-        stored_ema = float(stored_config.get("ema_decay", 0.0) or 0.0) > 0
-    except (ValueError, TypeError):
-        return
-    if stored_ema != (float(config.get("ema_decay", 0.0) or 0.0) > 0):
+    stored_ema = float(stored_config.ema_decay) > 0
+    if stored_ema != (float(config.ema_decay) > 0):
         there, here = ("keeps", "does not") if stored_ema else ("does not keep", "does")
         raise ConfigError(f"--workdir {workdir} holds a checkpoint that {there} a moving average of the parameters "
                           f"(config.ema_decay) and this config {here}; resume with the workdir's ema_decay or train "

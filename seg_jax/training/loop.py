@@ -13,6 +13,7 @@ of a device mesh, parameters are replicated; multi-host runs call ``jax.distribu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -24,24 +25,31 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags, logging
 from flax import traverse_util
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from ml_collections import config_flags
+from tqdm.auto import tqdm
 
+from seg_jax import convert, data
+from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import write_text
+from seg_jax.configs.flags import parser_for
+from seg_jax.convert.convlstm_warm_start import warm_start_convlstm, zero_cells
+from seg_jax.data.public import sources as public_sources
+from seg_jax.data.public.store import PublicDataError
+from seg_jax.data.sources import resolve_source
 from seg_jax.evaluation.metrics import add_sums, summarize
 from seg_jax.models import build as model_build
 from seg_jax.models.registry import get_spec
 from seg_jax.training import checkpointing
 from seg_jax.training.checks import ConfigError, check_config, check_resumable, check_trainable, check_workdir
 from seg_jax.training.metric_writer import MetricWriter
-from seg_jax.training.steps import (
-    TrainState,
-    create_train_state,
-    evaluation_state,
-    make_eval_step,
-    make_optimizer,
-    make_train_step,
-)
+from seg_jax.training.optimizer import make_optimizer, with_plateau_scale
+from seg_jax.training.steps import TrainState, create_train_state, evaluation_state, make_eval_step, make_train_step
+from seg_jax.training.workdir_lock import workdir_lock
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,13 +114,11 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
     per-source dice_loss and, where the data root has person-free photos, of their val split's soft false-person
     share (``false_person_negatives``: the mean predicted alpha on images with no person).
     """
-    from seg_jax import data
-
     def score(subset):
         return evaluate_batches(eval_step, state, data.build_eval_batches(config, "val", subset, temporal=temporal),
                                 sharding, config.max_eval_examples, config.dice_smooth, summarise=False)
 
-    if config.get("val_selection", "pooled") != "source_mean":
+    if config.val_selection != "source_mean":
         val = summarize(score(None), config.dice_smooth)
         return {**val, "selection_loss": val["dice_loss"]}
     totals, per_source = None, {}
@@ -151,15 +157,13 @@ def _apply_init_from(config, variables: dict) -> dict:
     """Load ``config.init_from``; ConvLSTM cells it does not provide start as near pass-throughs (see
     :mod:`seg_jax.convert.convlstm_warm_start`) unless ``config.convlstm_warm_start`` is 0, or, for residual
     cells (``config.model.residual_cells``), at zero: the per-frame model exactly."""
-    from seg_jax import convert
     loaded = convert.load_init_variables(config.init_from, variables)
-    scale = float(config.get("convlstm_warm_start", 0.0) or 0.0)
+    scale = float(config.convlstm_warm_start)
     if get_spec(config.model.name).temporal and scale > 0:
         key = ("decoder", "convlstm_0", "kernel")
         fresh = traverse_util.flatten_dict(variables["params"])[key]
         if np.array_equal(np.asarray(traverse_util.flatten_dict(loaded["params"])[key]), np.asarray(fresh)):
-            from seg_jax.convert.convlstm_warm_start import warm_start_convlstm, zero_cells
-            loaded = (zero_cells(loaded) if config.model.get("residual_cells", False) else
+            loaded = (zero_cells(loaded) if config.model.residual_cells else
                       warm_start_convlstm(loaded, scale=scale, gate_activation=config.model.gate_activation))
     return loaded
 
@@ -210,7 +214,6 @@ def _is_finite_tree(tree) -> bool:
 def _orbax_uses_distributed_barriers() -> None:
     """Orbax syncs hosts with device collectives by default; on CPU (gloo) those time out after ~30 s of skew.
     Its distributed-runtime barriers wait as long as needed (absl flag, read when Orbax syncs)."""
-    from absl import flags
     try:
         flags.FLAGS.experimental_orbax_use_distributed_barrier = True
     except (AttributeError, flags.Error):  # flag renamed in another Orbax version / flags not parsed
@@ -224,185 +227,248 @@ def _time_budget_spent(started: float, budget_s: float) -> bool:
         return False
     spent = time.time() - started >= budget_s
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
         spent = bool(multihost_utils.broadcast_one_to_all(np.asarray(spent)))
     return spent
 
 
-def _update_loop_after_eval(loop: dict, val_loss: float, config) -> tuple[bool, bool]:
-    """Reduce-on-plateau and early-stopping bookkeeping. Returns (improved, stop)."""
-    improved = val_loss < loop["best_val_loss"] - 1e-6
-    if improved:
-        loop.update(best_val_loss=val_loss, evals_without_improvement=0, plateau_count=0)
-    else:
-        loop["evals_without_improvement"] += 1
-        loop["plateau_count"] += 1
-        if config.plateau_patience and loop["plateau_count"] >= config.plateau_patience:
-            loop["lr_scale"] *= config.plateau_factor
-            loop["plateau_count"] = 0
-    stop = bool(config.early_stopping_patience) and loop["evals_without_improvement"] >= config.early_stopping_patience
-    return improved, stop
+@dataclasses.dataclass
+class LoopRecord:
+    """The host loop's bookkeeping, saved with every checkpoint (as JSON) so a resumed run continues it exactly:
+    the best selection loss so far, the plateau and early-stopping counters, the plateau scale of the learning
+    rate, whether early stopping fired, and the last validation metrics."""
+    best_val_loss: float = math.inf
+    evals_without_improvement: int = 0
+    plateau_count: int = 0
+    plateau_scale: float = 1.0
+    stopped_early: bool = False
+    last_val: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, saved: Mapping[str, Any]) -> "LoopRecord":
+        saved = dict(saved)
+        if "lr_scale" in saved:          # checkpoints written before the scale moved into the optimizer
+            saved["plateau_scale"] = saved.pop("lr_scale")
+        return cls(**{f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved})
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def after_eval(self, val_loss: float, config) -> tuple[bool, bool]:
+        """Reduce-on-plateau and early-stopping bookkeeping after one validation. Returns (improved, stop)."""
+        improved = val_loss < self.best_val_loss - 1e-6
+        if improved:
+            self.best_val_loss, self.evals_without_improvement, self.plateau_count = val_loss, 0, 0
+        else:
+            self.evals_without_improvement += 1
+            self.plateau_count += 1
+            if config.plateau_patience and self.plateau_count >= config.plateau_patience:
+                self.plateau_scale *= config.plateau_factor
+                self.plateau_count = 0
+        stop = bool(config.early_stopping_patience) and \
+            self.evals_without_improvement >= config.early_stopping_patience
+        return improved, stop
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
-                       progress: bool = True) -> dict[str, Any]:
-    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint). Returns a summary dict.
+@dataclasses.dataclass
+class TrainingRun:
+    """Everything :func:`setup` prepares for the loop: the config and workdir, the state (sharded), the data,
+    the compiled steps, the checkpoints, the metric writer and the loop record."""
+    config: ml_collections.ConfigDict
+    workdir: Path
+    state: TrainState
+    train_iter: Any
+    train_step: Callable
+    eval_step: Callable
+    checkpoints: checkpointing.TrainingCheckpoints
+    writer: MetricWriter
+    record: LoopRecord
+    replicated: NamedSharding
+    data_sharding: NamedSharding
+    temporal: bool
+    start: str                      # 'scratch' | 'resumed from step N' | 'initialised from X'
+    is_main: bool
 
-    Raises ``TrainingDiverged`` on a NaN/Inf loss (with the step), ``ConfigError`` on bad config values,
-    ``OSError`` on an unwritable workdir.
-    """
-    from seg_jax import data  # the data pipeline imports Grain/TFDS: keep it out of model-only imports
-    from seg_jax.data import sources
+    def validate(self) -> dict[str, float]:
+        return validate(self.config, self.eval_step, evaluation_state(self.state), self.data_sharding, self.temporal)
 
-    if sources.resolve_source(config) == "public":   # no data configured: the public data, checked in seconds
-        from seg_jax.data.public import sources as public
-        public.ready(config, warn=False)
+    def save(self, *, best: bool) -> None:
+        if not _is_finite_tree(self.state.params):
+            raise TrainingDiverged(f"parameters are NaN/Inf at step {int(self.state.step)}; not saving, the last "
+                                   f"good checkpoint in {self.workdir} is kept; lower config.learning_rate or set "
+                                   f"config.grad_clip_norm")
+        self.checkpoints.save(self.state, self.record.to_json(), self.train_iter.get_state(), best=best)
+
+    def set_plateau_scale(self) -> None:
+        """Push the record's plateau scale into the optimizer state (from host data on every process: a
+        one-device array put onto a sharding that spans other processes is one Orbax cannot save)."""
+        scale = np.float32(self.record.plateau_scale)
+        scale = jax.make_array_from_callback((), self.replicated, lambda _: scale)
+        self.state = self.state.replace(opt_state=with_plateau_scale(self.state.opt_state, scale))
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+        self.checkpoints.close()
+
+
+def _prepare_workdir(config, workdir: Path) -> None:
+    """The checks that run before anything is written; then the config is recorded in the workdir."""
+    if resolve_source(config) == "public":   # no data configured: the public data, checked in seconds
+        public_sources.ready(config, warn=False)
     check_config(config)
-    workdir = Path(workdir).absolute()
     check_workdir(workdir)
-    is_main = jax.process_index() == 0
     if jax.process_count() > 1:
         _orbax_uses_distributed_barriers()
     check_resumable(workdir, config)
-    if is_main:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+    if jax.process_index() == 0:
+        write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n", option="--workdir")
 
+
+def setup(config: ml_collections.ConfigDict, workdir: Path) -> TrainingRun:
+    """Check, build and restore: the state resumes from the newest checkpoint in ``workdir``, else starts from
+    ``config.init_from``, else from scratch."""
+    _prepare_workdir(config, workdir)
     model = model_build.build_model(config.model)
     mesh = make_mesh()
-    replicated = NamedSharding(mesh, P())
-    data_sharding = NamedSharding(mesh, P("data"))
-
-    rng = jax.random.PRNGKey(config.seed)
-    init_rng, state_rng = jax.random.split(rng)
+    replicated, data_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     variables = _initial_variables(config, model, init_rng)
     check_trainable(config, variables["params"])
     optimizer = make_optimizer(config)
-    use_ema = float(config.get("ema_decay", 0.0) or 0.0) > 0
-    state = create_train_state(variables, optimizer, state_rng, ema=use_ema)
-
-    ckpts = checkpointing.TrainingCheckpoints(workdir, keep_latest=config.keep_checkpoints)
+    ema = float(config.ema_decay) > 0
+    state = create_train_state(variables, optimizer, state_rng, ema=ema)
+    checkpoints = checkpointing.TrainingCheckpoints(workdir, keep_latest=config.keep_checkpoints)
     temporal = get_spec(config.model.name).temporal
     train_iter = data.build_train_iterator(config, seed=config.seed, shard_index=jax.process_index(),
                                            shard_count=jax.process_count(), temporal=temporal)
-    loop = {"best_val_loss": math.inf, "evals_without_improvement": 0, "plateau_count": 0, "lr_scale": 1.0,
-            "stopped_early": False, "last_val": {}}
-    start = "scratch"
-    if ckpts.latest_step() is not None:
+    record, start = LoopRecord(), "scratch"
+    if checkpoints.latest_step() is not None:
         abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
-        state, loop, data_state = ckpts.restore(abstract)
+        state, saved_record, data_state = checkpoints.restore(abstract)
+        record = LoopRecord.from_json(saved_record)
         train_iter.set_state(data_state)
         start = f"resumed from step {int(state.step)}"
     elif config.init_from:
         variables = _apply_init_from(config, variables)
-        state = create_train_state(variables, optimizer, state_rng, ema=use_ema)
+        state = create_train_state(variables, optimizer, state_rng, ema=ema)
         start = f"initialised from {config.init_from}"
-    state = jax.device_put(state, replicated)
-
-    train_step = _CompileThenRun(make_train_step(model, config.model.name, config,
-                                                 in_shardings=(replicated, data_sharding),
-                                                 out_shardings=(replicated, replicated)), "train_step")
-    eval_step = _CompileThenRun(make_eval_step(model, config.model.name, config,
-                                               in_shardings=(replicated, data_sharding), out_shardings=replicated),
-                                "eval_step")
-    writer = MetricWriter(workdir, enabled=is_main)
-    first_step = int(jax.device_get(state.step))
+    name = config.model.name
+    train_step = make_train_step(model, name, config, in_shardings=(replicated, data_sharding),
+                                 out_shardings=(replicated, replicated))
+    eval_step = make_eval_step(model, name, config, in_shardings=(replicated, data_sharding), out_shardings=replicated)
+    is_main = jax.process_index() == 0
     if is_main:
-        print(f"seg_jax.train: model={config.model.name} ({model_build.count_parameters(variables):,} parameters), "
+        print(f"seg_jax.train: model={name} ({model_build.count_parameters(variables):,} parameters), "
               f"devices={jax.device_count()} ({jax.default_backend()}), processes={jax.process_count()}, "
               f"workdir={workdir}, {start}", flush=True)
+    return TrainingRun(config=config, workdir=workdir, state=jax.device_put(state, replicated), train_iter=train_iter,
+                       train_step=_CompileThenRun(train_step, "train_step"),
+                       eval_step=_CompileThenRun(eval_step, "eval_step"), checkpoints=checkpoints,
+                       writer=MetricWriter(workdir, enabled=is_main), record=record, replicated=replicated,
+                       data_sharding=data_sharding, temporal=temporal, start=start, is_main=is_main)
 
-    bar = None
-    if progress and is_main:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=config.num_steps, initial=first_step, desc="train", dynamic_ncols=True)
 
-    def save(best: bool):
-        if not _is_finite_tree(state.params):
-            raise TrainingDiverged(f"parameters are NaN/Inf at step {step}; not saving, the last good checkpoint "
-                                   f"in {workdir} is kept; lower config.learning_rate or set config.grad_clip_norm")
-        ckpts.save(state, loop, train_iter.get_state(), best=best)
+def _due(step: int, every: int, last: int) -> bool:
+    """True on every ``every``-th step and on the last step of the run."""
+    return step % every == 0 or step == last
 
-    step = first_step
-    status = "completed"
-    t0 = session_start = time.time()
-    budget_s = float(config.get("max_train_seconds", 0) or 0)
-    out_of_time = False
-    previous_metrics = None
-    if config.get("eval_at_start", False) and not start.startswith("resumed"):
+
+def _log_train(run: TrainingRun, step: int, metrics, seconds: float, bar) -> None:
+    """Write the step's training metrics (host floats); a non-finite loss stops the run."""
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not math.isfinite(metrics["loss"]):
+        raise TrainingDiverged(f"loss is {metrics['loss']} at step {step}; stopping. The last good checkpoint in "
+                               f"{run.workdir} is kept; lower config.learning_rate or set config.grad_clip_norm")
+    metrics["steps_per_sec"] = run.config.log_every / max(seconds, 1e-9)
+    run.writer.write(step, "train", metrics)
+    if bar is not None:
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}", dice=f"{metrics['dice']:.3f}",
+                        lr=f"{metrics['learning_rate']:.1e}")
+
+
+def _evaluate(run: TrainingRun, step: int, bar, note: str = "") -> bool:
+    """Validate, update the loop record and the plateau scale, record the metrics. Returns whether the selection
+    loss improved (a new best checkpoint)."""
+    val = run.validate()
+    improved, stop = run.record.after_eval(val["selection_loss"], run.config)
+    run.record.last_val = val
+    run.record.stopped_early = run.record.stopped_early or stop
+    run.set_plateau_scale()
+    run.writer.write(step, "val", {**val, "plateau_scale": run.record.plateau_scale})
+    if run.is_main:
+        (bar.write if bar is not None else print)(_val_message(step, val, improved or bool(note)) + note)
+    return improved
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+                       progress: bool = True) -> dict[str, Any]:
+    """Train ``config`` in ``workdir`` (resuming if it holds a checkpoint). Returns a summary dict
+    (step, status, best_val_loss, last_val, workdir, state, signal: the name of a stopping signal or '').
+
+    Raises ``TrainingDiverged`` on a NaN/Inf loss (with the step), ``ConfigError`` on bad config values,
+    ``OSError`` on an unwritable workdir.
+    """
+    run = setup(config, Path(workdir).absolute())
+    step = first_step = int(jax.device_get(run.state.step))
+    bar = tqdm(total=config.num_steps, initial=first_step, desc="train", dynamic_ncols=True) \
+        if progress and run.is_main else None
+    if config.eval_at_start and not run.start.startswith("resumed"):
         # the starting weights' val score is the bar every later checkpoint must beat to become 'best'
-        val = validate(config, eval_step, evaluation_state(state), data_sharding, temporal)
-        _update_loop_after_eval(loop, val["selection_loss"], config)
-        loop["last_val"] = val
-        writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
-        if is_main:
-            print(_val_message(step, val, True) + " (the starting weights)", flush=True)
-        save(best=True)
+        _evaluate(run, step, bar, note=" (the starting weights)")
+        run.save(best=True)
+    status, stop_signal, out_of_time = "completed", "", False
+    t0 = session_start = time.time()
+    previous_metrics = None
     with _PreemptionFlag() as preemption:
         while step < config.num_steps:
-            batch = global_batch_from_local(next(train_iter), data_sharding)
-            state, metrics = train_step(state, batch)
+            run.state, metrics = run.train_step(run.state, global_batch_from_local(next(run.train_iter),
+                                                                                   run.data_sharding))
             step += 1
-            # Keep at most one step in flight: without this, asynchronous dispatch lets the host run many steps
-            # ahead of the device, and SIGTERM or the time budget would be honoured only that many steps late.
+            # At most one step in flight: otherwise asynchronous dispatch lets the host run many steps ahead of
+            # the device, and SIGTERM or the time budget would be honoured only that many steps late.
             if previous_metrics is not None:
                 jax.block_until_ready(previous_metrics)
             previous_metrics = metrics
-            if step % config.log_every == 0 or step == config.num_steps:
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if not math.isfinite(metrics["loss"]):
-                    raise TrainingDiverged(f"loss is {metrics['loss']} at step {step}; stopping. The last good "
-                                           f"checkpoint in {workdir} is kept; lower config.learning_rate or set "
-                                           f"config.grad_clip_norm")
-                metrics["steps_per_sec"] = config.log_every / max(time.time() - t0, 1e-9)
+            if _due(step, config.log_every, config.num_steps):
+                _log_train(run, step, metrics, time.time() - t0, bar)
                 t0 = time.time()
-                writer.write(step, "train", metrics)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", dice=f"{metrics['dice']:.3f}",
-                                    lr=f"{metrics['learning_rate']:.1e}")
             if bar is not None:
                 bar.update(1)
-            improved = False
-            if step % config.log_every == 0 and _time_budget_spent(session_start, budget_s):
+            if step % config.log_every == 0 and _time_budget_spent(session_start, config.max_train_seconds):
                 out_of_time = True
-            if step % config.eval_every == 0 or step == config.num_steps or out_of_time:
-                val = validate(config, eval_step, evaluation_state(state), data_sharding, temporal)
-                improved, stop = _update_loop_after_eval(loop, val["selection_loss"], config)
-                loop["last_val"] = val
-                # From host data on every process: device_put of a one-device jax array onto a sharding that spans
-                # other processes builds an array that Orbax cannot save.
-                lr_scale = np.float32(loop["lr_scale"])
-                state = state.replace(lr_scale=jax.make_array_from_callback((), replicated, lambda _: lr_scale))
-                writer.write(step, "val", {**val, "lr_scale": loop["lr_scale"]})
-                if is_main:
-                    (bar.write if bar is not None else print)(_val_message(step, val, improved))
-                if stop:
-                    loop["stopped_early"] = True
-                    status = f"early stopping after {config.early_stopping_patience} evaluations without improvement"
-            if (improved or step % config.checkpoint_every == 0 or step == config.num_steps or preemption.requested
-                    or loop["stopped_early"] or out_of_time):
-                save(best=improved)
+            improved = _evaluate(run, step, bar) if _due(step, config.eval_every, config.num_steps) or out_of_time \
+                else False
+            if (improved or _due(step, config.checkpoint_every, config.num_steps) or preemption.requested
+                    or run.record.stopped_early or out_of_time):
+                run.save(best=improved)
             if preemption.requested:
-                how = "preempted" if preemption.signal_name == "SIGTERM" else "stopped"
-                status = (f"{how} ({preemption.signal_name}): checkpoint saved at step {step}; rerun the same "
-                          "command to resume")
+                stop_signal = preemption.signal_name
+                how = "preempted" if stop_signal == "SIGTERM" else "stopped"
+                status = f"{how} ({stop_signal}): checkpoint saved at step {step}; rerun the same command to resume"
                 break
-            if loop["stopped_early"]:
+            if run.record.stopped_early:
+                status = f"early stopping after {config.early_stopping_patience} evaluations without improvement"
                 break
             if out_of_time:
-                status = (f"stopped by the time budget of {budget_s:.0f} s (config.max_train_seconds; rerun the same "
-                          f"command to continue)")
+                status = (f"stopped by the time budget of {config.max_train_seconds:.0f} s "
+                          f"(config.max_train_seconds; rerun the same command to continue)")
                 break
     if bar is not None:
         bar.close()
-    writer.flush()
-    writer.close()
-    ckpts.close()
-    if is_main:
+    run.close()
+    if run.is_main:
         print(f"seg_jax.train: {status} at step {step}; best val "
               f"{'dice_loss' if config.val_selection == 'pooled' else 'source-mean dice_loss'}="
-              f"{loop['best_val_loss']:.4f}", flush=True)
-    return {"step": step, "status": status, "best_val_loss": loop["best_val_loss"], "last_val": loop["last_val"],
-            "workdir": str(workdir), "state": state}
+              f"{run.record.best_val_loss:.4f}", flush=True)
+    return {"step": step, "status": status, "best_val_loss": run.record.best_val_loss,
+            "last_val": run.record.last_val, "workdir": str(run.workdir), "state": run.state, "signal": stop_signal}
+
+
+def exit_code(result: dict) -> int:
+    """The process's exit code for a finished :func:`train_and_evaluate` (:mod:`seg_jax.common.exit_codes`): 128 + N
+    when signal N stopped it (its checkpoint is saved: 143 for SIGTERM, 130 for Ctrl-C), else 0."""
+    name = result.get("signal") or ""
+    return 128 + int(signal.Signals[name]) if name else 0
 
 
 def maybe_initialize_distributed(enabled: bool) -> None:
@@ -424,9 +490,8 @@ def default_workdir(config_argument: str) -> str:
 
 
 def main(argv=None) -> None:
-    from absl import app, flags
-    from ml_collections import config_flags
-
+    """``python -m seg_jax.train``: exit 0 when the run ends (completed, early stopping, time budget), 2 with one
+    line on a problem the user can fix, 128 + N after a checkpoint on signal N (SIGTERM, SIGINT, SIGHUP)."""
     config_flags.DEFINE_config_file("config", None,
                                     "Config file, e.g. configs/mobilenet.py or configs/convlstm.py:tiny",
                                     lock_config=True)
@@ -437,24 +502,21 @@ def main(argv=None) -> None:
     flags.mark_flags_as_required(["config"])
 
     def run(_):
-
-        from absl import logging
-
-        from seg_jax.common.exit_codes import fail
-        from seg_jax.data.public.store import PublicDataError
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
         maybe_initialize_distributed(flags.FLAGS.distributed)
         if flags.FLAGS.workdir == "":
-            fail("seg_jax.training.loop", "--workdir is empty; give a folder, or leave the flag out for "
+            fail("seg_jax.train", "--workdir is empty; give a folder, or leave the flag out for "
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+            with workdir_lock(workdir, jax.process_index()):      # one training per workdir
+                result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
-            fail("seg_jax.training.loop", str(e))
+            fail("seg_jax.train", str(e))
+        if exit_code(result):
+            raise SystemExit(exit_code(result))
 
-    from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.training.loop", doc=__doc__ or ""))
+    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.train", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+from seg_jax.training.writer_noise import held_writer_noise
+
 
 class MetricWriter:
     """Appends ``{"step", "split", **metrics}`` rows; a disabled writer (other processes) writes nothing."""
@@ -48,7 +50,6 @@ class MetricWriter:
 
     def _drop_tensorboard(self) -> None:
         """Close the TensorBoard writer holding back what its thread reports; later metrics skip it."""
-        from seg_jax.training.writer_noise import held_writer_noise
         tb, self._tb = self._tb, None
         if tb is not None:
             with held_writer_noise():

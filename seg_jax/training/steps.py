@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import optax
 from flax import traverse_util
 
-from seg_jax.evaluation.metrics import segmentation_sums
+from seg_jax.evaluation.metrics import binary_dice, segmentation_sums
 from seg_jax.models import get_spec
 from seg_jax.training.losses import segmentation_loss, temporal_consistency_loss
+from seg_jax.training.optimizer import learning_rate, make_optimizer, plateau_scale, trainable_mask, trainable_patterns
 
 Batch = Mapping[str, jax.Array]
 
@@ -26,7 +27,7 @@ Batch = Mapping[str, jax.Array]
 class TrainState:
     """Everything a training step reads and writes.
 
-    ``lr_scale`` is the reduce-on-plateau multiplier (changed by the host loop between steps).
+    ``opt_state`` is :func:`seg_jax.training.optimizer.make_optimizer`'s (the reduce-on-plateau scale lives there).
     ``ema_params`` is the exponential moving average of ``params`` (``config.ema_decay`` > 0), else None:
     the weights that validation scores and ``seg_jax.artifacts.ship`` exports.
     """
@@ -34,37 +35,8 @@ class TrainState:
     params: Any
     batch_stats: Any
     opt_state: Any
-    lr_scale: jax.Array
     rng: jax.Array
     ema_params: Any = None
-
-
-def learning_rate_schedule(config) -> optax.Schedule:
-    """The paper's piecewise-constant decay, as config data (boundaries in steps, multiplicative scales)."""
-    boundaries, scales = tuple(config.lr_boundaries), tuple(config.lr_scales)
-    if len(boundaries) != len(scales):
-        raise ValueError(f"config.lr_boundaries {boundaries} and config.lr_scales {scales} must have the same "
-                         f"length")
-    if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
-        raise ValueError(f"config.lr_boundaries must increase, got {boundaries}")
-    piecewise = optax.piecewise_constant_schedule(config.learning_rate, dict(zip(boundaries, scales)))
-    warmup = int(config.get("warmup_steps", 0) or 0)
-    if warmup <= 0:
-        return piecewise
-    # Linear warm-up over the first steps: Adam's first updates have full size whatever the gradient scale,
-    # which wrecks finely balanced starts (e.g. the ConvLSTM warm start).
-    return lambda step: piecewise(step) * jnp.minimum(1.0, (step + 1) / warmup)
-
-
-def make_optimizer(config) -> optax.GradientTransformation:
-    """Adam direction (optionally clipped, with weight decay); the learning rate is applied in the step."""
-    parts = []
-    if config.grad_clip_norm:
-        parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
-    parts.append(optax.scale_by_adam())
-    if config.weight_decay:
-        parts.append(optax.add_decayed_weights(config.weight_decay))
-    return optax.chain(*parts)
 
 
 def create_train_state(variables: Mapping[str, Any], optimizer: optax.GradientTransformation,
@@ -73,7 +45,7 @@ def create_train_state(variables: Mapping[str, Any], optimizer: optax.GradientTr
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}), opt_state=optimizer.init(params),
-                      lr_scale=jnp.ones((), jnp.float32), rng=rng,
+                      rng=rng,
                       ema_params=jax.tree_util.tree_map(jnp.array, params) if ema else None)
 
 
@@ -111,7 +83,7 @@ def pixel_weights(batch: Batch) -> jax.Array | None:
 
 def clip_settle_steps(config, model_name: str) -> int:
     """``config.settle_steps`` for a temporal model (extra passes over each clip's first frame), else 0."""
-    return max(int(config.get("settle_steps", 0) or 0), 0) if get_spec(model_name).temporal else 0
+    return max(int(config.settle_steps), 0) if get_spec(model_name).temporal else 0
 
 
 def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any], images: jax.Array, *,
@@ -135,84 +107,49 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
     return (logits[:, settle_steps:] if settle_steps else logits), new_stats
 
 
-def trainable_patterns(config) -> tuple[str, ...]:
-    """``config.trainable`` as a tuple of path substrings; empty = every parameter trains."""
-    value = config.get("trainable", "") or ""
-    return tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(value, str) else tuple(value)
-
-
-def trainable_mask(params: Any, patterns: tuple[str, ...]) -> Any:
-    """A pytree of bools like ``params``: True where the '/'-joined parameter path contains one of
-    ``patterns`` (every leaf when ``patterns`` is empty)."""
-    flat = traverse_util.flatten_dict(params)
-    return traverse_util.unflatten_dict({k: (not patterns) or any(p in "/".join(k) for p in patterns)
-                                         for k in flat})
-
-
-def learning_rate_multipliers(params: Any, bias_lr_scale: float) -> Any:
-    """A pytree of floats like ``params``: ``bias_lr_scale`` for leaves named 'bias', 1 elsewhere."""
-    flat = traverse_util.flatten_dict(params)
-    return traverse_util.unflatten_dict({k: float(bias_lr_scale) if k[-1] == "bias" else 1.0 for k in flat})
-
-
-def _split(params: Any, mask: Any) -> tuple[dict, dict]:
+def _split(params: Any, patterns: tuple[str, ...]) -> tuple[dict, dict]:
     """(trainable leaves, frozen leaves) as flat {path: array} dicts."""
-    flat, flat_mask = traverse_util.flatten_dict(params), traverse_util.flatten_dict(mask)
+    flat, flat_mask = traverse_util.flatten_dict(params), traverse_util.flatten_dict(trainable_mask(params, patterns))
     return ({k: v for k, v in flat.items() if flat_mask[k]}, {k: v for k, v in flat.items() if not flat_mask[k]})
 
 
 def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> tuple[
         TrainState, dict[str, jax.Array]]:
-    """One Adam step on ``batch``; returns the new state and scalar metrics (loss, lr, grad norm).
+    """One optimizer step on ``batch``; returns the new state and scalar metrics (loss, dice, lr, grad norm).
 
-    ``config.trainable`` (comma-separated path substrings, e.g. 'convlstm') restricts the step to matching
-    parameters: gradients are taken with respect to those alone (so XLA drops the backward pass of frozen
-    layers that feed nothing trainable) and the others keep their values; ``config.bias_lr_scale`` multiplies
-    the rate of every bias. ``config.freeze_batch_stats`` runs
-    BatchNorm on its running statistics during training and leaves them unchanged, which small batches of
-    correlated clip frames would otherwise drag.
+    Gradients are taken with respect to the ``config.trainable`` parameters alone (so XLA drops the backward
+    pass of frozen layers that feed nothing trainable); the optimizer gives the others no update.
+    ``config.freeze_batch_stats`` runs BatchNorm on its running statistics during training and leaves them
+    unchanged, which small batches of correlated clip frames would otherwise drag.
     """
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     weights = pixel_weights(batch)
-    optimizer = make_optimizer(config)
-    schedule = learning_rate_schedule(config)
-
-    temporal_weight = float(config.get("temporal_loss_weight", 0.0) or 0.0) if get_spec(model_name).temporal else 0.0
-    freeze_stats = bool(config.get("freeze_batch_stats", False))
+    temporal_weight = float(config.temporal_loss_weight) if get_spec(model_name).temporal else 0.0
     settle = clip_settle_steps(config, model_name)
-    trainable, frozen = _split(state.params, trainable_mask(state.params, trainable_patterns(config)))
+    trainable, frozen = _split(state.params, trainable_patterns(config))
 
     def loss_fn(trainable_flat):
         params = traverse_util.unflatten_dict({**frozen, **trainable_flat})
         logits, new_stats = model_logits(model, model_name, {"params": params, "batch_stats": state.batch_stats},
-                                         images, train=not freeze_stats, settle_steps=settle)
+                                         images, train=not config.freeze_batch_stats, settle_steps=settle)
         loss = segmentation_loss(config.loss, logits, targets, config.dice_smooth, weights)
         temporal = temporal_consistency_loss(logits, targets, weights) if temporal_weight else jnp.zeros(())
         return loss + temporal_weight * temporal, (new_stats, logits, temporal)
 
     (loss, (new_stats, logits, temporal)), grads_flat = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
-    if freeze_stats:
+    if config.freeze_batch_stats:
         new_stats = state.batch_stats
-    # Frozen leaves get zero gradients (the optimizer state keeps the full tree, so a checkpoint does not
-    # depend on the choice) and no update at all (weight decay included).
     grads = traverse_util.unflatten_dict({**{k: jnp.zeros_like(v) for k, v in frozen.items()}, **grads_flat})
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    lr = jnp.maximum(schedule(state.step) * state.lr_scale, config.min_learning_rate)
-    mask = trainable_mask(state.params, trainable_patterns(config))
-    multipliers = learning_rate_multipliers(state.params, config.get("bias_lr_scale", 1.0))
-    params = jax.tree_util.tree_map(lambda p, u, m, k: p - (lr * k) * u if m else p, state.params, updates, mask,
-                                    multipliers)
-    probs = jax.nn.sigmoid(logits)
-    pred, true = probs >= 0.5, targets >= 0.5
-    if weights is not None:
-        pred, true = pred & (weights > 0), true & (weights > 0)
-    dice = 2 * jnp.sum(pred & true) / jnp.maximum(jnp.sum(pred) + jnp.sum(true), 1)
-    metrics = {"loss": loss, "dice": dice, "learning_rate": lr, "grad_norm": optax.global_norm(grads)}
+    updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "dice": binary_dice(logits, targets, weights),
+               "learning_rate": learning_rate(config, state.step, plateau_scale(state.opt_state)),
+               "grad_norm": optax.global_norm(grads)}
     if temporal_weight:
         metrics["temporal_loss"] = temporal
     ema_params = state.ema_params
     if ema_params is not None:
-        ema_params = update_ema(ema_params, params, ema_decay_at(float(config.get("ema_decay", 0.0)), state.step))
+        ema_params = update_ema(ema_params, params, ema_decay_at(float(config.ema_decay), state.step))
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state,
                               ema_params=ema_params)
     return new_state, metrics

@@ -20,6 +20,7 @@ import numpy as np
 
 from seg_jax.data import io
 from seg_jax.data.public import store, videos
+from seg_jax.data.real import HELDOUT
 
 NAME = "davis17"
 with open(Path(__file__).parent / "davis_person_ids.json") as _f:
@@ -61,7 +62,6 @@ def person_mask(ids: np.ndarray, sequence: str) -> np.ndarray:
 
 
 def _heldout() -> set[str]:
-    from seg_jax.data.real import HELDOUT
     return {*HELDOUT["davis"]["val"], *HELDOUT["davis"]["test"]}
 
 

@@ -20,8 +20,9 @@ import logging
 
 import numpy as np
 
+from seg_jax.data import pseudo_video
 from seg_jax.data.combinators import ConcatSource, RepeatFrames
-from seg_jax.data.public import store
+from seg_jax.data.public import store, youtube_vis
 
 # weight key -> the prepared dataset it reads
 DATASET_OF = {"coco": "coco", "coco_negatives": "coco", "kaggle": "kaggle", "davis17": "davis17",
@@ -115,7 +116,6 @@ def _still(name: str, key: str, vdir, split: str):
     if name == "davis17":
         from seg_jax.data.public import davis17
         return davis17.DavisFrames(vdir, split)
-    from seg_jax.data.public import youtube_vis
     return youtube_vis.YoutubeVisFrames(vdir, split)
 
 
@@ -124,13 +124,11 @@ def _clips(name: str, vdir, split: str, config, cover: bool):
     if name == "davis17":
         from seg_jax.data.public import davis17
         return davis17.DavisClips(vdir, split, t, stride, cover=cover)
-    from seg_jax.data.public import youtube_vis
     return youtube_vis.YoutubeVisClips(vdir, split, t, stride, cover=cover)
 
 
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     """[(source, weight)] of the prepared public datasets (module docstring)."""
-    from seg_jax.data import pseudo_video
     have = ready(config)
     out = []
     for key, w in weights(config).items():
@@ -155,7 +153,7 @@ def eval_source(config, split: str, temporal: bool):
     """The val (or test = val: the public sets have no labelled test split) examples of every prepared dataset."""
     split = "val"
     have = ready(config, warn=False)
-    limit = int(config.data.get("public_val_examples", 0) or 0)
+    limit = int(config.data.public_val_examples)
     parts = []
     for name, vdir in have.items():
         if "val" not in store.spec(name)["splits"]:

@@ -37,7 +37,7 @@ def default_data_dir() -> str:
 
 def data_dir(config=None) -> str:
     """``config.data.public_dir`` when set, else :func:`default_data_dir`."""
-    given = config.data.get("public_dir", "") if config is not None else ""
+    given = config.data.public_dir if config is not None else ""
     return os.path.expanduser(given) if given else default_data_dir()
 
 
@@ -68,9 +68,18 @@ def _versions(directory: str, name: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[:1].isdigit())
 
 
+def check_data_dir(directory: str) -> None:
+    """A data dir that exists but is not a folder (``$TFDS_DATA_DIR`` set to a file) is one
+    :class:`PublicDataError` line, not "not prepared" for every dataset."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise PublicDataError(f"the TFDS data dir {directory} is a file, not a folder: point $TFDS_DATA_DIR (or "
+                              "--data_dir / config.data.public_dir) at a folder")
+
+
 def check(directory: str, name: str, need_index: bool = True) -> Path:
     """-> the ready version folder of ``name`` under ``directory``; else raises :class:`PublicDataError` (one line:
-    not prepared / another version / half-built, with the command that fixes it)."""
+    not a folder / not prepared / another version / half-built, with the command that fixes it)."""
+    check_data_dir(directory)
     s = spec(name)
     vdir = version_dir(directory, name)
     fix = prepare_command(name, directory)
