@@ -76,3 +76,20 @@ def test_jax_and_onnx_runners_choose_the_same_size(runners, keep_aspect):
     assert jax_seg.input_size_for((480, 640)) == onnx_seg.input_size_for((480, 640)) == (192, 224)
     alpha = onnx_seg.step(np.zeros((480, 640, 3), np.uint8))
     assert alpha.shape == (480, 640)
+
+
+def test_onnx_runner_checks_the_exported_base_size(tmp_path):
+    """A base size in the export's metadata is held to the same rule as a weights manifest's: one line."""
+    pytest.importorskip("onnxruntime")
+    from seg_jax.inference.segmenter import random_variables
+    from seg_jax.onnx.export import build_onnx
+    from seg_jax.onnx.runtime import OnnxModelError, OnnxSegmenter
+    for size, ok in (([160, 288], True), ([32000, 32000], False), ("huge", False)):
+        path = tmp_path / "m.onnx"
+        path.write_bytes(build_onnx("mobilenet", random_variables("mobilenet"),
+                                    metadata={"input_size": size}).SerializeToString())
+        if ok:
+            assert OnnxSegmenter(path).base_size == (160, 288)
+            continue
+        with pytest.raises(OnnxModelError, match="metadata seg_jax.input_size .* is not usable .*; re-export it"):
+            OnnxSegmenter(path)

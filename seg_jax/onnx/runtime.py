@@ -7,9 +7,9 @@
 The network runs at the inference size :func:`seg_jax.inference.sizes.choose_input_size` gives (the rule the JAX
 Segmenter uses: the exported weights' base size, 256x256 unless the model says otherwise, adapted to the frame's
 aspect ratio in multiples of 32 unless the weights' ``keep_aspect`` is false) or at ``input_size``; the frame is
-shrunk with OpenCV's INTER_AREA, divided by 255, and the
-probability is upsampled back bilinearly. For the ConvLSTM model the recurrent state is carried between
-calls (zeros after :meth:`OnnxSegmenter.reset` or when the inference size changes).
+shrunk with OpenCV's INTER_AREA, divided by 255, and the probability is upsampled back bilinearly. For the ConvLSTM
+model the recurrent state is carried between calls (zeros after :meth:`OnnxSegmenter.reset` or when the inference
+size changes).
 """
 from __future__ import annotations
 
@@ -22,7 +22,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from seg_jax.artifacts.settle import check_settle_steps
-from seg_jax.inference.sizes import DEFAULT_INPUT_SIZE, SIZE_MULTIPLE, check_input_size, choose_input_size
+from seg_jax.inference.sizes import (
+    DEFAULT_INPUT_SIZE,
+    SIZE_MULTIPLE,
+    check_input_size,
+    choose_input_size,
+    parse_size,
+)
 
 
 class OnnxModelError(ValueError):
@@ -72,12 +78,12 @@ class OnnxSegmenter:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.model_name = meta.get("seg_jax.model", "unknown")
         self.multiple = int(meta.get("seg_jax.size_multiple", 32))
-        base = json.loads(meta.get("seg_jax.input_size", "null")) or DEFAULT_INPUT_SIZE
+        base = self._base_size(meta.get("seg_jax.input_size", "null"), path)
         self.keep_aspect = meta.get("seg_jax.keep_aspect", "true").strip().lower() != "false"
         image = next(i for i in self.session.get_inputs() if i.name == "image")
         dims = image.shape[1:3]
         self.graph_size = tuple(dims) if all(isinstance(d, int) for d in dims) else None
-        self.base_size = self.graph_size or (int(base[0]), int(base[1]))
+        self.base_size = self.graph_size or base
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "image"]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.fixed_size = self.check_size(input_size) if input_size is not None else None
@@ -86,6 +92,16 @@ class OnnxSegmenter:
         # extra runs over a stream's first frame (the weights' settle_steps; see
         # seg_jax.inference.streaming.StreamingStep)
         self.settle_steps = self._settle_steps(meta.get("seg_jax.settle_steps", "0"), path) if self.state_inputs else 0
+
+    @staticmethod
+    def _base_size(text: str, path) -> tuple[int, int]:
+        """The export's base inference size (metadata ``seg_jax.input_size``, JSON [h, w]; 256x256 when absent),
+        checked like the Segmenter checks a manifest's, or a one-line :class:`OnnxModelError`."""
+        try:
+            return check_input_size(parse_size(json.loads(text), auto=True)) or DEFAULT_INPUT_SIZE
+        except ValueError as e:
+            raise OnnxModelError(f"{path} metadata seg_jax.input_size {text!r} is not usable ({e}); re-export it "
+                                 "with python -m seg_jax.export --format onnx") from None
 
     @staticmethod
     def _settle_steps(text: str, path) -> int:
