@@ -97,6 +97,17 @@ def test_fold_batchnorm_is_exact(mobilenet_vars):
     np.testing.assert_allclose(out, ref, atol=1e-4 * max(1.0, scale), rtol=1e-4)
 
 
+def test_ablation_with_every_speed_up_off_equals_the_fused_path(mobilenet_vars):
+    """The benchmark's ablation variant (1x1 as convolutions, XLA stem, head after the last upsample) walks the
+    same plan: same logits as fused_apply."""
+    from seg_jax.bench.one_jit import ablation_apply
+    x = jnp.asarray(np.random.default_rng(1).random((1, 64, 64, 3)), jnp.float32)
+    folded = fused.folded_to_device(fused.fold_batchnorm(mobilenet_vars))
+    off = jax.jit(lambda f, x: ablation_apply(f, x, pointwise_as_dot=False, stem_shift_add=False,
+                                              head_before_upsample=False))(folded, x)
+    np.testing.assert_allclose(off, jax.jit(fused.fused_apply)(folded, x), atol=1e-4, rtol=1e-4)
+
+
 def test_fold_batchnorm_removes_bn_and_leaves_input_untouched(mobilenet_vars):
     before = jax.tree_util.tree_map(np.array, mobilenet_vars)
     folded = fused.fold_batchnorm(mobilenet_vars)

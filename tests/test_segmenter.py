@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seg_jax.artifacts.weights_folder import save_weights
-from seg_jax.inference.segmenter import Segmenter, parse_size, random_variables
+from seg_jax.inference.segmenter import Segmenter, random_variables
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,6 @@ def weights_dir(tmp_path_factory):
 def test_import_is_lazy():
     code = "import sys, seg_jax; assert 'jax' not in sys.modules; assert isinstance(seg_jax.Segmenter, type)"
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_parse_size():
-    assert parse_size(None) is None and parse_size("auto") is None
-    assert parse_size("160x288") == (160, 288) and parse_size(256) == (256, 256) and parse_size([64, 32]) == (64, 32)
-    with pytest.raises(ValueError):
-        parse_size("big")
 
 
 def test_segmenter_from_weights_folder(weights_dir):

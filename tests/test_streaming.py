@@ -4,8 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seg_jax.bench.one_jit import one_jit_step
 from seg_jax.inference.segmenter import random_variables
-from seg_jax.inference.streaming import choose_input_size, make_streaming_step, network, preprocess
+from seg_jax.inference.sizes import choose_input_size
+from seg_jax.inference.streaming import make_streaming_step, network, preprocess
 from seg_jax.models.build import build_model
 
 
@@ -43,7 +45,7 @@ def test_convlstm_state_carries_and_split_matches_fused():
     s1, s2 = step.init_state(), step.init_state()
     outs_fused, outs_split = [], []
     for f in fs:
-        s1, a = step.single_jit_step(s1, f)
+        s1, a = one_jit_step(step, s1, f)
         outs_fused.append(np.asarray(a))
         s2, b = step(s2, f)
         outs_split.append(np.asarray(b))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seg_jax.bench.one_jit import one_jit_step
 from seg_jax.bench.run import random_variables as bench_random_variables  # BN not the identity
 from seg_jax.inference import streaming
 
@@ -76,7 +77,7 @@ def test_pieces_equal_single_jit_and_float_guide():
     step = streaming.make_streaming_step("mobilenet", v, input_size=(64, 96))
     frame = _frames(1, 90, 130)[0]
     _, a = step((), frame)
-    _, b = step.single_jit_step((), frame)
+    _, b = one_jit_step(step, (), frame)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
     # the postprocess gives the same alpha from the uint8 frame or its float copy
     small = streaming.preprocess(jnp.asarray(frame), (64, 96))[1]

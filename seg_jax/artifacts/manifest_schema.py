@@ -24,7 +24,7 @@ class Field:
 
 
 # What each reader assumes (model options: seg_jax.models.registry;
-# sizes: seg_jax.inference.segmenter.check_input_size).
+# sizes: seg_jax.inference.sizes.check_input_size).
 MODEL_FIELDS: dict[str, Field] = {
     "name": Field("str"),
     "dtype": Field("str", choices=("float32", "bfloat16", "float16")),

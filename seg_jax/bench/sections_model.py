@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from seg_jax.bench.common import compile_fn, fused_probs_fn, make_frames, probs_fn
+from seg_jax.bench.one_jit import ablation_apply
 from seg_jax.bench.options import FUSED_VARIANTS
 from seg_jax.bench.timing import interleaved, time_calls
-from seg_jax.inference.fused import fused_apply
 from seg_jax.models import get_spec
 
 
@@ -100,7 +100,7 @@ def ablation(runner) -> list[dict]:
         else:
             def fn(p, frames, kw=kw):
                 x = frames.astype(jnp.float32) * (1.0 / 255.0)
-                return jax.nn.sigmoid(fused_apply(p, x, **kw)[..., 0])
+                return jax.nn.sigmoid(ablation_apply(p, x, **kw)[..., 0])
             params = folded
         compiled, ci = compile_fn(fn, params, frame)
         out = np.asarray(compiled(params, frame))

@@ -5,12 +5,12 @@ encoder/decoder of ``UNetMobileNetConvLSTM``) into a flat ``{layer_path: {"kerne
 conv that is followed by a BatchNorm carries ``kernel * s`` and ``(bias - mean) * s + beta`` with
 ``s = gamma / sqrt(var + eps)``. ``fused_apply(folded, images)`` runs the same network as
 ``UNetMobileNet.apply(variables, images, train=False)`` on those weights (equal to ~1e-5 in float32), with
-1x1 convolutions written as matrix products, the 3-channel stem conv as shift-and-add on CPU, and the 1x1
-head run before the last 2x upsample (they commute), which upsamples 1 channel instead of 16.
+1x1 convolutions written as matrix products and the 3-channel stem conv as shift-and-add on CPU.
 
 Why: on CPU every BatchNorm costs an extra pass over the activation (and extra live buffers); folded weights
-also export cleanly (ONNX rejected the BatchNorm'd graph, see docs/gotchas.md). The layer layout below mirrors
-``seg_jax.models.mobilenet_v3`` / ``unet_mobilenet``; ``tests/test_streaming_fused.py`` pins the equality.
+also export cleanly (ONNX rejected the BatchNorm'd graph, see docs/gotchas.md). The network is the plan of
+:mod:`seg_jax.inference.plan` (which the ONNX exporter walks too), computed by :class:`JaxOps`;
+``tests/test_streaming_fused.py`` pins the equality with the Flax model.
 
 Matrix products in bfloat16 (``dot_dtype``): the 1x1 convolutions (over half the time on CPU) can take
 bfloat16 operands with float32 accumulation while every other op stays float32. On a CPU with native bfloat16
@@ -19,8 +19,9 @@ bfloat16 network is slower there (elementwise bf16 is emulated) (measured: resul
 'fused: bfloat16 1x1 products'). :func:`default_dot_dtype` picks bfloat16 only on such CPUs.
 
 For ``UNetMobileNetConvLSTM`` the folded dict also carries the four cells' parameters unchanged
-(``decoder/convlstm_<level>``) and ``fused_apply(..., state=state)`` runs one streaming step (the cells are the
-model's own ``ConvLSTMCell``). The streaming path (:mod:`seg_jax.inference.streaming`) uses this by default.
+(``decoder/convlstm_<level>``) and ``fused_apply(..., plan=plan_for("convlstm", ...), state=state)`` runs one
+streaming step (the cells are the model's own ``ConvLSTMCell``). The streaming path
+(:mod:`seg_jax.inference.streaming`) uses this by default.
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from seg_jax.bench.cpuinfo import cpu_flags
+from seg_jax.inference.plan import Plan, Step, mobilenet_plan, walk
+from seg_jax.models.convlstm import ConvLSTMCell
 from seg_jax.models.layers import (
-    KERAS_BN_EPSILON,
     depthwise_conv,
     hard_sigmoid,
     hard_swish,
@@ -41,17 +43,17 @@ from seg_jax.models.layers import (
     same_padding,
     upsample2x_bilinear,
 )
-from seg_jax.models.mobilenet_v3 import LARGE_BLOCKS, MOBILENET_BN_EPSILON
-from seg_jax.models.unet_mobilenet import DECODER_WIDTHS
 
 Folded = dict[str, dict[str, np.ndarray]]
 
-_ACT: dict[str, Callable[[jax.Array], jax.Array]] = {"relu": jax.nn.relu, "hard_swish": hard_swish,
-                                                     "none": lambda x: x}
+ACTIVATION_FNS: dict[str, Callable[[jax.Array], jax.Array]] = {"relu": jax.nn.relu, "hard_swish": hard_swish,
+                                                     "hard_sigmoid": hard_sigmoid, "none": lambda x: x}
 
 
-def _fold(conv: Mapping[str, Any], bn_params: Mapping[str, Any], bn_stats: Mapping[str, Any],
-          eps: float) -> dict[str, np.ndarray]:
+def fold_conv_bn(conv: Mapping[str, Any], bn_params: Mapping[str, Any], bn_stats: Mapping[str, Any],
+                 eps: float) -> dict[str, np.ndarray]:
+    """A conv's {"kernel" (..., O), "bias" (O,) optional} with the BatchNorm after it merged in (float64 maths,
+    float32 out): kernel * s and (bias - mean) * s + beta, s = gamma / sqrt(var + eps)."""
     kernel = np.asarray(conv["kernel"], np.float64)
     bias = np.asarray(conv["bias"], np.float64) if "bias" in conv else np.zeros(kernel.shape[-1])
     s = np.asarray(bn_params["scale"], np.float64) / np.sqrt(np.asarray(bn_stats["var"], np.float64) + eps)
@@ -70,35 +72,26 @@ def _plain(conv: Mapping[str, Any]) -> dict[str, np.ndarray]:
 def fold_batchnorm(variables: Mapping[str, Any]) -> Folded:
     """Fold every BatchNorm of a U-Net MobileNet into the conv before it (host-side, float64 maths).
 
-    Accepts the variables of ``UNetMobileNet`` or ``UNetMobileNetConvLSTM`` (the ConvLSTM cells' parameters
-    are copied as they are, under ``decoder/convlstm_<level>``). Returns ``{"encoder/conv": {"kernel", "bias"}, ...}``.
+    Accepts the variables of ``UNetMobileNet`` or ``UNetMobileNetConvLSTM`` and reads the weights each step of
+    its :func:`seg_jax.inference.plan.mobilenet_plan` names (the ConvLSTM cells' parameters are copied as they
+    are, under ``decoder/convlstm_<level>``). Returns ``{"encoder/conv": {"kernel", "bias"}, ...}``.
     """
     params, stats = variables["params"], variables["batch_stats"]
-    enc_p, enc_s = params["encoder"], stats["encoder"]
-    eps = MOBILENET_BN_EPSILON
-    out: Folded = {"encoder/conv": _fold(enc_p["conv"], enc_p["conv_BatchNormalization"],
-                                         enc_s["conv_BatchNormalization"], eps)}
-    for block_id in range(13):
-        name = "expanded_conv" if block_id == 0 else f"expanded_conv_{block_id}"
-        bp, bs = enc_p[name], enc_s[name]
-        for layer in ("expand", "depthwise", "project"):
-            if layer in bp:
-                out[f"encoder/{name}/{layer}"] = _fold(bp[layer], bp[f"{layer}_BatchNormalization"],
-                                                        bs[f"{layer}_BatchNormalization"], eps)
-        for layer in ("squeeze_excite_Conv", "squeeze_excite_Conv_1"):
-            if layer in bp:
-                out[f"encoder/{name}/{layer}"] = _plain(bp[layer])
-    dec_p, dec_s = params["decoder"], stats["decoder"]
-    for level in range(len(DECODER_WIDTHS)):
-        bp, bs = dec_p[f"bottleneck_{level}"], dec_s[f"bottleneck_{level}"]
-        for layer in ("depthwise_0", "pointwise_0", "depthwise_1", "pointwise_1", "shortcut"):
-            bn = "shortcut_bn" if layer == "shortcut" else f"{layer}_bn"
-            out[f"decoder/bottleneck_{level}/{layer}"] = _fold(bp[layer], bp[bn], bs[bn], KERAS_BN_EPSILON)
-    out["decoder/head"] = _plain(dec_p["head"])
-    for level in range(len(DECODER_WIDTHS)):
-        cell = dec_p.get(f"convlstm_{level}")
-        if cell is not None:
-            out[f"decoder/convlstm_{level}"] = {k: np.asarray(v, np.float32) for k, v in cell.items()}
+    plan = mobilenet_plan(recurrent="convlstm_0" in params["decoder"])
+    out: Folded = {}
+    for step in plan.steps:
+        if not step.param:
+            continue
+        *path, leaf = step.param.split("/")
+        p, s = params, stats
+        for key in path:
+            p, s = p[key], s.get(key, {})
+        if step.op == "convlstm":
+            out[step.param] = {k: np.asarray(v, np.float32) for k, v in p[leaf].items()}
+        elif step.bn:
+            out[step.param] = fold_conv_bn(p[leaf], p[step.bn], s[step.bn], step.eps)
+        else:
+            out[step.param] = _plain(p[leaf])
     return out
 
 
@@ -128,106 +121,100 @@ def resolve_dot_dtype(dot_dtype: Any = None) -> Any:
     return dtype
 
 
-def _pointwise(x: jax.Array, w: Mapping[str, jax.Array], act: str, as_dot: bool = True,
-               dot_dtype: Any = None) -> jax.Array:
-    """1x1 conv as a matrix product over the channel axis (or a convolution), + bias + activation.
+def _pointwise(x: jax.Array, w: Mapping[str, jax.Array], act: str, dot_dtype: Any = None) -> jax.Array:
+    """1x1 conv as a matrix product over the channel axis, + bias + activation.
 
     ``dot_dtype``: operand dtype of the product (None: x's); it accumulates and returns in x's dtype."""
     operand = x.dtype if dot_dtype is None else dot_dtype
-    if as_dot:
-        k = w["kernel"].reshape(w["kernel"].shape[-2:]).astype(operand)
-        y = jax.lax.dot_general(x.astype(operand), k, (((x.ndim - 1,), (0,)), ((), ())),
-                                preferred_element_type=x.dtype)
-    else:
-        y = jax.lax.conv_general_dilated(x.astype(operand), w["kernel"].astype(operand), (1, 1), "VALID",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=x.dtype)
-    return _ACT[act](y + w["bias"].astype(x.dtype))
+    k = w["kernel"].reshape(w["kernel"].shape[-2:]).astype(operand)
+    y = jax.lax.dot_general(x.astype(operand), k, (((x.ndim - 1,), (0,)), ((), ())), preferred_element_type=x.dtype)
+    return ACTIVATION_FNS[act](y + w["bias"].astype(x.dtype))
 
 
-def _depthwise(x: jax.Array, w: Mapping[str, jax.Array], stride: int, act: str, impl: str) -> jax.Array:
-    y = depthwise_conv(x, w["kernel"], stride, impl)
-    return _ACT[act](y + w["bias"].astype(x.dtype))
+class JaxOps:
+    """The JAX backend of :func:`seg_jax.inference.plan.walk`: one method per plan op, on folded weights.
+
+    Args:
+      folded: the folded weights (:func:`fold_batchnorm`, :func:`folded_to_device`).
+      impl: depthwise implementation, 'shift_add' or 'grouped' (the stem conv follows it).
+      dtype: compute dtype of every op.
+      dot_dtype: operand dtype of the 1x1 products (accumulated in ``dtype``).
+      state: the ConvLSTM model's recurrent state (a tuple of (h, c) per level), or None; :attr:`new_state`
+        collects the cells' new (h, c).
+    """
+
+    def __init__(self, folded: Mapping[str, Mapping[str, jax.Array]], impl: str, dtype: Any, dot_dtype: Any,
+                 state: Any = None):
+        self.w, self.impl, self.dtype, self.dot_dtype = folded, impl, dtype, dot_dtype
+        self.state = state
+        self.new_state: dict[int, Any] = {}
+
+    def rescale(self, step: Step, x: jax.Array) -> jax.Array:
+        return x.astype(self.dtype) * 2.0 - 1.0
+
+    def conv(self, step: Step, x: jax.Array) -> jax.Array:
+        """The dense conv (the stem): shift-and-add where the depthwise impl is (see :func:`stem_conv`)."""
+        w = self.w[step.param]
+        y = stem_conv(x, w["kernel"].astype(self.dtype), self.impl, step.stride)
+        return ACTIVATION_FNS[step.act](y + w["bias"].astype(self.dtype))
+
+    def pointwise(self, step: Step, x: jax.Array) -> jax.Array:
+        return _pointwise(x, self.w[step.param], step.act, self.dot_dtype)
+
+    def depthwise(self, step: Step, x: jax.Array) -> jax.Array:
+        w = self.w[step.param]
+        y = depthwise_conv(x, w["kernel"], step.stride, self.impl)
+        return ACTIVATION_FNS[step.act](y + w["bias"].astype(x.dtype))
+
+    def mean(self, step: Step, x: jax.Array) -> jax.Array:
+        return jnp.mean(x, axis=(1, 2), keepdims=True)
+
+    def mul(self, step: Step, a: jax.Array, b: jax.Array) -> jax.Array:
+        return a * b
+
+    def add(self, step: Step, a: jax.Array, b: jax.Array) -> jax.Array:
+        return ACTIVATION_FNS[step.act](a + b)
+
+    def upsample(self, step: Step, x: jax.Array) -> jax.Array:
+        return upsample2x_bilinear(x)
+
+    def convlstm(self, step: Step, x: jax.Array) -> jax.Array:
+        """The model's own ``ConvLSTMCell`` on the state of level ``step.level``."""
+        w = self.w[step.param]
+        cell = ConvLSTMCell(w["bias"].shape[-1] // 4, gate_activation=step.act, dtype=self.dtype)
+        self.new_state[step.level], h = cell.apply({"params": w}, self.state[step.level], x)
+        return h
 
 
-def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array, *,
-                depthwise_impl: str = "auto", dtype: Any = jnp.float32, pointwise_as_dot: bool = True,
-                stem_shift_add: bool = True, head_before_upsample: bool = True, state: Any = None,
-                gate_activation: str = "hard_sigmoid", dot_dtype: Any = None, residual_cells: bool = False):
-    """``UNetMobileNet`` inference on folded weights: (N, H, W, 3) in [0, 1] -> logits (N, H, W, 1) float32.
+def fused_apply(folded: Mapping[str, Mapping[str, jax.Array]], images: jax.Array, *, plan: Plan | None = None,
+                depthwise_impl: str = "auto", dtype: Any = jnp.float32, state: Any = None, dot_dtype: Any = None,
+                ops: type[JaxOps] = JaxOps):
+    """U-Net MobileNet inference on folded weights: (N, H, W, 3) in [0, 1] -> logits (N, H, W, 1) float32.
 
-    With ``state`` (the ConvLSTM model's recurrent state, a tuple of four (h, c)): one step of
-    ``UNetMobileNetConvLSTM.step``, returning ``(state, logits)``; ``gate_activation`` and ``residual_cells`` must
-    match the model's.
-
-    The keyword switches exist for the benchmark's ablation (each was measured; defaults are the fastest on
-    CPU): ``pointwise_as_dot`` (1x1 convs as dot vs convolution), ``stem_shift_add`` (first conv as
-    shift-and-add where the depthwise impl is shift-and-add), ``head_before_upsample``.
+    ``plan``: the network (:mod:`seg_jax.inference.plan`; None: ``mobilenet_plan(recurrent=state is not None)``
+    with the default options). A recurrent plan runs one step of ``UNetMobileNetConvLSTM.step`` from ``state``
+    (a tuple of four (h, c)) and returns ``(state, logits)``.
     ``dot_dtype``: operand dtype of the 1x1 convolutions, accumulated in ``dtype`` like every other op
     ('auto': :func:`default_dot_dtype`; None: the dtype the 1x1 kernels are stored in when that is bfloat16
-    (:func:`folded_to_device` with ``dot_dtype``), else ``dtype``).
+    (:func:`folded_to_device` with ``dot_dtype``), else ``dtype``). ``ops``: the backend class (a
+    :class:`JaxOps`; the benchmark's ablation passes variants of it).
     """
-    impl = resolve_depthwise_impl(depthwise_impl)
-    f = folded
+    plan = plan or mobilenet_plan(recurrent=state is not None)
+    if plan.recurrent != (state is not None):
+        raise ValueError("a recurrent plan needs a state and a per-frame plan takes none")
     if dot_dtype is None:
-        stored = stored_dot_dtype(f)
+        stored = stored_dot_dtype(folded)
         dot_dtype = stored if stored == jnp.dtype(jnp.bfloat16) else jnp.dtype(dtype)
     else:
         dot_dtype = resolve_dot_dtype(dot_dtype)
-    _pw = functools.partial(_pointwise, as_dot=pointwise_as_dot, dot_dtype=dot_dtype)
-    x = images.astype(dtype) * 2.0 - 1.0
-    x = hard_swish(stem_conv(x, f["encoder/conv"]["kernel"].astype(dtype), impl if stem_shift_add else "grouped")
-                   + f["encoder/conv"]["bias"].astype(dtype))
-    taps = {}
-    for block_id, spec in enumerate(LARGE_BLOCKS[:13]):
-        name = f"encoder/expanded_conv" if block_id == 0 else f"encoder/expanded_conv_{block_id}"
-        in_filters = x.shape[-1]
-        shortcut = x
-        expand_act = None
-        if block_id > 0:
-            x = expand_act = _pw(x, f[f"{name}/expand"], spec.activation)
-            if block_id == 12:
-                taps[12] = (expand_act, None)
-                break
-        x = _depthwise(x, f[f"{name}/depthwise"], spec.stride, spec.activation, impl)
-        depthwise_act = x
-        if spec.squeeze_excite:
-            s = jnp.mean(x, axis=(1, 2), keepdims=True)
-            s = _pw(s, f[f"{name}/squeeze_excite_Conv"], "relu")
-            s = hard_sigmoid(_pw(s, f[f"{name}/squeeze_excite_Conv_1"], "none"))
-            x = x * s
-        x = _pw(x, f[f"{name}/project"], "none")
-        if spec.stride == 1 and in_filters == spec.filters:
-            x = x + shortcut
-        taps[block_id] = (expand_act, depthwise_act)
-    skips = (taps[3][1], taps[3][0], taps[1][0], None)
-    x = taps[12][0]
-    recurrent = state is not None
-    new_state = []
-    for level, skip in enumerate(skips):
-        p = f"decoder/bottleneck_{level}"
-        y = _depthwise(x, f[f"{p}/depthwise_0"], 1, "relu", impl)
-        y = _pw(y, f[f"{p}/pointwise_0"], "relu")
-        y = _depthwise(y, f[f"{p}/depthwise_1"], 1, "relu", impl)
-        y = _pw(y, f[f"{p}/pointwise_1"], "none")
-        x = jax.nn.relu(y + _pw(x, f[f"{p}/shortcut"], "none"))
-        if skip is None and head_before_upsample and not recurrent:
-            # head(upsample(x)) == upsample(head(x)): the 1x1 head is per-pixel linear and bilinear weights
-            # sum to 1, so run the head at half resolution and upsample one channel instead of 16.
-            return upsample2x_bilinear(_pw(x, f["decoder/head"], "none")).astype(jnp.float32)
-        x = upsample2x_bilinear(x)
-        if skip is not None:
-            x = x + skip
-        if recurrent:
-            from seg_jax.models.convlstm import ConvLSTMCell
-            cell = ConvLSTMCell(DECODER_WIDTHS[level], gate_activation=gate_activation, dtype=dtype)
-            carry, out = cell.apply({"params": f[f"decoder/convlstm_{level}"]}, state[level], x)
-            x = x + out if residual_cells else out
-            new_state.append(carry)
-    logits = _pw(x, f["decoder/head"], "none").astype(jnp.float32)
-    return (tuple(new_state), logits) if recurrent else logits
+    backend = ops(folded, resolve_depthwise_impl(depthwise_impl), dtype, dot_dtype, state)
+    logits = walk(plan, backend, images).astype(jnp.float32)
+    if not plan.recurrent:
+        return logits
+    return tuple(backend.new_state[level] for level in range(len(state))), logits
 
 
-def stem_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
+def stem_conv(x: jax.Array, kernel: jax.Array, impl: str, stride: int = 2) -> jax.Array:
     """The encoder's first conv (3x3, stride 2, TF 'SAME', 3 -> 16 channels), without bias.
 
     On CPU ('shift_add') it is 27 broadcast multiply-adds in one loop fusion (faster than XLA's convolution
@@ -235,16 +222,17 @@ def stem_conv(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
     the plain convolution.
     """
     if impl != "shift_add":
-        return jax.lax.conv_general_dilated(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
     n, h, w, c = x.shape
-    k = kernel.shape[0]
-    (pt, pb), (pl, pr) = same_padding(h, k, 2), same_padding(w, k, 2)
+    k, s = kernel.shape[0], stride
+    (pt, pb), (pl, pr) = same_padding(h, k, s), same_padding(w, k, s)
     xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    oh, ow = -(-h // 2), -(-w // 2)
+    oh, ow = -(-h // s), -(-w // s)
     out = None
     for i in range(k):
         for j in range(k):
-            win = jax.lax.slice(xp, (0, i, j, 0), (n, i + (oh - 1) * 2 + 1, j + (ow - 1) * 2 + 1, c), (1, 2, 2, 1))
+            win = jax.lax.slice(xp, (0, i, j, 0), (n, i + (oh - 1) * s + 1, j + (ow - 1) * s + 1, c), (1, s, s, 1))
             for ci in range(c):
                 term = win[..., ci:ci + 1] * kernel[i, j, ci]
                 out = term if out is None else out + term

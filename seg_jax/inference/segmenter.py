@@ -21,47 +21,30 @@ import functools
 import os
 from typing import Any, Mapping, Optional, Sequence, Union
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from seg_jax.artifacts.model_io import load_weights
+from seg_jax.artifacts.settle import check_settle_steps, manifest_settle_steps
+from seg_jax.inference.compiled_sizes import DEFAULT_LIMIT, CompiledSizes, drop_compiled
+from seg_jax.inference.fused import resolve_dot_dtype
+from seg_jax.inference.sizes import (
+    DEFAULT_INPUT_SIZE,
+    SizeLike,
+    check_input_size,
+    choose_input_size,
+    parse_size,
+)
+from seg_jax.inference.streaming import DEFAULT_GUIDED_RADIUS, Refine, StreamingStep, fast_params
+from seg_jax.models import get_spec
+from seg_jax.models.build import build_model, dummy_input
 from seg_jax.ops.stabilise import Stabilise
-
-SizeLike = Union[None, int, str, Sequence[int]]
 
 # The stream's default hold of the previous alpha where the image is still (swept by research.tune_stabilise on
 # DAVIS clips outside the test split, results/tuning/stabilise.json; why this one:
 # results/ablations/stabilise_default/).
 DEFAULT_STABILISE = Stabilise(strength=0.9, motion=0.2, radius=2)
-
-
-# Inference sizes above this per side are refused (a manifest asking for 32000x32000 would exhaust memory).
-MAX_INPUT_SIDE = 2048
-
-
-def check_input_size(size: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
-    """``size`` if it is None or positive multiples of 32 of at most :data:`MAX_INPUT_SIDE`; else ValueError."""
-    if size is None:
-        return None
-    if min(size) <= 0 or any(v % 32 for v in size) or max(size) > MAX_INPUT_SIDE:
-        raise ValueError(f"input size must be multiples of 32 up to {MAX_INPUT_SIDE} (e.g. 256x256, 160x288), got "
-                         f"{size[0]}x{size[1]}")
-    return size
-
-
-def parse_size(size: SizeLike) -> Optional[tuple[int, int]]:
-    """None / 'auto' -> None; 256 -> (256, 256); '160x288' or (160, 288) -> (160, 288)."""
-    if size is None or (isinstance(size, str) and size.lower() in ("", "auto")):
-        return None
-    if isinstance(size, int):
-        return (size, size)
-    if isinstance(size, str):
-        parts = size.lower().replace(",", "x").split("x")
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"size must look like 256 or 160x288 (height x width), got {size!r}") from None
-        return (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
-    h, w = size
-    return int(h), int(w)
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,10 +56,6 @@ def random_variables(model_name: str, seed: int = 0, bn_jitter: bool = False) ->
     so that folding BatchNorm into the convolutions is not the identity (benchmarks, folding tests).
     Not a training initialisation, just finite, well-scaled numbers.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from seg_jax.models.build import build_model, dummy_input
     model = build_model({"name": model_name})
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_input(model_name, 1, 64, 64), train=False))
     rng = np.random.default_rng(seed)
@@ -210,11 +189,6 @@ class Segmenter:
                  fast: bool = True, dot_dtype: str = "auto",
                  stabilise: Optional[Stabilise] = None, settle_steps: Optional[int] = None, every: int = 1,
                  max_compiled_sizes: Optional[int] = None):
-        from seg_jax.artifacts.model_io import load_weights
-        from seg_jax.inference.streaming import DEFAULT_INPUT_SIZE, Refine
-        from seg_jax.models import get_spec
-        from seg_jax.models.build import build_model
-
         get_spec(model)  # an unknown name fails here with the list of known ones
         self.model_name = model
         self.manifest: dict = {}
@@ -229,33 +203,30 @@ class Segmenter:
         self.model = build_model(config)
         self.variables = variables
         try:
-            manifest_size = check_input_size(parse_size(self.manifest.get("input_size")))
+            manifest_size = check_input_size(parse_size(self.manifest.get("input_size"), auto=True))
         except ValueError as e:
             raise ValueError(f"the weights manifest of {checkpoint or 'the shipped weights'} has a bad input_size: "
                              f"{e}; fix its manifest.json") from None
-        self.base_size = check_input_size(parse_size(base_size)) or manifest_size or DEFAULT_INPUT_SIZE
-        self.fixed_size = check_input_size(parse_size(input_size))
+        self.base_size = (check_input_size(parse_size(base_size, auto=True)) or manifest_size
+                          or DEFAULT_INPUT_SIZE)
+        self.fixed_size = check_input_size(parse_size(input_size, auto=True))
         self.keep_aspect = bool(self.manifest.get("keep_aspect", True)) if keep_aspect is None else keep_aspect
         # luma guide: cheaper on CPU, slightly less exact edges (measured: results/MEASUREMENTS.md,
         # 'segmenter: luma guide')
         if refine == "guided-gray":
             refine, guided_color = "guided", False
         if guided_radius is None:
-            from seg_jax.inference.streaming import DEFAULT_GUIDED_RADIUS
             guided_radius = DEFAULT_GUIDED_RADIUS
         self.refine = Refine(refine, int(guided_radius), float(guided_eps), bool(guided_color), int(guided_subsample))
         self.stabilise = DEFAULT_STABILISE if stabilise is None else stabilise
         if not isinstance(self.stabilise, Stabilise):
             raise TypeError(f"stabilise must be a seg_jax.ops.stabilise.Stabilise or None, got {stabilise!r}")
         self.fast = bool(fast)
-        from seg_jax.artifacts.settle import check_settle_steps, manifest_settle_steps
         self.settle_steps = (manifest_settle_steps(self.manifest, checkpoint) if settle_steps is None
                              else check_settle_steps(settle_steps, "Segmenter(settle_steps=...)"))
-        from seg_jax.inference.fused import resolve_dot_dtype
         self.dot_dtype = str(resolve_dot_dtype(dot_dtype))  # one-line error for a bad value, before any work
         self._folded = None  # folded weights, computed once for every inference size
         self._steps: dict[tuple[int, int], Any] = {}
-        from seg_jax.inference.compiled_sizes import DEFAULT_LIMIT, CompiledSizes
         self.compiled_sizes = CompiledSizes(DEFAULT_LIMIT if max_compiled_sizes is None else max_compiled_sizes)
         self._state = None
         self._state_size: Optional[tuple[int, int]] = None
@@ -267,18 +238,15 @@ class Segmenter:
     # -- sizes and steps ---------------------------------------------------------------------------------
     def input_size_for(self, frame_hw: Sequence[int]) -> tuple[int, int]:
         """The (h, w) the network runs at for a frame of size ``frame_hw``."""
-        from seg_jax.inference.streaming import choose_input_size
         if self.fixed_size is not None:
             return self.fixed_size
         return choose_input_size(frame_hw, self.base_size, keep_aspect=self.keep_aspect)
 
     def streaming_step(self, input_size: Sequence[int]):
         """The :class:`seg_jax.inference.streaming.StreamingStep` for an inference size (cached)."""
-        from seg_jax.inference.streaming import StreamingStep
         key = (int(input_size[0]), int(input_size[1]))
         if key not in self._steps:
             if self.fast and self._folded is None:
-                from seg_jax.inference.streaming import fast_params
                 self._folded = fast_params(self.model, self.model_name, self.variables, self.dot_dtype) or False
             self._steps[key] = StreamingStep(self.model, self.model_name, self.variables, key, self.refine,
                                              fast=bool(self.fast and self._folded), folded=self._folded or None,
@@ -302,7 +270,6 @@ class Segmenter:
         frame = as_rgb_uint8(frame)
         hw = frame.shape[:2]
         if self.compiled_sizes.add((int(hw[0]), int(hw[1]))):
-            from seg_jax.inference.compiled_sizes import drop_compiled
             self._steps.clear()
             self.reset()
             drop_compiled()
@@ -319,7 +286,6 @@ class Segmenter:
             self._state, alpha, prob = step.step_keeping_prob(self._state, frame)
             self._held, self._since_network = (prob if self.every > 1 else None), 0
         if opacity is not None:
-            import jax.numpy as jnp
             alpha = alpha * jnp.asarray(opacity)    # a transparent pixel is not person
         return alpha
 
@@ -348,5 +314,4 @@ class Segmenter:
         return f"Segmenter(model={self.model_name!r}, weights={src}, input_size={size}, refine={self.refine.method})"
 
 
-__all__ = ["MAX_EVERY", "Segmenter", "as_rgb_uint8", "check_every", "parse_size", "random_variables",
-           "split_opacity"]
+__all__ = ["MAX_EVERY", "Segmenter", "as_rgb_uint8", "check_every", "random_variables", "split_opacity"]

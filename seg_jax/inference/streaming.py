@@ -17,8 +17,8 @@ guided upsample's three stages: fit at low resolution, column pass, row pass + c
 the whole step is much slower (XLA's CPU fusion merged the antialiased downsample's gathers with the guided
 filter's products and recomputed them per use; the ``optimization_barrier`` in ``ops.resize`` does not survive
 on CPU), so the guided upsample's stages are jitted apart (measured: results/MEASUREMENTS.md, 'streaming:
-separately jitted pieces'; ``seg_jax.bench`` e2e measures both forms); a frame of a new size recompiles only
-the cheap pre/post pieces. :meth:`StreamingStep.single_jit_step` keeps the one-jit form for comparison.
+separately jitted pieces'; ``seg_jax.bench`` e2e measures both forms, the one-jit form in
+:mod:`seg_jax.bench.one_jit`); a frame of a new size recompiles only the cheap pre/post pieces.
 
     step = make_streaming_step("convlstm", variables, input_size=(160, 288))
     state = step.init_state(frames[0])       # settled on the first frame where the weights ask for it
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import warnings
 from typing import Any, Mapping, Optional, Sequence
 
@@ -37,7 +36,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seg_jax.artifacts.settle import check_settle_steps
+from seg_jax.inference.fused import fold_batchnorm, folded_to_device, fused_apply
+from seg_jax.inference.plan import plan_for
+from seg_jax.inference.sizes import DEFAULT_INPUT_SIZE, check_input_size
 from seg_jax.models import get_spec
+from seg_jax.models.build import build_model
 from seg_jax.ops.guided_filter import (
     apply_coefficients,
     coefficients_to_width,
@@ -49,9 +53,6 @@ from seg_jax.ops.stabilise import Stabilise, initial_hold_state, stabilise
 
 # Donation is a no-op (with a warning) on backends that cannot reuse the buffer; the result is the same.
 warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-
-DEFAULT_INPUT_SIZE = (256, 256)
-SIZE_MULTIPLE = 32  # MobileNet models need multiples of 32 (the U-Net 16)
 
 State = Any  # () for per-frame models; a tuple of four (h, c) pairs for the ConvLSTM model
 
@@ -94,41 +95,6 @@ class Refine:
             raise ValueError(f"guided filter subsample must be a positive integer, got {self.subsample!r}")
 
 
-def choose_input_size(frame_hw: Sequence[int], base_hw: Sequence[int] = DEFAULT_INPUT_SIZE, *,
-                      keep_aspect: bool = True, multiple: int = SIZE_MULTIPLE,
-                      tolerance: float = 0.03) -> tuple[int, int]:
-    """Inference size for a frame: ``base_hw`` itself, or the largest size with (about) the frame's aspect.
-
-    With ``keep_aspect``, candidates are sizes (multiples of ``multiple``) with at most the pixel count of
-    ``base_hw``; among those whose aspect ratio is within ``tolerance`` (in log) of the frame's and that keep
-    at least half the pixels, the largest wins; else the one with the least aspect error + 0.5 log(pixel loss).
-    256x256 base: 16:9 -> 160x288, 4:3 -> 192x256, 3:4 -> 256x192, square -> 256x256.
-    """
-    bh, bw = int(base_hw[0]), int(base_hw[1])
-    if not keep_aspect:
-        return bh, bw
-    fh, fw = int(frame_hw[0]), int(frame_hw[1])
-    target = math.log(fw / fh)
-    if abs(target - math.log(bw / bh)) <= tolerance:
-        return bh, bw
-    budget = bh * bw
-    best, best_key = (bh, bw), None
-    limit = 4 * max(bh, bw) // multiple
-    for i in range(1, limit + 1):
-        for j in range(1, limit + 1):
-            h, w = i * multiple, j * multiple
-            if h * w > budget:
-                continue
-            err = abs(math.log(w / h) - target)
-            if err <= tolerance and 2 * h * w >= budget:
-                key = (0, 0.0, -h * w)        # the frame's aspect: the largest such size
-            else:                              # else trade aspect error against lost pixels
-                key = (1, round(err + 0.5 * math.log(budget / (h * w)), 9), -h * w)
-            if best_key is None or key < best_key:
-                best, best_key = (h, w), key
-    return best
-
-
 def initial_state(model_name: str, input_size: Sequence[int], dtype=jnp.float32) -> State:
     """A fresh zero state for one stream (batch 1) at ``input_size``; ``()`` for per-frame models."""
     h, w = input_size
@@ -159,7 +125,6 @@ def fast_params(model: nn.Module, model_name: str, variables: Mapping[str, Any],
     bfloat16 on CPUs with native bfloat16 dots, see :mod:`seg_jax.inference.fused`)."""
     if not get_spec(model_name).foldable or jnp.dtype(getattr(model, "dtype", jnp.float32)) != jnp.float32:
         return None
-    from seg_jax.inference.fused import fold_batchnorm, folded_to_device
     return folded_to_device(fold_batchnorm(variables), dot_dtype)
 
 
@@ -167,14 +132,13 @@ def network_fast(model: nn.Module, model_name: str, folded: Mapping[str, Any], s
                  x: jax.Array) -> tuple[State, jax.Array]:
     """:func:`network` on BatchNorm-folded weights (:func:`fast_params`); same result to ~1e-6 with float32
     products (bfloat16 1x1 products where the weights store them so: probabilities within ~0.05)."""
-    from seg_jax.inference.fused import fused_apply
+    plan = plan_for(model_name, getattr(model, "gate_activation", "hard_sigmoid"),
+                    bool(getattr(model, "residual_cells", False)))
     impl = getattr(model, "depthwise_impl", "auto")
-    if get_spec(model_name).temporal:
-        state, logits = fused_apply(folded, x, depthwise_impl=impl, state=state,
-                                    gate_activation=getattr(model, "gate_activation", "hard_sigmoid"),
-                                    residual_cells=bool(getattr(model, "residual_cells", False)))
+    if plan.recurrent:
+        state, logits = fused_apply(folded, x, plan=plan, depthwise_impl=impl, state=state)
     else:
-        logits = fused_apply(folded, x, depthwise_impl=impl)
+        logits = fused_apply(folded, x, plan=plan, depthwise_impl=impl)
     return state, jax.nn.sigmoid(logits[0, ..., 0].astype(jnp.float32))
 
 
@@ -188,7 +152,7 @@ def postprocess(prob: jax.Array, small: jax.Array, full: jax.Array, refine: Refi
     return fast_guided_upsample(prob, small[0], full, refine.radius, refine.eps, refine.color, refine.subsample)
 
 
-def _net_fn(fast: bool, hold: Stabilise = Stabilise()):
+def network_stage(fast: bool, hold: Stabilise = Stabilise()):
     """The network stage ``(model, name, weights, state, x) -> (state, prob)``; with the stabiliser on, the
     state is ``(network state, hold state)`` and the probabilities come out stabilised."""
     net = network_fast if fast else network
@@ -201,19 +165,6 @@ def _net_fn(fast: bool, hold: Stabilise = Stabilise()):
         hold_state, prob = stabilise(prob, x[0], hold_state, hold)
         return (net_state, hold_state), prob
     return net_and_hold
-
-
-@functools.lru_cache(maxsize=None)
-def _fused(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False,
-           hold: Stabilise = Stabilise()):
-    """The whole step as one jit (kept for comparison; slower on CPU, see the module docstring)."""
-    net = _net_fn(fast, hold)
-
-    def step(variables, state, frame):
-        _, small = preprocess(frame, input_size)
-        state, prob = net(model, model_name, variables, state, small)
-        return state, postprocess(prob, small, frame, refine)
-    return jax.jit(step, donate_argnums=(1,))
 
 
 def _post_pieces(refine: Refine):
@@ -246,7 +197,7 @@ def _settle_fn(model: nn.Module, model_name: str, fast: bool, steps: int):
 @functools.lru_cache(maxsize=None)
 def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refine: Refine, fast: bool = False,
             hold: Stabilise = Stabilise()):
-    net_fn = _net_fn(fast, hold)
+    net_fn = network_stage(fast, hold)
     pre = jax.jit(lambda frame: preprocess(frame, input_size)[1])
     net = jax.jit(lambda variables, state, x: net_fn(model, model_name, variables, state, x), donate_argnums=(1,))
     return pre, net, _post_pieces(refine)
@@ -255,7 +206,7 @@ def _pieces(model: nn.Module, model_name: str, input_size: tuple[int, int], refi
 def clear_compiled() -> None:
     """Forget the cached step builders (their jitted functions and executables); see
     :mod:`seg_jax.inference.compiled_sizes`."""
-    for cached in (_fused, _settle_fn, _pieces):
+    for cached in (_settle_fn, _pieces):
         cached.cache_clear()
 
 
@@ -280,11 +231,8 @@ class StreamingStep:
                  input_size: Sequence[int] = DEFAULT_INPUT_SIZE, refine: Refine = Refine(),
                  state_dtype=jnp.float32, fast: bool = True, folded: Optional[Mapping[str, Any]] = None,
                  dot_dtype: Any = "auto", stabilise: Stabilise = Stabilise(), settle_steps: int = 0):
-        from seg_jax.artifacts.settle import check_settle_steps
         settle_steps = check_settle_steps(settle_steps, "StreamingStep(settle_steps=...)")
-        h, w = int(input_size[0]), int(input_size[1])
-        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h <= 0 or w <= 0:
-            raise ValueError(f"input size must be positive multiples of {SIZE_MULTIPLE}, got {h}x{w}")
+        h, w = check_input_size(input_size)
         self.model, self.model_name, self.variables = model, model_name, variables
         self.input_size = (h, w)
         self.refine = refine
@@ -335,11 +283,6 @@ class StreamingStep:
         return self._post(prob, self._pre(frame), frame)
 
 
-    def single_jit_step(self, state: State, frame) -> tuple[State, jax.Array]:
-        """Same result as ``__call__`` as one jit over the whole step (slower on CPU; for comparison)."""
-        fn = _fused(self.model, self.model_name, self.input_size, self.refine, self.fast, self.stabilise)
-        return fn(self.params, state, frame)
-
     def warmup(self, frame_hw: Sequence[int]) -> None:
         """Compile for frames of size ``frame_hw`` (H, W) before the first real frame."""
         frame = jnp.zeros((int(frame_hw[0]), int(frame_hw[1]), 3), jnp.uint8)
@@ -358,7 +301,6 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
     ``"model"``) choose the module; default: the registry's module with default options.
     """
     if model is None:
-        from seg_jax.models.build import build_model
         config = dict(model_config or {"name": model_name})
         config["name"] = model_name
         model = build_model(config)
@@ -366,5 +308,5 @@ def make_streaming_step(model_name: str, variables: Mapping[str, Any], *, model:
                          stabilise=stabilise, settle_steps=settle_steps)
 
 
-__all__ = ["DEFAULT_INPUT_SIZE", "Refine", "Stabilise", "StreamingStep", "choose_input_size", "fast_params",
-           "initial_state", "make_streaming_step", "network", "network_fast", "postprocess", "preprocess"]
+__all__ = ["DEFAULT_INPUT_SIZE", "Refine", "Stabilise", "StreamingStep", "fast_params", "initial_state",
+           "make_streaming_step", "network", "network_fast", "network_stage", "postprocess", "preprocess"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_jax.inference.sizes import parse_sizes
+
 
 def _session(model_bytes: bytes):
     import onnxruntime as ort
@@ -93,7 +95,10 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=3)
     p.add_argument("--out", default="results/bench/onnx-vs-jax.json")
     args = p.parse_args(argv)
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as e:
+        p.error(str(e))
     rows = []
     for name in args.models.split(","):
         rows += compare(name, sizes, args.frames)

@@ -23,6 +23,9 @@ from typing import Any, Mapping, Optional
 import onnx
 
 from seg_jax.common.writer import OutputError, write_bytes
+from seg_jax.inference.fused import fold_batchnorm
+from seg_jax.inference.plan import plan_for
+from seg_jax.inference.sizes import check_input_size
 from seg_jax.models.registry import get_spec
 from seg_jax.onnx import graph as graph_lib
 from seg_jax.onnx import mobilenet as mobilenet_lib
@@ -51,9 +54,9 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
     if EMITTER_FAMILY[model_name] == "unet":
         unet_lib.emit(g, unet_lib.fold_unet(variables))
     else:
-        from seg_jax.inference.fused import fold_batchnorm
-        mobilenet_lib.emit(g, fold_batchnorm(variables), recurrent, config.get("gate_activation", "hard_sigmoid"),
-                           bool(config.get("residual_cells", False)))
+        plan = plan_for(model_name, config.get("gate_activation", "hard_sigmoid"),
+                        bool(config.get("residual_cells", False)))
+        mobilenet_lib.emit(g, fold_batchnorm(variables), plan)
     state = [{"input": i, "output": o, "shape": mobilenet_lib.state_shape(k // 2)}
              for k, (i, o) in enumerate(mobilenet_lib.state_names())] if recurrent else []
     props = {"seg_jax.model": model_name, "seg_jax.input": INPUT_DOC, "seg_jax.output": OUTPUT_DOC,
@@ -65,15 +68,9 @@ def build_onnx(model_name: str, variables: Mapping[str, Any], model_config: Opti
     return g.model(doc, props)
 
 
-def check_size(height: int, width: int, multiple: int) -> None:
-    """One-line ValueError unless height and width are positive multiples of ``multiple``."""
-    if height <= 0 or width <= 0 or height % multiple or width % multiple:
-        raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
-
-
 def fix_size(model: onnx.ModelProto, height: int, width: int, multiple: int) -> onnx.ModelProto:
     """Replace the symbolic height/width (and their 1/s fractions) of the inputs and outputs by numbers."""
-    check_size(height, width, multiple)
+    check_input_size((height, width), multiple)
     values = {"height": height, "width": width}
     values.update({f"{k}/{s}": v // s for k, v in list(values.items()) for s in mobilenet_lib.STATE_SCALES[:-1]})
     for info in list(model.graph.input) + list(model.graph.output):
@@ -107,7 +104,7 @@ def export_onnx(model_name: str, out: str | Path, *, checkpoint: Any = None, ran
     """
     multiple = _spec(model_name).size_multiple
     if size is not None:  # check before the (slow) weight loading
-        check_size(size[0], size[1], multiple)
+        check_input_size(size, multiple)
     out = Path(out)
     if out.is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")

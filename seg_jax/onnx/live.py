@@ -32,6 +32,7 @@ import numpy as np
 from seg_jax.common.args import OneLineParser
 from seg_jax.common.exit_codes import INPUT_ENDED_EARLY, USER_ERROR
 from seg_jax.common.writer import OutputError, check_output
+from seg_jax.inference.sizes import parse_size
 from seg_jax.live.signals import StopRequest, ignore_stop_signals
 from seg_jax.live.sinks import VIDEO_EXTENSIONS, SinkError, VideoFileSink
 from seg_jax.live.sources import IMAGE_EXTENSIONS, CaptureSource, SourceError, quiet_opencv
@@ -43,16 +44,6 @@ SAMPLE = Path(__file__).parents[1] / "assets" / "sample_office.mp4"
 
 class RunnerError(Exception):
     """Bad input to the runner, reported as one line."""
-
-
-def parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
-    if text is None or text.lower() == "auto":
-        return None
-    try:
-        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        raise RunnerError(f"--input-size must look like 256 or 160x288, got {text!r}") from None
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def open_source(source: str):
@@ -174,7 +165,8 @@ def run(args: argparse.Namespace, stop: Optional[StopRequest] = None) -> dict:
     if args.output:
         check_output_path(args)
     try:
-        seg = OnnxSegmenter(args.onnx, parse_size(args.input_size), threads=args.threads)
+        seg = OnnxSegmenter(args.onnx, parse_size(args.input_size, flag="input-size", auto=True),
+                            threads=args.threads)
     except (OnnxModelError, ValueError) as e:
         raise RunnerError(str(e)) from None
     source = open_source(args.source)

@@ -4,11 +4,12 @@
     seg = OnnxSegmenter("model.onnx")        # from python -m seg_jax.export --format onnx
     alpha = seg.step(frame_rgb_uint8)        # (H, W, 3) uint8 RGB -> (H, W) float32 in [0, 1]
 
-The network runs at an inference size chosen like :func:`seg_jax.inference.streaming.choose_input_size` (the exported
-weights' base size, 256x256 unless the model says otherwise, adapted to the frame's aspect ratio in
-multiples of 32) or at ``input_size``; the frame is shrunk with OpenCV's INTER_AREA, divided by 255, and the
-probability is upsampled back bilinearly. For the ConvLSTM model the recurrent state is carried between
-calls (zeros after :meth:`OnnxSegmenter.reset` or when the inference size changes).
+The network runs at the inference size :func:`seg_jax.inference.sizes.choose_input_size` gives (the rule the JAX
+Segmenter uses: the exported weights' base size, 256x256 unless the model says otherwise, adapted to the frame's
+aspect ratio in multiples of 32 unless the weights' ``keep_aspect`` is false) or at ``input_size``; the frame is
+shrunk with OpenCV's INTER_AREA, divided by 255, and the probability is upsampled back bilinearly. For the ConvLSTM
+model the recurrent state is carried between calls (zeros after :meth:`OnnxSegmenter.reset` or when the inference
+size changes).
 """
 from __future__ import annotations
 
@@ -20,33 +21,18 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-DEFAULT_BASE_SIZE = (256, 256)
-MAX_INPUT_SIDE = 2048
+from seg_jax.artifacts.settle import check_settle_steps
+from seg_jax.inference.sizes import (
+    DEFAULT_INPUT_SIZE,
+    SIZE_MULTIPLE,
+    check_input_size,
+    choose_input_size,
+    parse_size,
+)
 
 
 class OnnxModelError(ValueError):
     """A model file that is missing, not ONNX, or not a seg_jax export; the message is one line."""
-
-
-def choose_size(frame_hw: Sequence[int], base_hw: Sequence[int], multiple: int = 32,
-                tolerance: float = 0.03) -> tuple[int, int]:
-    """The base size if the frame has about its aspect ratio, else the multiple-of-``multiple`` size with at
-    most the base's pixel count (and at least half of it) whose aspect ratio is closest to the frame's."""
-    bh, bw = int(base_hw[0]), int(base_hw[1])
-    target = math.log(frame_hw[1] / frame_hw[0])
-    if abs(target - math.log(bw / bh)) <= tolerance:
-        return bh, bw
-    budget, best, best_key = bh * bw, (bh, bw), None
-    limit = 4 * max(bh, bw) // multiple
-    for i in range(1, limit + 1):
-        for j in range(1, limit + 1):
-            h, w = i * multiple, j * multiple
-            if h * w > budget or 2 * h * w < budget:
-                continue
-            key = (round(abs(math.log(w / h) - target), 6), -h * w)
-            if best_key is None or key < best_key:
-                best, best_key = (h, w), key
-    return best
 
 
 def load_session(path: str | os.PathLike, threads: int = 0):
@@ -92,11 +78,12 @@ class OnnxSegmenter:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.model_name = meta.get("seg_jax.model", "unknown")
         self.multiple = int(meta.get("seg_jax.size_multiple", 32))
-        base = json.loads(meta.get("seg_jax.input_size", "null")) or DEFAULT_BASE_SIZE
+        base = self._base_size(meta.get("seg_jax.input_size", "null"), path)
+        self.keep_aspect = meta.get("seg_jax.keep_aspect", "true").strip().lower() != "false"
         image = next(i for i in self.session.get_inputs() if i.name == "image")
         dims = image.shape[1:3]
         self.graph_size = tuple(dims) if all(isinstance(d, int) for d in dims) else None
-        self.base_size = self.graph_size or (int(base[0]), int(base[1]))
+        self.base_size = self.graph_size or base
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "image"]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.fixed_size = self.check_size(input_size) if input_size is not None else None
@@ -107,8 +94,17 @@ class OnnxSegmenter:
         self.settle_steps = self._settle_steps(meta.get("seg_jax.settle_steps", "0"), path) if self.state_inputs else 0
 
     @staticmethod
+    def _base_size(text: str, path) -> tuple[int, int]:
+        """The export's base inference size (metadata ``seg_jax.input_size``, JSON [h, w]; 256x256 when absent),
+        checked like the Segmenter checks a manifest's, or a one-line :class:`OnnxModelError`."""
+        try:
+            return check_input_size(parse_size(json.loads(text), auto=True)) or DEFAULT_INPUT_SIZE
+        except ValueError as e:
+            raise OnnxModelError(f"{path} metadata seg_jax.input_size {text!r} is not usable ({e}); re-export it "
+                                 "with python -m seg_jax.export --format onnx") from None
+
+    @staticmethod
     def _settle_steps(text: str, path) -> int:
-        from seg_jax.artifacts.settle import check_settle_steps
         try:
             value = json.loads(text)
         except ValueError:
@@ -123,9 +119,10 @@ class OnnxSegmenter:
     def check_size(self, size: Sequence[int]) -> tuple[int, int]:
         """``size`` as (h, w) if this graph can take it, else a one-line ValueError."""
         h, w = int(size[0]), int(size[1])
-        if h <= 0 or w <= 0 or h % self.multiple or w % self.multiple or max(h, w) > MAX_INPUT_SIDE:
-            raise ValueError(f"input size {h}x{w} cannot be taken by this model: height and width must be "
-                             f"multiples of {self.multiple} up to {MAX_INPUT_SIDE} (e.g. 256x256, 160x288)")
+        try:
+            check_input_size((h, w), self.multiple)
+        except ValueError as e:
+            raise ValueError(f"input size {h}x{w} cannot be taken by this model: {e}") from None
         if self.graph_size is not None and (h, w) != self.graph_size:
             raise ValueError(f"input size {h}x{w} cannot be taken by this model: it was exported for "
                              f"{self.graph_size[0]}x{self.graph_size[1]} only (export without --size for any size)")
@@ -136,7 +133,9 @@ class OnnxSegmenter:
             return self.fixed_size
         if self.graph_size is not None:
             return self.graph_size
-        return choose_size(frame_hw, self.base_size, self.multiple)
+        # multiples of 32 as in the JAX Segmenter, whose choice this is, and of what the graph needs
+        return choose_input_size(frame_hw, self.base_size, keep_aspect=self.keep_aspect,
+                                 multiple=math.lcm(SIZE_MULTIPLE, self.multiple))
 
     def reset(self) -> None:
         """Forget the recurrent state (between unrelated clips)."""

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from seg_jax.inference.fused import _fold as fold_conv_bn
+from seg_jax.inference.fused import fold_conv_bn
 from seg_jax.models.layers import KERAS_BN_EPSILON
 from seg_jax.onnx.graph import GraphBuilder
 
