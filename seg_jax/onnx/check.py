@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_jax.artifacts.model_io import load_weights
+from seg_jax.artifacts.weights_folder import shipped_weights_dir
 from seg_jax.inference.sizes import parse_sizes
+from seg_jax.models.build import build_model
+from seg_jax.models.registry import get_spec
+from seg_jax.models.unet import UNet
+from seg_jax.onnx.export import build_onnx
 
 
 def _session(model_bytes: bytes):
@@ -26,7 +32,6 @@ def _session(model_bytes: bytes):
 def narrow_unet():
     import jax
 
-    from seg_jax.models.unet import UNet
     model = UNet(widths=(8, 16, 32, 64))
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32),
                                                train=False))
@@ -46,11 +51,6 @@ def compare(model_name: str, sizes, frames: int = 3) -> list[dict]:
     """[{"model", "size", "max_abs_diff", ...}] for each (h, w) in ``sizes``."""
     import jax
 
-    from seg_jax.artifacts.model_io import load_weights
-    from seg_jax.artifacts.weights_folder import shipped_weights_dir
-    from seg_jax.models.build import build_model
-    from seg_jax.models.registry import get_spec
-    from seg_jax.onnx.export import build_onnx
     if not shipped_weights_dir(model_name).exists():  # the baseline U-Net: no shipped weights
         model, variables, config = (*narrow_unet(), {"name": "unet"})
     else:

@@ -22,6 +22,8 @@ from typing import Any, Mapping, Optional
 
 import onnx
 
+from seg_jax.artifacts.model_io import load_weights
+from seg_jax.artifacts.settle import manifest_settle_steps
 from seg_jax.common.writer import OutputError, write_bytes
 from seg_jax.inference.fused import fold_batchnorm
 from seg_jax.inference.plan import plan_for
@@ -84,8 +86,6 @@ def _load(model_name: str, checkpoint: Any, random_init: bool, seed: int) -> tup
     if random_init:
         from seg_jax.inference.segmenter import random_variables
         return random_variables(model_name, seed, bn_jitter=True), {"name": model_name}, {"weights": "random-init"}
-    from seg_jax.artifacts.model_io import load_weights
-    from seg_jax.artifacts.settle import manifest_settle_steps
     variables, manifest = load_weights(model_name, checkpoint)
     meta = {"weights": str(checkpoint) if checkpoint else "shipped", "weights_sha256": manifest.get("sha256", ""),
             "input_size": manifest.get("input_size", [256, 256]), "keep_aspect": manifest.get("keep_aspect", True),
