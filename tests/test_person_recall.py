@@ -167,3 +167,71 @@ def test_ship_rule_refuses_when_recall_was_not_scored():
     other_files = _evaluation([1] * 10, [1] * 10)
     with pytest.raises(ValueError, match="different people per image"):
         ship_rule.decide(other_files, _shipped(people, [1] * 8))
+
+
+def test_recall_sums_inside_jit_match_the_host_counts():
+    import jax
+    import jax.numpy as jnp
+    target = np.stack([_people_image(), np.zeros((100, 100), np.float32), _people_image()])
+    probs = target.copy()
+    probs[0, 60:90, 60:90] = 0.0                    # image 0 misses its large person
+    weights = np.ones_like(target)
+    weights[2, 10:30, 50:60] = 0.0                  # image 2's medium person is ignored
+    valid = np.array([True, True, False])           # image 2 is padding: counts nowhere
+    got = jax.jit(person_recall.recall_sums)(jnp.asarray(probs)[..., None], jnp.asarray(target)[..., None],
+                                             jnp.asarray(valid), jnp.asarray(weights)[..., None])
+    assert int(got["people"]) == 3 and int(got["people_found"]) == 2 and int(got["people_found_large"]) == 0
+    valid[2] = True
+    got = jax.jit(person_recall.recall_sums)(jnp.asarray(probs), jnp.asarray(target), jnp.asarray(valid),
+                                             jnp.asarray(weights))
+    assert int(got["people"]) == 5 and int(got["people_medium"]) == 1
+
+
+def test_training_selection_takes_the_pooled_person_recall(camvid_root):
+    """validate(): CamVid scored as a val source (its ignore map in the batches), and with val_person_recall the
+    source mean takes 1 - the pooled recall (here a prediction of no person: recall 0)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from seg_jax.configs import default
+    from seg_jax.evaluation.metrics import probability_sums
+    from seg_jax.training import loop
+    from seg_jax.training.steps import pixel_weights
+
+    def nobody_step(state, batch):      # predicts no person anywhere
+        target = batch["mask"].astype(jnp.float32) / 255.0
+        probs, weights = jnp.zeros_like(target), pixel_weights(batch)
+        assert weights is not None      # CamVid's ignore map reached the batch
+        return {**probability_sums(probs, target, batch["valid"], weights),
+                **person_recall.recall_sums(probs, target, batch["valid"], weights)}
+
+    c = default.get_default_config()
+    c.model.name, c.data.source, c.data.root, c.data.image_size = "mobilenet", "mixed", str(camvid_root), (18, 24)
+    c.val_selection, c.val_person_recall, c.eval_batch_size = "source_mean", True, 2
+    sharding = NamedSharding(Mesh(np.array(jax.devices()[:1]), ("data",)), P("data"))
+    val = loop.validate(c, jax.jit(nobody_step), None, sharding, temporal=False)
+    assert [k for k in val if k.startswith("dice_loss_")] == ["dice_loss_camvid"]
+    assert val["person_miss"] == 1.0
+    assert val["selection_loss"] == pytest.approx((val["dice_loss_camvid"] + 1.0) / 2)
+    counts = {**dict.fromkeys(person_recall.COUNT_KEYS, 0), "people": 4, "people_found": 1}
+    assert loop.pooled_person_recall({"camvid": counts}) == 0.25
+    assert loop.pooled_person_recall({"selfies": {"people": 4, "people_found": 4}}) is None
+
+
+def test_val_rotation_moves_multi_person_photos_and_crowd_clips_and_never_test(tmp_path):
+    from seg_jax.data import heldout_val
+    for stem, people in (("a", 2), ("b", 1), ("c", 3), ("d", 1)):
+        mask = np.zeros((40, 40), np.uint8)
+        for k in range(people):
+            mask[5:30, 2 + 12 * k:10 + 12 * k] = 255
+        _write(tmp_path / "people" / "images" / f"{stem}.jpg", np.full((40, 40, 3), 80, np.uint8))
+        _write(tmp_path / "people" / "masks" / f"{stem}.png", mask)
+    splits = {"people": {"test": ["c"], "val": ["d"]}, "davis": {"test": ["hockey"], "val": ["rollerblade"]}}
+    new = heldout_val.rotated(splits, str(tmp_path))
+    assert new["people"] == {"test": ["c"], "val": ["d", "a"]}          # c is test: stays there
+    assert new["davis"] == {"test": ["hockey"], "val": list(heldout_val.DAVIS_VAL)}
+    assert heldout_val.rotated(new, str(tmp_path)) == new                # the command is idempotent
+    with pytest.raises(ValueError, match="overlaps the test clips"):
+        heldout_val.rotated({**splits, "davis": {"test": ["breakdance"], "val": []}}, str(tmp_path))

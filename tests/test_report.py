@@ -22,3 +22,12 @@ def test_front_door_has_peer_table_and_link(tmp_path):
     report.update_readme(readme, text)
     out = readme.read_text()
     assert "old" not in out and out.endswith("tail\n") and "mediapipe general" in out
+
+
+def test_front_door_shows_person_recall_where_scored():
+    m = {"dice": 0.6, "examples": 4, "person_recall": 0.75, "person_recall_small": 0.5}
+    rows = [{"model": "mobilenet", "full_res": {"camvid": m, "selfies": {"dice": 0.9, "examples": 3}}},
+            {"model": "rvm", "peer": True, "full_res": {"camvid": {**m, "person_recall": 0.8}}}]
+    lines = report.dice_summary(rows)
+    assert "| camvid (4) | 0.6000, recall 0.750 (small 0.500) | 0.6000, recall 0.800 (small 0.500) |" in lines
+    assert "| selfies (3) | 0.9000 | - |" in lines

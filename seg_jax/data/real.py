@@ -7,9 +7,9 @@ subset        test                                     val
 ============  =======================================  ==========================================
 portraits     20 pairs                                 10 pairs
 selfies       120 pairs                                60 pairs
-people        40 pairs                                 20 pairs
+people        40 pairs                                 30 pairs (10 with two or more people)
 fullbody      80 pairs                                 40 pairs
-davis         sequences ``dance-twirl``, ``hockey``     sequence ``rollerblade``
+davis         sequences ``dance-twirl``, ``hockey``     ``rollerblade``, ``breakdance``, ``breakdance-flare``
 negatives     ``negatives_splits.json`` (20 %)          ``negatives_splits.json`` (10 %)
 camvid        sequence ``Seq05VD``                      ``camvid_splits.json`` (:mod:`seg_jax.data.camvid`)
 ============  =======================================  ==========================================
@@ -17,7 +17,9 @@ camvid        sequence ``Seq05VD``                      ``camvid_splits.json`` (
 The still-image stems were chosen once as the first test+val stems in SHA-1 order of the stem
 (:func:`seg_jax.data.folder.hash_split`) and are written out in ``heldout_splits.json`` beside this module so
 they never move. DAVIS test/val sequences were picked by hand so that near-duplicate pairs (breakdance /
-breakdance-flare, kite-surf / kite-walk) stay together on the training side. Training uses everything else:
+breakdance-flare, kite-surf / kite-walk) stay together. The val lists were widened once so that val can see a loss
+of small, many or crowded people (:mod:`seg_jax.data.heldout_val`, its command writes them; the test lists never
+move). Training uses everything else:
 
 - still images (models 1, 2): ``data.weights.composite`` composites (train pairs of every still subset + all
   cutouts pasted on all backgrounds; each subset drawn as a foreground with its share

@@ -10,7 +10,11 @@ Two protocols, reported side by side:
 - ``full_res`` (the product): ``seg_jax.Segmenter`` on the original full-resolution images (guided-filter
   upsampling included), DAVIS sequences streamed in order with the state carried; scores at full resolution
   (Dice, person IoU and mIoU at threshold 0.5, MAD, boundary F), plus on video flicker = mean
-  |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
+  |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling), and person
+  recall (:mod:`seg_jax.evaluation.person_recall`: the share of labelled people found, overall and by size).
+
+Sources: the held-out person sources, CamVid's street frames (every pedestrian labelled; its ``ignore`` pixels,
+riders and unlabelled regions, count in no metric) and the person-free photos, where the data root has them.
 
 Peers (``--peers mediapipe,rvm,modnet``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
 144x256), RVM (recurrent MobileNetV3, ~384 px internally, state carried through each clip and zero per still) and

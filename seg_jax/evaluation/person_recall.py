@@ -17,11 +17,14 @@ from __future__ import annotations
 from typing import Mapping
 
 import cv2
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 FOUND_SHARE = 0.5       # a person is found when at least this share of its pixels is predicted person
 MIN_AREA = 1e-4         # regions below this share of the image are label specks (about 17 px at 480x360)
 SIZE_BINS = (("small", 0.0, 0.01), ("medium", 0.01, 0.05), ("large", 0.05, float("inf")))
+PEOPLE_CENTRIC = ("people", "davis", "camvid")     # sources of small, many or partly hidden people: recall pooled
 COUNT_KEYS = ("people", "people_found", *(f"people{s}_{b}" for b, _, _ in SIZE_BINS for s in ("", "_found")))
 
 
@@ -90,3 +93,33 @@ def source_recall(totals: Mapping[str, float] | None, source: str) -> dict[str, 
     except ValueError:
         raise ValueError(f"{source}: no labelled people in its masks, so person recall is undefined there; "
                          "score person-free images by false people (images flagged) instead") from None
+
+
+def batch_recall_counts(probs: np.ndarray, targets: np.ndarray, valid: np.ndarray,
+                        pixel_weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Host side of :func:`recall_sums`: (N, H, W) probabilities, targets and pixel weights (0 = ignored), (N,)
+    valid -> {key: int32 scalar} summed over the valid images."""
+    total = dict.fromkeys(COUNT_KEYS, 0)
+    for p, t, v, w in zip(np.asarray(probs), np.asarray(targets), np.asarray(valid), np.asarray(pixel_weights)):
+        if v:
+            total = add_counts(total, recall_counts(p, t, w < 0.5))
+    return {k: np.asarray(total[k], np.int32) for k in COUNT_KEYS}
+
+
+def recall_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
+                pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
+    """The people counts of a batch, callable inside ``jax.jit`` (the connected regions are found on the host).
+
+    probs, targets: (N, H, W) or (N, H, W, 1) in [0, 1]; valid: (N,) bool (None = all); pixel_weights: like targets,
+    0 = an ignored pixel (None = none). -> {key: int32 scalar} for :data:`COUNT_KEYS`, to add like the metric sums
+    of :mod:`seg_jax.evaluation.metrics` (``summarize_recall`` reads the totals).
+    """
+    if probs.ndim == 4:
+        probs, targets = probs[..., 0], targets[..., 0]
+        pixel_weights = None if pixel_weights is None else pixel_weights[..., 0]
+    n = probs.shape[0]
+    valid = jnp.ones((n,), bool) if valid is None else valid.astype(bool)
+    weights = jnp.ones(targets.shape, jnp.float32) if pixel_weights is None else pixel_weights.astype(jnp.float32)
+    shapes = {k: jax.ShapeDtypeStruct((), jnp.int32) for k in COUNT_KEYS}
+    return jax.pure_callback(batch_recall_counts, shapes, probs.astype(jnp.float32), targets.astype(jnp.float32),
+                             valid, weights, vmap_method="sequential")

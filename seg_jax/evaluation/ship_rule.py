@@ -33,12 +33,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from seg_jax.evaluation.person_recall import PEOPLE_CENTRIC
+
 CONFIDENCE = 0.95
 RESAMPLES = 4000
 VIDEO_BLOCK = 8
 VIDEO_SOURCES = ("davis",)
 NEGATIVE_SOURCES = ("negatives",)
-RECALL_SOURCES = ("people", "davis", "camvid")     # people-centric: small, many or partly hidden people
+RECALL_SOURCES = PEOPLE_CENTRIC
 
 
 def paired_bootstrap(candidate: Sequence[float], baseline: Sequence[float], *, block: int = 1,
