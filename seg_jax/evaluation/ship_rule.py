@@ -120,7 +120,11 @@ def recall_guard(cand: Mapping, base: Mapping) -> dict:
                 "why": f"no person recall scored on {', '.join(RECALL_SOURCES)} (rerun python -m "
                        "seg_jax.evaluate on both weights: it scores recall per image)"}
     out = {"sources": list(pooled), "metric": "person recall, pooled (candidate - shipped)",
-           **pooled_recall_bootstrap(pooled)}
+           **pooled_recall_bootstrap(pooled),
+           "by_source": {s: {"people": int(sum(p["people"])),
+                             "recall_candidate": sum(p["found_candidate"]) / max(1, sum(p["people"])),
+                             "recall_shipped": sum(p["found_shipped"]) / max(1, sum(p["people"]))}
+                         for s, p in pooled.items()}}
     out["refuse"] = out["high"] < 0
     out["why"] = f"person recall on the pooled {', '.join(pooled)} drops beyond its interval" if out["refuse"] else ""
     return out
@@ -185,6 +189,9 @@ def to_markdown(result: Mapping, names: tuple[str, str] = ("candidate", "shipped
         lines.append(f"| {' + '.join(recall['sources'])} | {recall['metric']}: {recall['recall_candidate']:.4f} vs "
                      f"{recall['recall_shipped']:.4f} of {recall['people']} people | {recall['difference']:+.4f} | "
                      f"[{recall['low']:+.4f}, {recall['high']:+.4f}] | {recall['n']} |")
+        lines += ["", "Person recall by source (candidate vs shipped): " + "; ".join(
+            f"{s} {r['recall_candidate']:.4f} vs {r['recall_shipped']:.4f} ({r['people']} people)"
+            for s, r in recall["by_source"].items())]
     lines += ["", f"**Decision: {'ship' if result['ship'] else 'do not ship'}** ({result['why']})", ""]
     return "\n".join(lines)
 
