@@ -101,7 +101,7 @@ def pooled_recall_bootstrap(sources: Mapping[str, Mapping[str, Sequence[float]]]
             "recall_candidate": float(totals[0] / totals[2]), "recall_shipped": float(totals[1] / totals[2])}
 
 
-def recall_guard(cand: Mapping, base: Mapping) -> dict:
+def person_recall_guard(cand: Mapping, base: Mapping) -> dict:
     """The pooled person-recall interval of two ``full_res`` dicts over the :data:`RECALL_SOURCES` both have,
     with 'sources' (those pooled) and 'refuse' (True when recall drops beyond the interval, or was not scored:
     'why' says which)."""
@@ -137,9 +137,9 @@ def _model_row(evaluation: Mapping) -> Mapping:
     return rows[0]
 
 
-def decide(candidate: Mapping, baseline: Mapping) -> dict:
+def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> dict:
     """Two ``seg_jax.evaluation.evaluate`` JSON dicts -> per-source intervals and the decision
-    ({'ship': bool, 'why': str})."""
+    ({'ship': bool, 'why': str}). ``recall_guard`` False: the rule without condition 3 (to compare)."""
     cand, base = _model_row(candidate)["full_res"], _model_row(baseline)["full_res"]
     sources = [s for s in cand if s in base]
     if not sources:
@@ -168,12 +168,13 @@ def decide(candidate: Mapping, baseline: Mapping) -> dict:
     elif not negatives_ok:
         reasons.append("false people on the person-free photos not fewer beyond the interval (or more images "
                        "flagged)")
-    out["recall"] = recall_guard(cand, base)
-    if out["recall"]["refuse"]:
-        reasons.append(out["recall"]["why"])
+    if recall_guard:
+        out["recall"] = person_recall_guard(cand, base)
+        if out["recall"]["refuse"]:
+            reasons.append(out["recall"]["why"])
     out["ship"] = not reasons
-    out["why"] = "; ".join(reasons) if reasons else ("no source worse beyond its interval, fewer false people, "
-                                                     "person recall held")
+    out["why"] = "; ".join(reasons) if reasons else ("no source worse beyond its interval, fewer false people"
+                                                     + (", person recall held" if recall_guard else ""))
     return out
 
 
