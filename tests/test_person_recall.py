@@ -154,6 +154,7 @@ def test_ship_rule_refuses_a_drop_in_recall_and_allows_a_steady_one():
     lost = _evaluation(people - (people >= 3), people, davis_found=[1] * 24 + [0] * 24)     # bystanders lost
     result = ship_rule.decide(lost, shipped)
     assert not result["ship"] and "person recall on the pooled people, davis drops" in result["why"]
+    assert ship_rule.decide(lost, shipped, recall_guard=False)["ship"]      # Dice alone did not see it
     assert result["recall"]["high"] < 0 and result["recall"]["recall_candidate"] < result["recall"]["recall_shipped"]
     assert result["recall"]["by_source"]["davis"] == {"people": 48, "recall_candidate": 0.5, "recall_shipped": 1.0}
     assert "person recall, pooled" in ship_rule.to_markdown(result) and "davis 0.5000 vs 1.0000 (48 people)" in \
