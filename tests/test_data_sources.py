@@ -45,7 +45,7 @@ def real_root(tmp_path_factory):
         rgba[5:30, 5:15, 3] = 255
         _write(root / "cutouts" / f"c{i}.png", rgba)
         _write(root / "backgrounds" / f"b{i}.jpg", rng.integers(0, 255, (36, 64, 3), dtype=np.uint8))
-    for seq in ["dance-twirl", "hockey", "rollerblade", "hike", "swing"]:
+    for seq in [*real.HELDOUT["davis"]["test"], *real.HELDOUT["davis"]["val"], "hike", "swing"]:
         for t in range(5):
             _write(root / "davis" / seq / "frames" / f"{t:05d}.jpg", np.full((16, 28, 3), 20 * t, np.uint8))
             _write(root / "davis" / seq / "masks" / f"{t:05d}.png", _blob((16, 28), (2, 14, t, t + 8)))
@@ -146,7 +146,7 @@ def test_clip_starts_and_index_arithmetic(real_root):
     assert clips.clip_starts(2, 3) == []
     seqs = clips.list_davis(os.path.join(real_root, "davis"))
     src = clips.ClipSource(seqs, 2)
-    assert len(src) == 5 * 4
+    assert len(seqs) == 7 and len(src) == 7 * 4
     assert src.locate(0) == (0, 0) and src.locate(5) == (1, 1)
     clip = src[5]
     assert clip["image"].shape == (2, 16, 28, 3)
@@ -213,7 +213,7 @@ def test_real_heldout_split_is_fixed_and_disjoint(real_root):
     train = {p.stem for p in real.pairs(real_root, "people", "train")}
     test = {p.stem for p in real.pairs(real_root, "people", "test")}
     val = {p.stem for p in real.pairs(real_root, "people", "val")}
-    assert train == {"1", "2", "3"} and len(test) == 40 and len(val) == 20
+    assert train == {"1", "2", "3"} and len(test) == 40 and len(val) == len(real.HELDOUT["people"]["val"]) == 30
     assert not (train & test) and not (train & val) and not (val & test)
     assert [s.name for s in real.davis_sequences(real_root, "train")] == ["hike", "swing"]
     files = real.heldout_files(real_root, "test", "davis")
@@ -228,7 +228,7 @@ def test_mixed_pipeline_and_subsets(real_root):
     counts = {s: sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "test", subset=s))
               for s in real.SUBSETS}
     assert counts == {"portraits": 20, "selfies": 120, "people": 40, "fullbody": 80, "davis": 10}
-    assert sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "val")) == 10 + 60 + 20 + 40 + 5
+    assert sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "val")) == 10 + 60 + 30 + 40 + 3 * 5
     ct = _mixed_config(real_root, temporal=True)
     clip = next(data.build_train_iterator(ct, seed=0))
     assert clip["image"].shape == (2, 2, 32, 32, 3)

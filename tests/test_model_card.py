@@ -68,3 +68,17 @@ def test_card_of_an_average_lists_each_source_and_how_it_was_trained(tmp_path):
     assert "Source 1: `workdirs/a/checkpoints/best/3000`" in card and "4800 steps" in card
     assert "--workdir workdirs/a" in card and "[192, 192]" in card
     assert "Source 2: `workdirs/b/checkpoints/best/1500`" in card and "No training record" not in card
+
+
+def test_card_shows_person_recall_beside_the_peers(tmp_path):
+    weights, evaluation = _fake(tmp_path)
+    rows = json.loads(evaluation.read_text())["results"]
+    rows[0]["full_res"]["camvid"] = {"dice": 0.6, "iou": 0.5, "examples": 4, "person_recall": 0.71234,
+                                     "person_recall_small": 0.5, "people": 20, "people_small": 12}
+    rows[1]["full_res"]["camvid"] = {"dice": 0.7, "person_recall": 0.8, "person_recall_small": 0.61}
+    evaluation.write_text(json.dumps({"results": rows}))
+    assert model_card.main(["--weights", str(weights), "--eval", str(evaluation)]) == 0
+    card = (weights / "MODEL_CARD.md").read_text()
+    assert "mediapipe general recall < 1 %" in card
+    row = next(line for line in card.splitlines() if line.startswith("| camvid (20, 12)"))
+    assert row.split(" | ")[1:] == ["0.712", "0.500", "0.800", "0.610 |"]

@@ -141,7 +141,7 @@ def test_false_person_metrics():
 
 def _evaluation(dice, false_share, flagged):
     return {"results": [{"model": "mobilenet", "full_res": {
-        "people": {"per_image": {"dice": list(dice)}},
+        "people": {"per_image": {"dice": list(dice), "people": [1] * len(dice), "people_found": [1] * len(dice)}},
         "negatives": {"false_person_images": flagged, "per_image": {"false_person_share": list(false_share)}}}}]}
 
 

@@ -40,3 +40,12 @@ def test_results_page_indexes_the_folder_and_takes_benchmarks_from_bench(tmp_pat
     assert "- [`bench/`](bench/): Speed and cost" in text and "- [`archive/`](archive/)\n" in text
     assert "the page itself" not in text and "not a table" not in text
     assert text.index("latency table") < text.index("cpu table")              # BENCH.md first
+
+
+def test_front_door_shows_person_recall_where_scored():
+    m = {"dice": 0.6, "examples": 4, "person_recall": 0.75, "person_recall_small": 0.5}
+    rows = [{"model": "mobilenet", "full_res": {"camvid": m, "selfies": {"dice": 0.9, "examples": 3}}},
+            {"model": "rvm", "peer": True, "full_res": {"camvid": {**m, "person_recall": 0.8}}}]
+    lines = report.dice_summary(rows)
+    assert "| camvid (4) | 0.6000, recall 0.750 (small 0.500) | 0.6000, recall 0.800 (small 0.500) |" in lines
+    assert "| selfies (3) | 0.9000 | - |" in lines

@@ -96,6 +96,9 @@ def get_default_config() -> ml_collections.ConfigDict:
     # the whole split; 'source_mean' = the unweighted mean of each real source's val dice_loss (data.source
     # 'mixed'), so a large source (selfies) cannot hide a loss on a small one (people)
     c.val_selection = "pooled"
+    # with 'source_mean': also count the people found (seg_jax.evaluation.person_recall, on the host) and add
+    # 1 - the person recall pooled over people, davis and camvid to the mean, so a loss of small people shows
+    c.val_person_recall = False
     c.eval_at_start = False             # score the starting weights (step 0) first: a checkpoint must beat them
 
     c.loss = "dice"                     # dice (the paper) | bce_dice

@@ -7,16 +7,19 @@ subset        test                                     val
 ============  =======================================  ==========================================
 portraits     20 pairs                                 10 pairs
 selfies       120 pairs                                60 pairs
-people        40 pairs                                 20 pairs
+people        40 pairs                                 30 pairs (10 with two or more people)
 fullbody      80 pairs                                 40 pairs
-davis         sequences ``dance-twirl``, ``hockey``     sequence ``rollerblade``
+davis         sequences ``dance-twirl``, ``hockey``     ``rollerblade``, ``breakdance``, ``breakdance-flare``
 negatives     ``negatives_splits.json`` (20 %)          ``negatives_splits.json`` (10 %)
+camvid        sequence ``Seq05VD``                      ``camvid_splits.json`` (:mod:`seg_jax.data.camvid`)
 ============  =======================================  ==========================================
 
 The still-image stems were chosen once as the first test+val stems in SHA-1 order of the stem
 (:func:`seg_jax.data.folder.hash_split`) and are written out in ``heldout_splits.json`` beside this module so
 they never move. DAVIS test/val sequences were picked by hand so that near-duplicate pairs (breakdance /
-breakdance-flare, kite-surf / kite-walk) stay together on the training side. Training uses everything else:
+breakdance-flare, kite-surf / kite-walk) stay together. The val lists were widened once so that val can see a loss
+of small, many or crowded people (:mod:`seg_jax.data.heldout_val`, its command writes them; the test lists never
+move). Training uses everything else:
 
 - still images (models 1, 2): ``data.weights.composite`` composites (train pairs of every still subset + all
   cutouts pasted on all backgrounds; each subset drawn as a foreground with its share
@@ -40,13 +43,14 @@ import os
 
 import numpy as np
 
-from seg_jax.data import clips, composite, folder, io, negatives
+from seg_jax.data import camvid, clips, composite, folder, io, negatives
 from seg_jax.data.combinators import ConcatSource, RepeatFrames
 
 STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
 SUBSETS = STILL_SUBSETS + ("davis",)
 NEGATIVES = "negatives"        # the person-free photos' held-out split: scored for false people, not Dice
-EVAL_SUBSETS = SUBSETS + (NEGATIVES,)
+CAMVID = camvid.FOLDER         # street frames, every pedestrian labelled, riders ignored: scored where the root has it
+EVAL_SUBSETS = SUBSETS + (CAMVID, NEGATIVES)
 FOREGROUND_SOURCES = STILL_SUBSETS + ("cutouts",)
 REQUIRED_FOLDERS = SUBSETS + ("cutouts", "backgrounds")
 
@@ -252,6 +256,9 @@ def subset_source(config, split: str, subset: str, temporal: bool):
     if subset == NEGATIVES:
         src = negatives.NegativeImageSource(negatives.negative_images(root, split), f"negatives:{split}")
         return RepeatFrames(src, t) if temporal else src
+    if subset == CAMVID:
+        src = camvid.CamVidSource(root, split)
+        return RepeatFrames(src, t) if temporal else src
     if subset == "davis":
         seqs = davis_sequences(root, split)
         if temporal:
@@ -275,12 +282,15 @@ def eval_source(config, split: str, subset: str | None, temporal: bool):
 def heldout_files(root: str, split: str = "test", subset: str = "portraits") -> list[dict]:
     """Original full-resolution files of a held-out subset, in evaluation order.
 
-    -> [{'name': str, 'image_path': str, 'mask_path': str, 'sequence': str}] ('sequence' is '' for stills).
-    Load one with :func:`read_heldout` (mask resized to the image with nearest-neighbour where only its size
-    differs; the person-free ``negatives`` have no mask file: their mask is all zero).
+    -> [{'name': str, 'image_path': str, 'mask_path': str, 'sequence': str}] ('sequence' is '' for stills;
+    ``camvid`` entries also have 'ignore_path'). Load one with :func:`read_heldout` (mask resized to the image with
+    nearest-neighbour where only its size differs; the person-free ``negatives`` have no mask file: their mask is
+    all zero).
     """
     if subset == NEGATIVES:
         return negatives.heldout_files(root, split)
+    if subset == CAMVID:
+        return camvid.heldout_files(root, split)
     if subset == "davis":
         return [{"name": f"{s.name}/{os.path.basename(f)}", "image_path": f, "mask_path": m, "sequence": s.name}
                 for s in davis_sequences(root, split) for f, m in zip(s.frames, s.masks)]
@@ -289,8 +299,12 @@ def heldout_files(root: str, split: str = "test", subset: str = "portraits") -> 
 
 
 def read_heldout(entry: dict) -> dict:
-    """One :func:`heldout_files` entry -> {'image': uint8 (H, W, 3), 'mask': uint8 (H, W, 1)}."""
+    """One :func:`heldout_files` entry -> {'image': uint8 (H, W, 3), 'mask': uint8 (H, W, 1)}, plus 'ignore' uint8
+    (H, W, 1) (255 = left out of every metric) where the entry has an 'ignore_path'."""
     if not entry["mask_path"]:
         image = io.read_image(entry["image_path"])
         return {"image": image, "mask": np.zeros(image.shape[:2] + (1,), np.uint8)}
-    return io.read_pair(entry["image_path"], entry["mask_path"])
+    pair = io.read_pair(entry["image_path"], entry["mask_path"])
+    if entry.get("ignore_path"):
+        pair["ignore"] = camvid.read_ignore(entry["ignore_path"], pair["image"].shape[:2])
+    return pair

@@ -10,7 +10,11 @@ Two protocols, reported side by side:
 - ``full_res`` (the product): ``seg_jax.Segmenter`` on the original full-resolution images (guided-filter
   upsampling included), DAVIS sequences streamed in order with the state carried; scores at full resolution
   (Dice, person IoU and mIoU at threshold 0.5, MAD, boundary F), plus on video flicker = mean
-  |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling).
+  |alpha_t - alpha_{t-1}| over pixels whose true label does not change and dtSSD (RVM's scaling), and person
+  recall (:mod:`seg_jax.evaluation.person_recall`: the share of labelled people found, overall and by size).
+
+Sources: the held-out person sources, CamVid's street frames (every pedestrian labelled; its ``ignore`` pixels,
+riders and unlabelled regions, count in no metric) and the person-free photos, where the data root has them.
 
 Peers (``--peers mediapipe,rvm,modnet``, the default): MediaPipe's selfie segmenter (general 256x256 and landscape
 144x256), RVM (recurrent MobileNetV3, ~384 px internally, state carried through each clip and zero per still) and
@@ -40,6 +44,7 @@ from seg_jax.common.writer import OutputError, check_output, write_text
 from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.configs.sizes import parse_size
 from seg_jax.evaluation.metrics import add_sums, probability_sums, summarize
+from seg_jax.evaluation.person_recall import SIZE_BINS, add_counts, recall_counts, source_recall, summarize_recall
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
 
@@ -104,14 +109,18 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
 def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], label: str = "") -> dict[str, float]:
     """Run ``segmenter`` on original images in order (resetting at each new sequence); score at full res.
     ``label``: shown on a progress bar on stderr (none when empty). Besides the pooled metrics: on person-free
-    images the share flagged with a false person (``false_person_images``, :mod:`seg_jax.evaluation.false_person`), and
-    ``per_image`` lists (Dice, false-person share; the person-free images' largest region) in file order."""
+    images the share flagged with a false person (``false_person_images``, :mod:`seg_jax.evaluation.false_person`),
+    person recall overall and by size where the masks hold people (``person_recall*``, ``people*``:
+    :mod:`seg_jax.evaluation.person_recall`), and ``per_image`` lists (Dice, false-person share, people and people
+    found; the person-free images' largest region) in file order. Pixels an entry's ignore map marks count in no
+    metric."""
     from seg_jax.data import read_heldout
     from seg_jax.evaluation.false_person import flagged_share, image_scores
     from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
     sums_fn = jax.jit(probability_sums)
-    total, flicker, dtssd, previous_sequence, seconds = None, None, None, None, []
-    per_image: dict[str, list] = {"dice": [], "false_person_share": [], "person_free_region_share": []}
+    total, flicker, dtssd, previous_sequence, seconds, people = None, None, None, None, [], None
+    per_image: dict[str, list] = {"dice": [], "false_person_share": [], "person_free_region_share": [],
+                                  "people": [], "people_found": []}
     if label:
         from tqdm import tqdm
         files = tqdm(files, desc=label, unit="image", file=sys.stderr, dynamic_ncols=True, leave=False)
@@ -129,8 +138,14 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], labe
         alpha = segmenter.step(pair["image"])
         seconds.append(time.perf_counter() - t0)
         target = pair["mask"][..., 0].astype(np.float32) / 255.0
-        total = add_sums(total, sums_fn(alpha[None], target[None]))
-        scores = image_scores(alpha, target)
+        ignore = pair["ignore"][..., 0] >= 128 if "ignore" in pair else None
+        weights = None if ignore is None else (~ignore).astype(np.float32)[None]
+        total = add_sums(total, sums_fn(alpha[None], target[None], None, weights))
+        counts = recall_counts(alpha, target, ignore)
+        people = add_counts(people, counts)
+        per_image["people"].append(counts["people"])
+        per_image["people_found"].append(counts["people_found"])
+        scores = image_scores(alpha, target, ignore)
         per_image["dice"].append(scores["dice"])
         per_image["false_person_share"].append(scores["false_person_share"])
         if scores["person_free"]:
@@ -141,6 +156,8 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], labe
     if total is None:
         raise ValueError("no files to evaluate")
     result = summarize(total)
+    if people["people"] > 0:
+        result.update(summarize_recall(people))
     if per_image["person_free_region_share"]:
         result["false_person_images"] = flagged_share(per_image["person_free_region_share"])
     result["per_image"] = per_image      # paired per-image scores: seg_jax.evaluation.ship_rule's bootstrap
@@ -288,6 +305,17 @@ def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Map
             "input_size": [h, w], "iterations": iterations}
 
 
+def warn_no_people(subset: str, metrics: Mapping[str, Any]) -> None:
+    """One stderr line when a person source's masks hold no labelled person (its recall cell stays empty); the
+    person-free photos are expected to have none."""
+    from seg_jax import data
+    if subset != data.NEGATIVES and "person_recall" not in metrics:
+        try:
+            source_recall(None, subset)
+        except ValueError as e:
+            print(f"seg_jax.evaluate: {e}", file=sys.stderr)
+
+
 def hardware() -> dict[str, Any]:
     from seg_jax.bench.cpuinfo import cpu_model
     cpu = cpu_model() or platform.processor() or platform.machine()
@@ -296,13 +324,17 @@ def hardware() -> dict[str, Any]:
 
 
 def default_subsets(data_root: str) -> list[str]:
-    """Every person source, and the person-free photos when the data root has them (one stderr line if not)."""
+    """Every person source, CamVid's street frames and the person-free photos where the data root has them (one
+    stderr line when it has no person-free photos)."""
     from seg_jax import data
-    if os.path.isdir(os.path.join(data_root, "negatives")):
-        return list(data.EVAL_SUBSETS)
+    subsets = list(data.SUBSETS)
+    if os.path.isdir(os.path.join(data_root, data.CAMVID)):
+        subsets.append(data.CAMVID)
+    if os.path.isdir(os.path.join(data_root, data.NEGATIVES)):
+        return subsets + [data.NEGATIVES]
     print(f"seg_jax.evaluate: {data_root} has no negatives/ folder: no false-person rows on person-free photos",
           file=sys.stderr)
-    return list(data.SUBSETS)
+    return subsets
 
 
 def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path: str | None = DEFAULT_DATA_ROOT,
@@ -349,6 +381,7 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
         for subset in subsets:
             files = data.heldout_files(config.data.root, split=split, subset=subset)
             result["full_res"][subset] = evaluate_full_resolution(segmenter, files, f"{model_name} {subset}")
+            warn_no_people(subset, result["full_res"][subset])
     if fps:
         result["speed"] = measure_fps(model_name, variables, model_config, size)
     return result
@@ -397,7 +430,9 @@ def to_markdown(results: Sequence[Mapping[str, Any]], comparison: Mapping[str, f
     return "\n".join(lines)
 
 
-FULL_RES_COLUMNS = ("dice", "iou", "miou", "mad", "boundary_f", "false_person", "false_person_images")
+RECALL_COLUMNS = ("person_recall", *(f"person_recall_{name}" for name, _, _ in SIZE_BINS))
+FULL_RES_COLUMNS = ("dice", "iou", "miou", "mad", "boundary_f", "false_person", "false_person_images",
+                    *RECALL_COLUMNS)
 NO_DICE_SOURCES = ("negatives",)    # person-free: Dice, IoU and boundary F are undefined there
 
 
@@ -421,9 +456,12 @@ def full_res_table(results: Sequence[Mapping[str, Any]]) -> list[str]:
              "MediaPipe through its own `process()`, RVM and MODNet through their ONNX graphs in their own "
              "processes, on the same decoded images; Dice and IoU at 0.5; false person: the share of non-person "
              "pixels predicted person; images flagged: the share of person-free photos with a predicted person "
-             "region of at least 1 % of the image; flicker and dtSSD on video only)", "",
-             "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | False person | Images flagged | Flicker "
-             "| dtSSD |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "region of at least 1 % of the image; person recall: the share of labelled people (connected regions) "
+             "at least half predicted person, overall and by size (small < 1 %, medium 1-5 %, large > 5 % of the "
+             "image); ignored pixels count nowhere; flicker and dtSSD on video only)", "",
+             "| Source | Model | Dice | IoU | mIoU | MAD | Boundary F | False person | Images flagged | Person recall "
+             "| Recall small | Recall medium | Recall large | Flicker | dtSSD |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for subset, entries in by_source.items():
         for model, m in entries:
             temporal = " | ".join(f"{m[k]:.4f}" if k in m else "-" for k in ("flicker", "dtssd"))

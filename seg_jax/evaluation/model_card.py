@@ -26,7 +26,9 @@ DEFAULT_EVAL = {"mobilenet": "results/eval/eval-mobilenet.json", "convlstm": "re
                 "unet": "results/eval/eval-unet-cpu.json"}
 DEFAULT_PEERS = "results/eval/eval-mobilenet.json"
 METRICS = (("dice", "Dice"), ("iou", "IoU"), ("boundary_f", "boundary F"), ("mad", "MAD"))
-SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis", "negatives")
+SOURCE_ORDER = ("portraits", "selfies", "people", "fullbody", "davis", "camvid", "negatives")
+# person recall columns: evaluate's keys (seg_jax.evaluation.person_recall.SIZE_BINS; that module imports jax)
+RECALL = (("person_recall", "recall"), ("person_recall_small", "recall < 1 %"))
 NO_DICE_SOURCES = ("negatives",)   # person-free photos: scored by false people only
 
 ARCHITECTURES = {
@@ -84,7 +86,29 @@ def _metric_table(model_row: dict, peers: list[dict], peer_note: str) -> list[st
         cells += [_fmt(full[source].get(k)) for k, _ in METRICS[2:]]
         n = full[source].get("examples")
         lines.append(f"| {source} ({int(n) if n else '?'}) | " + " | ".join(cells) + " |")
-    return lines + _false_person_table(model_row, peers, names) + ([""] + [peer_note] if peer_note else [])
+    return (lines + _false_person_table(model_row, peers, names) + _recall_table(model_row, peers, names)
+            + ([""] + [peer_note] if peer_note else []))
+
+
+def _recall_table(model_row: dict, peers: list[dict], names: list[str]) -> list[str]:
+    """Person recall per source (the share of labelled people at least half predicted person), overall and for
+    small people (< 1 % of the image), for the model and each peer."""
+    full = model_row.get("full_res", {})
+    sources = [s for s in SOURCE_ORDER if "person_recall" in full.get(s, {})] + sorted(
+        s for s in set(full) - set(SOURCE_ORDER) if "person_recall" in full[s])
+    if not sources:
+        return []
+    lines = ["", "Person recall (higher is better): the share of labelled people (connected person regions) at least "
+             "half predicted person, overall and for small people (under 1 % of the image); ignored pixels count "
+             "nowhere.", "", "| source (people, small) | " + " | ".join(f"{n} {label}" for n in names
+                                                                           for _, label in RECALL) + " |",
+             "|" + "---|" * (1 + len(RECALL) * len(names))]
+    for source in sources:
+        rows = [row.get("full_res", {}).get(source, {}) for row in [model_row] + peers]
+        m = full[source]
+        lines.append(f"| {source} ({int(m.get('people', 0))}, {int(m.get('people_small', 0))}) | "
+                     + " | ".join(_fmt(r.get(k)) for r in rows for k, _ in RECALL) + " |")
+    return lines
 
 
 def _false_person_table(model_row: dict, peers: list[dict], names: list[str]) -> list[str]:

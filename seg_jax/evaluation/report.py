@@ -163,7 +163,8 @@ def results_section(results: Path, figures: Sequence[str]) -> str:
 
 def dice_summary(rows: Sequence[dict]) -> list[str]:
     """A compact table of one evaluation: full-resolution Dice per source (rows) and model (columns), with the
-    flicker of video sources in brackets; on person-free photos, the share of images flagged with a person."""
+    flicker of video sources in brackets and the person recall (and small people's, under 1 % of the image) where
+    scored; on person-free photos, the share of images flagged with a person."""
     models = [r for r in rows if r.get("full_res")]
     sources = list(dict.fromkeys(s for r in models for s in r["full_res"]))
     lines = ["| Source | " + " | ".join(r["model"] for r in models) + " |", "|---" * (len(models) + 1) + "|"]
@@ -177,6 +178,9 @@ def dice_summary(rows: Sequence[dict]) -> list[str]:
             cell = "-" if m is None else f"{m['dice']:.4f}"
             if m is not None and "flicker" in m:
                 cell += f" (flicker {m['flicker']:.4f})"
+            if m is not None and "person_recall" in m:
+                cell += f", recall {m['person_recall']:.3f}" + (f" (small {m['person_recall_small']:.3f})"
+                                                                if "person_recall_small" in m else "")
             cells.append(cell)
         n = next((r["full_res"][s].get("examples") for r in models if s in r["full_res"]), None)
         lines.append(f"| {s}{f' ({int(n)})' if n else ''} | " + " | ".join(cells) + " |")

@@ -11,10 +11,17 @@ bootstrap interval (images resampled with replacement; video frames in blocks of
 consecutive frames, since neighbouring frames are not independent). On the person-free photos the paired
 difference is the per-image false-person share (shipped - candidate: positive = fewer false people).
 
+Person recall (:mod:`seg_jax.evaluation.person_recall`) is pooled over the people-centric sources
+(:data:`RECALL_SOURCES`: small, many and partly hidden people, where a per-source Dice averages a lost bystander
+away): the paired difference is (people found by the candidate - people found by the shipped weights) / people,
+summed over the sources, with each source's images (video in blocks) resampled together for the interval.
+
 The candidate ships when
 1. no person source is worse beyond its interval (the interval's upper end is not below 0), and
 2. the false-person share on the person-free photos improves beyond its interval (lower end above 0), and
-   the share of person-free images flagged with a person is not higher.
+   the share of person-free images flagged with a person is not higher, and
+3. person recall on the pooled people-centric sources does not drop beyond its interval (upper end not below 0;
+   both evaluations must have scored it).
 """
 from __future__ import annotations
 
@@ -28,12 +35,14 @@ import numpy as np
 from seg_jax.common.args import OneLineParser
 from seg_jax.common.exit_codes import USER_ERROR
 from seg_jax.common.writer import OutputError, check_folder, check_output, write_json, write_text
+from seg_jax.evaluation.person_recall import PEOPLE_CENTRIC
 
 CONFIDENCE = 0.95
 RESAMPLES = 4000
 VIDEO_BLOCK = 8
 VIDEO_SOURCES = ("davis",)
 NEGATIVE_SOURCES = ("negatives",)
+RECALL_SOURCES = PEOPLE_CENTRIC
 
 
 def paired_bootstrap(candidate: Sequence[float], baseline: Sequence[float], *, block: int = 1,
@@ -48,14 +57,79 @@ def paired_bootstrap(candidate: Sequence[float], baseline: Sequence[float], *, b
         raise ValueError(f"paired scores must be two equal, non-empty lists (got {c.shape} and {b.shape}); "
                          "evaluate both weights on the same split and files")
     diff = c - b
-    n, block = len(diff), max(1, min(int(block), len(diff)))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
-    idx = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
-    means = diff[idx].mean(axis=1)
+    means = diff[_resample(len(diff), block, resamples, np.random.default_rng(seed))].mean(axis=1)
     tail = (1 - confidence) / 2
     return {"difference": float(diff.mean()), "low": float(np.quantile(means, tail)),
-            "high": float(np.quantile(means, 1 - tail)), "n": int(n)}
+            "high": float(np.quantile(means, 1 - tail)), "n": int(len(diff))}
+
+
+def _resample(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n) indices into n items: moving blocks of ``block`` consecutive items, drawn with replacement."""
+    block = max(1, min(int(block), n))
+    starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+
+
+def pooled_recall_bootstrap(sources: Mapping[str, Mapping[str, Sequence[float]]], *, resamples: int = RESAMPLES,
+                            confidence: float = CONFIDENCE, seed: int = 0) -> dict[str, float]:
+    """Paired difference of person recall pooled over sources, and its percentile bootstrap interval.
+
+    ``sources``: {name: {'found_candidate', 'found_shipped', 'people': per-image counts (same order), 'block': int}}.
+    Each resample draws every source's images (in blocks of its 'block') and pools the sums:
+    (sum found_candidate - sum found_shipped) / sum people. -> {'difference', 'low', 'high', 'n' (images),
+    'people', 'recall_candidate', 'recall_shipped'}.
+    """
+    rng = np.random.default_rng(seed)
+    found_c, found_b, people = np.zeros(resamples), np.zeros(resamples), np.zeros(resamples)
+    totals = np.zeros(3)
+    images = 0
+    for name, s in sources.items():
+        arrays = [np.asarray(s[k], np.float64) for k in ("found_candidate", "found_shipped", "people")]
+        if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1 or not len(arrays[0]):
+            raise ValueError(f"{name}: per-image people counts must be equal, non-empty lists; evaluate both "
+                             "weights on the same split and files")
+        idx = _resample(len(arrays[0]), int(s.get("block", 1)), resamples, rng)
+        found_c += arrays[0][idx].sum(axis=1)
+        found_b += arrays[1][idx].sum(axis=1)
+        people += arrays[2][idx].sum(axis=1)
+        totals += [a.sum() for a in arrays]
+        images += len(arrays[0])
+    if totals[2] <= 0:
+        raise ValueError("no labelled people on the people-centric sources; person recall is undefined there")
+    diffs = (found_c - found_b) / np.maximum(people, 1)
+    tail = (1 - confidence) / 2
+    return {"difference": float((totals[0] - totals[1]) / totals[2]), "low": float(np.quantile(diffs, tail)),
+            "high": float(np.quantile(diffs, 1 - tail)), "n": int(images), "people": int(totals[2]),
+            "recall_candidate": float(totals[0] / totals[2]), "recall_shipped": float(totals[1] / totals[2])}
+
+
+def person_recall_guard(cand: Mapping, base: Mapping) -> dict:
+    """The pooled person-recall interval of two ``full_res`` dicts over the :data:`RECALL_SOURCES` both have,
+    with 'sources' (those pooled) and 'refuse' (True when recall drops beyond the interval, or was not scored:
+    'why' says which)."""
+    pooled = {}
+    for source in (s for s in RECALL_SOURCES if s in cand and s in base):
+        c, b = cand[source].get("per_image") or {}, base[source].get("per_image") or {}
+        if "people" not in c or "people" not in b:
+            continue
+        if list(c["people"]) != list(b["people"]):
+            raise ValueError(f"{source}: the two evaluations count different people per image; evaluate both "
+                             "weights on the same split and files")
+        pooled[source] = {"found_candidate": c["people_found"], "found_shipped": b["people_found"],
+                          "people": c["people"], "block": VIDEO_BLOCK if source in VIDEO_SOURCES else 1}
+    if not pooled or not sum(sum(p["people"]) for p in pooled.values()):
+        return {"sources": [], "refuse": True,
+                "why": f"no person recall scored on {', '.join(RECALL_SOURCES)} (rerun python -m "
+                       "seg_jax.evaluate on both weights: it scores recall per image)"}
+    out = {"sources": list(pooled), "metric": "person recall, pooled (candidate - shipped)",
+           **pooled_recall_bootstrap(pooled),
+           "by_source": {s: {"people": int(sum(p["people"])),
+                             "recall_candidate": sum(p["found_candidate"]) / max(1, sum(p["people"])),
+                             "recall_shipped": sum(p["found_shipped"]) / max(1, sum(p["people"]))}
+                         for s, p in pooled.items()}}
+    out["refuse"] = out["high"] < 0
+    out["why"] = f"person recall on the pooled {', '.join(pooled)} drops beyond its interval" if out["refuse"] else ""
+    return out
 
 
 def _model_row(evaluation: Mapping) -> Mapping:
@@ -65,9 +139,9 @@ def _model_row(evaluation: Mapping) -> Mapping:
     return rows[0]
 
 
-def decide(candidate: Mapping, baseline: Mapping) -> dict:
+def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> dict:
     """Two ``seg_jax.evaluation.evaluate`` JSON dicts -> per-source intervals and the decision
-    ({'ship': bool, 'why': str})."""
+    ({'ship': bool, 'why': str}). ``recall_guard`` False: the rule without condition 3 (to compare)."""
     cand, base = _model_row(candidate)["full_res"], _model_row(baseline)["full_res"]
     sources = [s for s in cand if s in base]
     if not sources:
@@ -96,8 +170,13 @@ def decide(candidate: Mapping, baseline: Mapping) -> dict:
     elif not negatives_ok:
         reasons.append("false people on the person-free photos not fewer beyond the interval (or more images "
                        "flagged)")
+    if recall_guard:
+        out["recall"] = person_recall_guard(cand, base)
+        if out["recall"]["refuse"]:
+            reasons.append(out["recall"]["why"])
     out["ship"] = not reasons
-    out["why"] = "; ".join(reasons) if reasons else "no source worse beyond its interval, fewer false people"
+    out["why"] = "; ".join(reasons) if reasons else ("no source worse beyond its interval, fewer false people"
+                                                     + (", person recall held" if recall_guard else ""))
     return out
 
 
@@ -108,6 +187,14 @@ def to_markdown(result: Mapping, names: tuple[str, str] = ("candidate", "shipped
     for source, r in result["sources"].items():
         lines.append(f"| {source} | {r['metric']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] "
                      f"| {r['n']} |")
+    recall = result.get("recall") or {}
+    if recall.get("sources"):
+        lines.append(f"| {' + '.join(recall['sources'])} | {recall['metric']}: {recall['recall_candidate']:.4f} vs "
+                     f"{recall['recall_shipped']:.4f} of {recall['people']} people | {recall['difference']:+.4f} | "
+                     f"[{recall['low']:+.4f}, {recall['high']:+.4f}] | {recall['n']} |")
+        lines += ["", "Person recall by source (candidate vs shipped): " + "; ".join(
+            f"{s} {r['recall_candidate']:.4f} vs {r['recall_shipped']:.4f} ({r['people']} people)"
+            for s, r in recall["by_source"].items())]
     lines += ["", f"**Decision: {'ship' if result['ship'] else 'do not ship'}** ({result['why']})", ""]
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ from seg_jax.data.public import sources as public_sources
 from seg_jax.data.public.store import PublicDataError
 from seg_jax.data.sources import resolve_source
 from seg_jax.evaluation.metrics import add_sums, summarize
+from seg_jax.evaluation.person_recall import COUNT_KEYS, PEOPLE_CENTRIC, add_counts, summarize_recall
 from seg_jax.models import build as model_build
 from seg_jax.models.registry import get_spec
 from seg_jax.training import checkpointing
@@ -112,7 +113,9 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
     'source_mean': each real source scored on its own (``dice_loss_<source>`` keys; ``max_eval_examples`` per
     source), the pooled metrics summed from the same batches, selection_loss = the unweighted mean of the
     per-source dice_loss and, where the data root has person-free photos, of their val split's soft false-person
-    share (``false_person_negatives``: the mean predicted alpha on images with no person).
+    share (``false_person_negatives``: the mean predicted alpha on images with no person); CamVid counts as a
+    source where the root has it. With ``config.val_person_recall`` the mean also takes ``person_miss`` = 1 - the
+    person recall pooled over the people-centric sources (:func:`pooled_person_recall`).
     """
     def score(subset):
         return evaluate_batches(eval_step, state, data.build_eval_batches(config, "val", subset, temporal=temporal),
@@ -121,14 +124,17 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
     if config.val_selection != "source_mean":
         val = summarize(score(None), config.dice_smooth)
         return {**val, "selection_loss": val["dice_loss"]}
-    totals, per_source = None, {}
-    for subset in data.SUBSETS:
+    totals, per_source, by_source = None, {}, {}
+    for subset in dict.fromkeys((*data.SUBSETS, data.CAMVID)):
         try:
             total = score(subset)
         except ValueError:          # a source with no val examples (a partial data root)
             continue
-        totals = add_sums(totals, total)
+        totals, by_source[subset] = add_sums(totals, total), total
         per_source[f"dice_loss_{subset}"] = summarize(total, config.dice_smooth)["dice_loss"]
+    recall = pooled_person_recall(by_source) if config.get("val_person_recall", False) else None
+    if recall is not None:
+        per_source["person_miss"] = 1.0 - recall
     if totals is None:
         raise ValueError("the evaluation split is empty; check config.data (source, root, val_fraction)")
     try:
@@ -140,10 +146,22 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
             "selection_loss": float(np.mean(list(per_source.values())))}
 
 
+def pooled_person_recall(by_source: Mapping[str, Mapping[str, float]]) -> float | None:
+    """{source: metric sums with people counts} -> person recall pooled over the people-centric sources
+    (:data:`seg_jax.evaluation.person_recall.PEOPLE_CENTRIC`) present; None when they hold no counted person."""
+    counts = None
+    for source in PEOPLE_CENTRIC:
+        if "people" in by_source.get(source, {}):
+            counts = add_counts(counts, {k: by_source[source][k] for k in COUNT_KEYS})
+    return None if not counts or counts["people"] <= 0 else summarize_recall(counts)["person_recall"]
+
+
 def _val_message(step: int, val: Mapping[str, float], improved: bool) -> str:
     by_source = "".join(f" {k[len('dice_loss_'):]}={v:.4f}" for k, v in val.items() if k.startswith("dice_loss_"))
     if "false_person_negatives" in val:
         by_source += f" false_person(negatives)={val['false_person_negatives']:.4f}"
+    if "person_miss" in val:
+        by_source += f" person_recall={1.0 - val['person_miss']:.4f}"
     return (f"step {step}: val dice_loss={val['dice_loss']:.4f} dice={val['dice']:.4f} iou={val['iou']:.4f}"
             f"{by_source}{' (best)' if improved else ''}")
 

@@ -16,6 +16,7 @@ import optax
 from flax import traverse_util
 
 from seg_jax.evaluation.metrics import binary_dice, segmentation_sums
+from seg_jax.evaluation.person_recall import recall_sums
 from seg_jax.models import get_spec
 from seg_jax.training.losses import segmentation_loss, temporal_consistency_loss
 from seg_jax.training.optimizer import learning_rate, make_optimizer, plateau_scale, trainable_mask, trainable_patterns
@@ -156,7 +157,8 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
 
 
 def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> dict[str, jax.Array]:
-    """Metric sums over ``batch`` (padded examples, ``valid == False``, are excluded)."""
+    """Metric sums over ``batch`` (padded examples, ``valid == False``, are excluded); with
+    ``config.val_person_recall`` also the people counts of :func:`seg_jax.evaluation.person_recall.recall_sums`."""
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
                              images, train=False, settle_steps=clip_settle_steps(config, model_name))
@@ -167,7 +169,10 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
         targets = targets.reshape((b * t,) + targets.shape[2:])
         valid = None if valid is None else jnp.repeat(valid, t)
         weights = None if weights is None else weights.reshape((b * t,) + weights.shape[2:])
-    return segmentation_sums(logits, targets, valid, weights)
+    sums = segmentation_sums(logits, targets, valid, weights)
+    if config.get("val_person_recall", False):      # people and people found (seg_jax.evaluation.person_recall)
+        sums.update(recall_sums(jax.nn.sigmoid(logits.astype(jnp.float32)), targets, valid, weights))
+    return sums
 
 
 def make_train_step(model: nn.Module, model_name: str, config, **jit_kwargs) -> Callable:
