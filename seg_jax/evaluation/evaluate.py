@@ -38,15 +38,29 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags, logging
+from ml_collections import config_flags
 
+from seg_jax import data
 from seg_jax.artifacts import model_io, weights_folder
+from seg_jax.artifacts.settle import manifest_settle_steps
+from seg_jax.bench.cpuinfo import cpu_model
+from seg_jax.common.exit_codes import fail
 from seg_jax.common.writer import OutputError, check_output, write_text
+from seg_jax.configs import get_default_config
 from seg_jax.configs.default import DEFAULT_DATA_ROOT
+from seg_jax.configs.flags import parser_for
 from seg_jax.configs.sizes import parse_size
+from seg_jax.data import read_heldout
+from seg_jax.evaluation.false_person import flagged_share, image_scores
 from seg_jax.evaluation.metrics import add_sums, probability_sums, summarize
+from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
 from seg_jax.evaluation.person_recall import SIZE_BINS, add_counts, recall_counts, source_recall, summarize_recall
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
+from seg_jax.peers import mediapipe as peers
+from seg_jax.peers import modnet, rvm
+from seg_jax.training.steps import TrainState, make_eval_step
 
 EVAL_COMPILED_SIZES = 96     # frame sizes a full-resolution evaluation keeps compiled (~40 MB each)
 TABLE1_COLUMNS = ("dice_loss", "dice", "mad", "mse", "iou", "boundary_f", "mean_image_dice", "false_person")
@@ -62,7 +76,6 @@ def is_plain_folder(data_path: str | os.PathLike) -> bool:
 def eval_config(model_name: str, model_config: Mapping[str, Any] | None, base: ml_collections.ConfigDict | None,
                 data_path: str | None, image_size: Sequence[int]) -> ml_collections.ConfigDict:
     """The config the resized protocol runs with: ``base`` (or defaults), the model, and the data path."""
-    from seg_jax.configs import get_default_config
     config = ml_collections.ConfigDict(base.to_dict()) if base is not None else get_default_config()
     if model_config:
         config.model.update({k: v for k, v in dict(model_config).items() if k in config.model})
@@ -86,8 +99,6 @@ def evaluate_resized(model_name: str, variables: Mapping[str, Any], config: ml_c
                      split: str, subset: str | None, settle_steps: int = 0) -> dict[str, float]:
     """The paper's protocol: metric sums over the whole (resized) split; temporal models see T=1 on stills
     (each clip settled on its first frame when the weights declare ``settle_steps``)."""
-    from seg_jax import data
-    from seg_jax.training.steps import TrainState, make_eval_step
     config = ml_collections.ConfigDict(config.to_dict())
     if get_spec(model_name).temporal and subset != "davis":
         config.data.clip_length = 1  # still images: the paper's one-frame use of the ConvLSTM
@@ -114,9 +125,6 @@ def evaluate_full_resolution(segmenter, files: Sequence[Mapping[str, str]], labe
     :mod:`seg_jax.evaluation.person_recall`), and ``per_image`` lists (Dice, false-person share, people and people
     found; the person-free images' largest region) in file order. Pixels an entry's ignore map marks count in no
     metric."""
-    from seg_jax.data import read_heldout
-    from seg_jax.evaluation.false_person import flagged_share, image_scores
-    from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
     sums_fn = jax.jit(probability_sums)
     total, flicker, dtssd, previous_sequence, seconds, people = None, None, None, None, [], None
     per_image: dict[str, list] = {"dice": [], "false_person_share": [], "person_free_region_share": [],
@@ -200,8 +208,6 @@ def evaluate_mediapipe(data_root: str, split: str, subsets: Sequence[str], insta
     """
     import sys
 
-    from seg_jax import data
-    from seg_jax.peers import mediapipe as peers
     rows = {m: {"model": name, "peer": True, "split": split, "full_res": {}} for m, name in PEER_ROWS.items()}
     for subset in subsets:
         files = data.heldout_files(data_root, split=split, subset=subset)
@@ -224,7 +230,6 @@ PEER_CHOICES = ("mediapipe", *ISOLATED_PEERS)
 
 def _isolated_peer(name: str):
     """(IsolatedPeer, row name) of an ONNX peer in its own virtualenv: 'rvm' or 'modnet'."""
-    from seg_jax.peers import modnet, rvm
     module = {"rvm": rvm, "modnet": modnet}[name]
     return module.PEER, module.ROW_NAME
 
@@ -238,7 +243,6 @@ def evaluate_isolated_peer(name: str, data_root: str, split: str, subsets: Seque
     "full_res": {subset: metrics}, "peer_seconds_per_frame": {subset: s}})], or [] after one line on stderr
     when the peer cannot be run.
     """
-    from seg_jax import data
     peer, row_name = _isolated_peer(name)
     row = {"model": row_name, "peer": True, "split": split, "full_res": {}, "peer_seconds_per_frame": {}}
     for subset in subsets:
@@ -308,7 +312,6 @@ def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Map
 def warn_no_people(subset: str, metrics: Mapping[str, Any]) -> None:
     """One stderr line when a person source's masks hold no labelled person (its recall cell stays empty); the
     person-free photos are expected to have none."""
-    from seg_jax import data
     if subset != data.NEGATIVES and "person_recall" not in metrics:
         try:
             source_recall(None, subset)
@@ -317,7 +320,6 @@ def warn_no_people(subset: str, metrics: Mapping[str, Any]) -> None:
 
 
 def hardware() -> dict[str, Any]:
-    from seg_jax.bench.cpuinfo import cpu_model
     cpu = cpu_model() or platform.processor() or platform.machine()
     return {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind), "cpu": cpu,
             "cpu_count": os.cpu_count(), "jax": jax.__version__, "load_average": os.getloadavg()[0]}
@@ -326,7 +328,6 @@ def hardware() -> dict[str, Any]:
 def default_subsets(data_root: str) -> list[str]:
     """Every person source, CamVid's street frames and the person-free photos where the data root has them (one
     stderr line when it has no person-free photos)."""
-    from seg_jax import data
     subsets = list(data.SUBSETS)
     if os.path.isdir(os.path.join(data_root, data.CAMVID)):
         subsets.append(data.CAMVID)
@@ -346,8 +347,6 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
     ``guided_subsample``: the full-resolution protocol's guided-filter fit scale (``Refine.subsample``);
     ``base_size``: its inference pixel budget ('HxW', adapted to each image's aspect; None = the manifest's);
     ``stabilise``: its stream's hold (:func:`seg_jax.ops.stabilise.parse_stabilise` form; None = the default)."""
-    from seg_jax import data
-    from seg_jax.artifacts.settle import manifest_settle_steps
     variables, manifest = model_io.load_weights(model_name, checkpoint)
     model_config = dict(manifest.get("model") or {"name": model_name})
     size = tuple(image_size or manifest.get("input_size") or
@@ -475,7 +474,6 @@ def _write_outputs(out: Path, evaluation: Mapping[str, Any], markdown: str, opti
                    guards: Mapping[str, Any] | None = None) -> None:
     """``out`` (JSON) and its .md through the shared writer (beside, then renamed: a failed write keeps the
     earlier files); a failure is one line and exit code 2."""
-    from seg_jax.common.exit_codes import fail
     try:
         write_text(out, json.dumps(evaluation, indent=2, default=float) + "\n", option=option, **(guards or {}))
         write_text(out.with_suffix(".md"), markdown + "\n", option=option, **(guards or {}))
@@ -484,10 +482,8 @@ def _write_outputs(out: Path, evaluation: Mapping[str, Any], markdown: str, opti
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
-def main(argv=None) -> None:
-    from absl import app, flags
-    from ml_collections import config_flags
-
+def _define_flags() -> None:
+    """The command line of ``python -m seg_jax.evaluate``."""
     config_flags.DEFINE_config_file("config", None, "Optional training config (model + data settings).",
                                     lock_config=False)
     flags.DEFINE_list("model", None, "Model name(s): mobilenet, convlstm, unet (default: the config's model).")
@@ -514,70 +510,73 @@ def main(argv=None) -> None:
     flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
                         "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
 
-    def run(_):
-        from absl import logging
 
-        from seg_jax.common.exit_codes import fail
-        logging.set_verbosity(logging.WARNING)
-        f = flags.FLAGS
-        config = f.config
-        models = f.model or ([config.model.name] if config is not None else ["mobilenet"])
-        data_path = f.data or (None if config is not None and config.data.source != "mixed" else DEFAULT_DATA_ROOT)
-        if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
-            data_path = config.data.root
-        if f.peers_into:
-            path = Path(f.peers_into)
-            try:
-                evaluation = json.loads(path.read_text())
-                own = next(r for r in evaluation["results"] if not r.get("peer"))
-                rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
-                                 list(own.get("full_res", {})), install=f.peer_install)
-            except (OSError, ValueError, KeyError, StopIteration) as e:
-                raise SystemExit(f"seg_jax.evaluate: error: --peers_into {path}: {type(e).__name__}: {e}") from None
-            evaluation = add_peer_rows(evaluation, rows)
-            markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
-            print(markdown)
-            _write_outputs(path, evaluation, markdown, option="--peers_into")
-            return
-        if f.checkpoint and len(models) > 1:
-            fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
-        out = Path(f.out or f"results/eval/eval-{'-'.join(models)}.json")
-        try:   # before the (long) evaluation: never over the weights read, never into a read-only place
-            for path in (out, out.with_suffix(".md")):
-                check_output(path, inputs=[f.checkpoint], protected_dirs=[f.checkpoint], option="--out")
-        except OutputError as e:
-            fail("seg_jax.evaluate", str(e))
-        plain = bool(data_path) and is_plain_folder(data_path)
-        peers = [p for p in f.peers if p and p != "none"]
-        asked = [flag for flag, wanted in (("--full_res", f["full_res"].present and f.full_res),
-                                           ("--peers", f["peers"].present and peers)) if wanted]
-        if plain and asked:
-            fail("seg_jax.evaluate", f"{' and '.join(asked)} need the shared data's held-out split; "
-                 f"--data {data_path} is a plain images/ + masks/ folder (resized protocol only): pass --data "
-                 "../shared/data, or leave those flags out")
-        try:
-            image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
-            results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
-                                      subsets=f.subsets, image_size=image_size, full_res=f.full_res, fps=f.fps,
-                                      guided_subsample=f.guided_subsample, base_size=f.base_size,
-                                      stabilise=f.stabilise)
-                       for m in models]
-            full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
-            results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
-                                 install=f.peer_install)
-        except (FileNotFoundError, ValueError) as e:
-            fail("seg_jax.evaluate", str(e))
-        if plain:
-            print(f"seg_jax.evaluate: --data {data_path} is a plain images/ + masks/ folder: resized protocol only "
-                  "(no full-resolution or peer rows; those need --data ../shared/data)", file=sys.stderr)
-        comparison = temporal_comparison(results)
-        markdown = to_markdown(results, comparison)
-        print(markdown)
-        _write_outputs(out, {"results": results, "temporal": comparison}, markdown,
-                       guards={"inputs": [f.checkpoint], "protected_dirs": [f.checkpoint]})
+def _add_peers_into(path: Path, f, data_path) -> None:
+    """``--peers_into``: run the peers on an earlier evaluation's split and sources, add their rows to it."""
+    try:
+        evaluation = json.loads(path.read_text())
+        own = next(r for r in evaluation["results"] if not r.get("peer"))
+        rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
+                         list(own.get("full_res", {})), install=f.peer_install)
+    except (OSError, ValueError, KeyError, StopIteration) as e:
+        raise SystemExit(f"seg_jax.evaluate: error: --peers_into {path}: {type(e).__name__}: {e}") from None
+    evaluation = add_peer_rows(evaluation, rows)
+    markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
+    print(markdown)
+    _write_outputs(path, evaluation, markdown, option="--peers_into")
 
-    from seg_jax.configs.flags import parser_for
-    app.run(run, argv=argv, flags_parser=parser_for("seg_jax.evaluate", doc=__doc__ or ""))
+
+def _run(_) -> None:
+    logging.set_verbosity(logging.WARNING)
+    f = flags.FLAGS
+    config = f.config
+    models = f.model or ([config.model.name] if config is not None else ["mobilenet"])
+    data_path = f.data or (None if config is not None and config.data.source != "mixed" else DEFAULT_DATA_ROOT)
+    if config is not None and config.data.source == "mixed" and not f.data and config.data.root:
+        data_path = config.data.root
+    if f.peers_into:
+        return _add_peers_into(Path(f.peers_into), f, data_path)
+    if f.checkpoint and len(models) > 1:
+        fail("seg_jax.evaluate", "--checkpoint applies to one --model; evaluate one at a time")
+    out = Path(f.out or f"results/eval/eval-{'-'.join(models)}.json")
+    try:   # before the (long) evaluation: never over the weights read, never into a read-only place
+        for path in (out, out.with_suffix(".md")):
+            check_output(path, inputs=[f.checkpoint], protected_dirs=[f.checkpoint], option="--out")
+    except OutputError as e:
+        fail("seg_jax.evaluate", str(e))
+    plain = bool(data_path) and is_plain_folder(data_path)
+    peers = [p for p in f.peers if p and p != "none"]
+    asked = [flag for flag, wanted in (("--full_res", f["full_res"].present and f.full_res),
+                                       ("--peers", f["peers"].present and peers)) if wanted]
+    if plain and asked:
+        fail("seg_jax.evaluate", f"{' and '.join(asked)} need the shared data's held-out split; "
+             f"--data {data_path} is a plain images/ + masks/ folder (resized protocol only): pass --data "
+             "../shared/data, or leave those flags out")
+    try:
+        image_size = parse_size(f.image_size, flag="image_size") if f.image_size else None
+        results = [evaluate_model(m, f.checkpoint, data_path=data_path, base_config=config, split=f.split,
+                                  subsets=f.subsets, image_size=image_size, full_res=f.full_res, fps=f.fps,
+                                  guided_subsample=f.guided_subsample, base_size=f.base_size,
+                                  stabilise=f.stabilise)
+                   for m in models]
+        full_res_subsets = [s for r in results[:1] for s in r.get("full_res", {})]
+        results += run_peers([p for p in f.peers if p and p != "none"], data_path, f.split, full_res_subsets,
+                             install=f.peer_install)
+    except (FileNotFoundError, ValueError) as e:
+        fail("seg_jax.evaluate", str(e))
+    if plain:
+        print(f"seg_jax.evaluate: --data {data_path} is a plain images/ + masks/ folder: resized protocol only "
+              "(no full-resolution or peer rows; those need --data ../shared/data)", file=sys.stderr)
+    comparison = temporal_comparison(results)
+    markdown = to_markdown(results, comparison)
+    print(markdown)
+    _write_outputs(out, {"results": results, "temporal": comparison}, markdown,
+                   guards={"inputs": [f.checkpoint], "protected_dirs": [f.checkpoint]})
+
+
+def main(argv=None) -> None:
+    _define_flags()
+    app.run(_run, argv=argv, flags_parser=parser_for("seg_jax.evaluate", doc=__doc__ or ""))
 
 
 if __name__ == "__main__":
