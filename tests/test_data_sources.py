@@ -377,9 +377,12 @@ def test_new_source_bad_input_names_the_file(tmp_path, problem):
     else:
         with pytest.raises(data.BadInputError, match=r"fullbody: no usable image/mask pairs"):
             folder.list_pairs(str(sub))
-    # a data root without the new folders says which ones it needs
-    with pytest.raises(data.BadInputError, match=r"selfies/.*fullbody/"):
+    # a data root that does not exist is named as such; one without the new folders says which ones it needs
+    with pytest.raises(data.BadInputError, match=r"nowhere does not exist"):
         real.pairs(str(tmp_path / "nowhere"), "selfies", "train")
+    (tmp_path / "empty_root").mkdir()
+    with pytest.raises(data.BadInputError, match=r"selfies/.*fullbody/"):
+        real.pairs(str(tmp_path / "empty_root"), "selfies", "train")
 
 
 def test_source_mean_val_selection_scores_every_source(real_root, tmp_path):
