@@ -32,15 +32,15 @@ def get_config(arg=None):
     # Streaming: B lanes x K frames a step, the state carried across steps and reset where a clip starts.
     c.lanes = 4
     c.chunk = 8
-    c.num_steps = 360
-    c.learning_rate = 3e-4
-    c.warmup_steps = 30
+    c.num_steps = 140
+    c.learning_rate = 5e-4
+    c.warmup_steps = 15
     c.final_lr_fraction = 0.05
     c.clip_norm = 1.0
     c.loss = "bce_dice"
     c.steady_weight = 0.0                       # temporal term where the truth is steady (0: none)
     c.log_every = 5
-    c.eval_every = 60
+    c.eval_every = 35
     c.checkpoint_every = 20
     if arg == "steady":
         c.steady_weight = 1.0
