@@ -1,4 +1,5 @@
-"""Assemble ``results/training/convlstm_cells.json`` (issue 47) from the two runs' workdirs and evaluation JSONs.
+"""Assemble ``results/training/convlstm_cells_streamed.json`` (issue 47) from the two runs' workdirs and their
+evaluation JSONs.
 
     python -m research.cells_record   # after research.train_cells, research.eval_cells and seg_jax.evaluate
 """
@@ -70,9 +71,9 @@ def main() -> None:
            "runs": runs,
            "segmenter_val_davis_baselines": _compact(base) if base else None,
            "baseline_command": BASELINE}
-    with open("results/training/convlstm_cells.json", "w") as f:
+    with open("results/training/convlstm_cells_streamed.json", "w") as f:
         json.dump(out, f, indent=1, default=str)
-    print("wrote results/training/convlstm_cells.json:", ", ".join(runs))
+    print("wrote results/training/convlstm_cells_streamed.json:", ", ".join(runs))
 
 
 if __name__ == "__main__":
