@@ -111,6 +111,7 @@ def test_shipped_convlstm_is_the_warm_start_of_the_shipped_mobilenet(tmp_path):
                                   input_gate=options.get("input_gate", "open"))
     made_manifest = json.loads((Path(out) / "manifest.json").read_text())
     assert made_manifest["settle_steps"] == manifest.get("settle_steps", 0)
+    assert made_manifest["cells"]["kind"] == manifest["cells"]["kind"] == "hand-set"
 
     def flat(folder):
         raw = (Path(folder) / weights_folder.WEIGHTS_FILE).read_bytes()

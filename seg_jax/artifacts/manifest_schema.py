@@ -46,6 +46,13 @@ TOP_FIELDS: dict[str, Field] = {
     "source": Field("str"),
 }
 
+# ``cells`` (model 3): how its ConvLSTM cells were made; the fields each kind must carry and their types.
+CELLS_FIELDS: dict[str, dict[str, Field]] = {
+    "hand-set": {"command": Field("str")},
+    "trained": {"command": Field("str"), "data": Field("str"), "sequence_length": Field("int", 1),
+                "steps": Field("int", 0)},
+}
+
 _WORDS = {"bool": "true or false", "int": "a whole number", "number": "a number", "str": "a string",
           "size": "a size (an integer or [height, width])", "ints": "a list of whole numbers"}
 
@@ -84,6 +91,19 @@ def _check(fields: Mapping[str, Field], values: Mapping[str, Any], prefix: str, 
                                  "re-save the weights (seg_jax.artifacts.weights_folder.save_weights)")
 
 
+def _check_cells(cells: Any, where: str, fix: str) -> None:
+    """``cells`` must be {"kind": "hand-set", "command"} or {"kind": "trained", "command", "data",
+    "sequence_length", "steps"} (more keys pass)."""
+    kinds = " or ".join(repr(k) for k in CELLS_FIELDS)
+    if not isinstance(cells, dict) or cells.get("kind") not in CELLS_FIELDS:
+        raise ValueError(f"{where}: 'cells' must be an object whose 'kind' is {kinds}, got {cells!r}; {fix}")
+    fields = CELLS_FIELDS[cells["kind"]]
+    missing = [k for k in fields if k not in cells]
+    if missing:
+        raise ValueError(f"{where}: 'cells' of kind {cells['kind']!r} lacks {', '.join(map(repr, missing))}; {fix}")
+    _check(fields, cells, "cells.", where)
+
+
 def check_manifest(manifest: Any, where: str) -> dict:
     """``manifest`` (parsed JSON) -> the same dict, or a one-line ``ValueError`` naming ``where`` (its path) and
     the first field of the wrong type or range."""
@@ -99,7 +119,9 @@ def check_manifest(manifest: Any, where: str) -> dict:
             raise ValueError(f"{where}: 'model' has no 'name'; {fix}")
         _check(MODEL_FIELDS, model, "model.", where)
     _check(TOP_FIELDS, manifest, "", where)
+    if "cells" in manifest:
+        _check_cells(manifest["cells"], where, fix)
     return manifest
 
 
-__all__ = ["Field", "MODEL_FIELDS", "TOP_FIELDS", "check_manifest"]
+__all__ = ["CELLS_FIELDS", "Field", "MODEL_FIELDS", "TOP_FIELDS", "check_manifest"]

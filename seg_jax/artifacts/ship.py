@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from seg_jax.artifacts import model_io, weights_folder
 from seg_jax.bench import cpuinfo
@@ -43,6 +43,15 @@ def training_record(workdir: Path, commands: Sequence[str] = ()) -> dict[str, An
         "wall_time_hours": wall / 3600, "hardware": {"machine": platform.machine(), "cpu": _cpu_name()},
         "best_val": best, "last_val": val[-1] if val else None, "commands": list(commands),
     }
+
+
+def trained_cells_record(record: Mapping[str, Any]) -> dict:
+    """The manifest's ``cells`` entry of a model-3 training run (schema: :mod:`seg_jax.artifacts.manifest_schema`):
+    the command, the data, the clip length T the cells were back-propagated through, and the steps."""
+    data = record["config"]["data"]
+    return {"kind": "trained", "command": "; ".join(record.get("commands") or []) or "unrecorded",
+            "data": f"{data['source']} (root {data.get('root') or '-'}, weights {json.dumps(data.get('weights'))})",
+            "sequence_length": int(data.get("clip_length", 1) or 1), "steps": int(record["steps"])}
 
 
 def _cpu_name() -> str:
@@ -78,6 +87,8 @@ def ship(workdir: str | Path, model_name: str, input_size: Sequence[int], out_di
     settle = int(record["config"].get("settle_steps", 0) or 0)
     if settle and get_spec(model_name).temporal:
         extra["settle_steps"] = settle  # trained settled, so it streams settled
+    if get_spec(model_name).temporal:
+        extra["cells"] = trained_cells_record(record)
     weights_folder.save_weights(out, model_config, variables, extra)
     write_json(Path(results_dir) / f"{record_name or model_name}.json", record, option="--results_dir")
     return out

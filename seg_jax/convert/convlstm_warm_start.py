@@ -166,6 +166,8 @@ def warm_start_from_weights(mobilenet_weights: str, out_dir: str, *, scale: floa
                            "forget_bias": biases[0] if len(set(biases)) == 1 else list(biases),
                            "open_bias": 2.0, "recurrent_init_scale": recurrent_init_scale,
                            "input_gate": input_gate, "trained_on_clips": False, "commands": list(commands)}
+    extra["cells"] = {"kind": "hand-set", "command": commands[0] if commands else
+                      "seg_jax.convert.convlstm_warm_start.warm_start_from_weights (called from Python)"}
     extra["metrics"] = {"mobilenet_best_val": manifest.get("metrics", {}).get("best_val")}
     weights_folder.save_weights(out_dir, dict(model_config), variables, extra)
     return out_dir

@@ -147,8 +147,18 @@ def _leg_lines(training: dict, data: dict) -> list[str]:
     return lines
 
 
+def _cells_lines(cells: Optional[dict]) -> list[str]:
+    """How model 3's ConvLSTM cells were made (the manifest's ``cells``), or nothing when it does not say."""
+    if not cells:
+        return []
+    if cells.get("kind") == "hand-set":
+        return [f"- ConvLSTM cells: set by hand, not trained on clips: `{cells.get('command')}`"]
+    return [f"- ConvLSTM cells: trained, {cells.get('steps')} steps, back-propagated through "
+            f"{cells.get('sequence_length')} frames at a time, on {cells.get('data')}: `{cells.get('command')}`"]
+
+
 def _training_lines(manifest: dict, weights_dir: Path) -> list[str]:
-    lines = []
+    lines = _cells_lines(manifest.get("cells"))
     warm = manifest.get("warm_start")
     if warm:
         lines.append(f"- Warm start from `{warm.get('from')}` (sha256 {str(warm.get('from_sha256', ''))[:12]}...); "

@@ -1,0 +1,100 @@
+"""The cached-feature path of the cells-only recipe (seg_jax.training.cells) against the full model 3."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from seg_jax.inference.segmenter import random_variables
+from seg_jax.models.build import build_model
+from seg_jax.training import cells
+
+H, W, T = 64, 96, 4
+
+
+@pytest.fixture(scope="module")
+def variables():
+    v = random_variables("convlstm", seed=3, bn_jitter=True)
+    # Small cell weights keep the gates off their hard-sigmoid clamps, so every path is exercised.
+    flat = traverse_util.flatten_dict(v["params"])
+    flat = {k: (x * 0.3 if k[1].startswith("convlstm_") else x) for k, x in flat.items()}
+    return {**v, "params": traverse_util.unflatten_dict(flat)}
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return jnp.asarray(np.random.default_rng(0).uniform(0, 1, (1, T, H, W, 3)), jnp.float32)
+
+
+def _full(variables, clip, residual):
+    model = build_model({"name": "convlstm", "residual_cells": residual})
+    logits, state = model.apply(variables, clip, train=False)
+    return logits, state
+
+
+def _cached(variables, clip, residual, chunks=(T,), resets=None, active=(0, 1, 2, 3)):
+    feats = cells.frozen_inputs(variables, clip[0])
+    feats = cells.CellInputs(*(f[None] for f in feats))
+    tail = cells.DecoderTail(cells=active, residual_cells=residual)
+    dec = {"params": variables["params"]["decoder"], "batch_stats": variables["batch_stats"]["decoder"]}
+    state = cells.zero_state(1, H, W)
+    resets = jnp.zeros((1, T), bool) if resets is None else resets
+    out, start = [], 0
+    for k in chunks:
+        part = cells.CellInputs(*(f[:, start:start + k] for f in feats))
+        state, logits = cells.stream_chunk(tail, dec, state, part, resets[:, start:start + k])
+        out.append(logits)
+        start += k
+    return jnp.concatenate(out, axis=1), state
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_cached_features_equal_the_full_model(variables, clip, residual):
+    want, want_state = _full(variables, clip, residual)
+    got, got_state = _cached(variables, clip, residual)
+    assert float(jnp.std(want)) > 1e-4            # not a constant map
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-4, rtol=1e-4)
+    for a, b in zip(jax.tree_util.tree_leaves(got_state), jax.tree_util.tree_leaves(want_state)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-4, rtol=1e-4)
+
+
+def test_state_carried_across_chunks_equals_one_scan(variables, clip):
+    one, _ = _cached(variables, clip, True, chunks=(T,))
+    three, _ = _cached(variables, clip, True, chunks=(1, 2, 1))
+    np.testing.assert_allclose(np.asarray(three), np.asarray(one), atol=1e-5)
+
+
+def test_reset_starts_a_clip_afresh(variables, clip):
+    resets = jnp.zeros((1, T), bool).at[0, 2].set(True)
+    got, _ = _cached(variables, clip, True, resets=resets)
+    fresh, _ = _full(variables, clip[:, 2:], True)
+    carried, _ = _full(variables, clip, True)
+    np.testing.assert_allclose(np.asarray(got[:, 2:]), np.asarray(fresh), atol=2e-4, rtol=1e-4)
+    assert float(jnp.max(jnp.abs(carried[:, 2:] - fresh))) > 1e-3   # the reset matters on this clip
+
+
+def test_skipping_zero_cells_is_the_same_model(variables, clip):
+    from seg_jax.convert.convlstm_warm_start import zero_cells
+    zeroed = zero_cells(variables)
+    flat = traverse_util.flatten_dict(zeroed["params"])
+    for level in (0, 1):
+        for name in ("kernel", "recurrent_kernel", "bias"):
+            k = ("decoder", f"convlstm_{level}", name)
+            flat[k] = traverse_util.flatten_dict(variables["params"])[k]
+    mixed = {**zeroed, "params": traverse_util.unflatten_dict(flat)}
+    want, _ = _full(mixed, clip, True)
+    got, _ = _cached(mixed, clip, True, active=(0, 1))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-4, rtol=1e-4)
+    cells.check_skipped_cells_zero(mixed["params"], (0, 1))
+    with pytest.raises(ValueError, match="convlstm_2 has non-zero parameters"):
+        cells.check_skipped_cells_zero(variables["params"], (0, 1))
+
+
+def test_steady_change_loss_counts_only_steady_truth_within_a_clip():
+    logits = jnp.zeros((1, 3, 2, 2, 1)).at[0, 1].set(5.0)           # frame 1 jumps up, frame 2 back
+    targets = jnp.zeros((1, 3, 2, 2, 1)).at[0, 1, 0, 0].set(1.0)     # one pixel's truth moves on frames 0-1-2
+    none_reset = jnp.zeros((1, 3), bool)
+    value = float(cells.steady_change_loss(logits, targets, none_reset))
+    jump = float(jax.nn.sigmoid(5.0) - 0.5) ** 2
+    np.testing.assert_allclose(value, jump, rtol=1e-5)                 # 6 steady pixel-pairs, all jump
+    assert float(cells.steady_change_loss(logits, targets, none_reset.at[0, 1].set(True).at[0, 2].set(True))) == 0.0
