@@ -116,7 +116,7 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
         val = summarize(score(None), config.dice_smooth)
         return {**val, "selection_loss": val["dice_loss"]}
     totals, per_source = None, {}
-    for subset in data.SUBSETS:
+    for subset in data.SCORED_SUBSETS:
         try:
             total = score(subset)
         except ValueError:          # a source with no val examples (a partial data root)
