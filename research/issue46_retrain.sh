@@ -1,8 +1,7 @@
 #!/bin/bash
 # Issue 46: retrain the shipped U-Net MobileNet with the label policy (the teachers' missed-person ignore maps of
-# the sources in $AUDITED, default people and DAVIS-2017: research/issue46_label_audit.sh; fullbody's audit did not
-# finish before this run had to start on the shared CPU), CamVid's train sequences and the person-free negatives
-# together. The recipe of the previous negatives run (results/training/mobilenet_negatives.json):
+# the sources in $AUDITED, default people, fullbody and DAVIS-2017: research/issue46_label_audit.sh), CamVid's train
+# sequences and the person-free negatives together. The recipe of the previous negatives run (results/training/mobilenet_negatives.json):
 # :cpu-long at 256x256 from the shipped weights, lr 3e-4 with 100 warm-up steps and x0.1 decays, fewer steps to fit
 # the shared 2-core CPU. The best checkpoint is picked by the per-source mean val loss, CamVid's val sequence and
 # the negatives' false-person share included. Time budget: the session stops (evaluates, checkpoints) at
@@ -17,7 +16,7 @@ if [ "$SECONDS_LEFT" -lt 300 ]; then echo "issue46_retrain: less than 5 minutes 
 exec nice -n 10 $PY -m seg_jax.train --config configs/mobilenet.py:cpu-long \
   --config.data.root=../shared/data --config.data.image_size=256,256 \
   --config.data.weights.camvid=0.1 \
-  --config.data.label_audit.dir=workdirs/label_audit --config.data.label_audit.sources=${AUDITED:-people,davis17} \
+  --config.data.label_audit.dir=workdirs/label_audit --config.data.label_audit.sources=${AUDITED:-people,fullbody,davis17} \
   --config.data.label_audit.directions=missed_person \
   --config.num_steps=500 --config.lr_boundaries=350,450 \
   --config.eval_every=125 --config.checkpoint_every=50 \
