@@ -3,7 +3,7 @@
 # workdirs/ (never over seg_jax/weights/), blend it with the shipped weights as the previous round did
 # (seg_jax.convert.average_weights; the shipped folder repeated N-1 times = 1/N of the run), and score each on the
 # val split at full resolution and resized (no peers, no fps) into results/eval-val/mobilenet-issue46-*.json|md.
-# Usage: research/issue46_evaluate.sh [ship|blend|eval NAME...]; with no argument all three, blends 1:1 and 1:3.
+# Usage: research/issue46_evaluate.sh [ship|blend|eval NAME...]; with no argument all three, blends 1:1, 1:3, 1:7.
 set -e
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -19,9 +19,17 @@ if [ "$step" = blend ] || [ "$step" = all ]; then
   $PY -m seg_jax.convert.average_weights --model mobilenet --out workdirs/mobilenet_issue46_blend50 $SHIPPED "$CAND"
   $PY -m seg_jax.convert.average_weights --model mobilenet --out workdirs/mobilenet_issue46_blend25 \
     $SHIPPED $SHIPPED $SHIPPED "$CAND"
+  $PY -m seg_jax.convert.average_weights --model mobilenet --out workdirs/mobilenet_issue46_blend12 \
+    $SHIPPED $SHIPPED $SHIPPED $SHIPPED $SHIPPED $SHIPPED $SHIPPED "$CAND"
+  # latest25: a quarter of the run's last checkpoint (step 130), shipped first with
+  # python -m seg_jax.artifacts.ship --workdir $RUN/checkpoints/latest ... --out workdirs/mobilenet_issue46_latest
+  if [ -d workdirs/mobilenet_issue46_latest ]; then
+    $PY -m seg_jax.convert.average_weights --model mobilenet --out workdirs/mobilenet_issue46_latest25 \
+      $SHIPPED $SHIPPED $SHIPPED workdirs/mobilenet_issue46_latest
+  fi
 fi
 if [ "$step" = eval ] || [ "$step" = all ]; then
-  names=${*:-best blend50 blend25}
+  names=${*:-best blend50 blend25 blend12}
   for name in $names; do
     nice -n 10 $PY -m seg_jax.evaluate --model mobilenet --checkpoint "workdirs/mobilenet_issue46_$name" \
       --split val --peers none --nofps --out "results/eval-val/mobilenet-issue46-$name.json"
