@@ -71,7 +71,7 @@ def test_no_person_source_is_one_line(capsys):
 def camvid_root(tmp_path):
     """A fake data root with camvid/: one frame per sequence of the split file; each has two people (a 2x2 one
     that is small and a 4x4 one, medium), and a rider on the right that is ignored."""
-    for split, seqs in camvid.SPLITS.items():
+    for split, seqs in camvid.load_splits().items():
         for seq in seqs:
             stem = f"camvid_{seq}_000{len(split)}"
             image = np.full((18, 24, 3), 90, np.uint8)
@@ -90,7 +90,7 @@ def test_camvid_reader_splits_by_sequence_and_says_what_is_missing(camvid_root):
     test = camvid.read_split(str(camvid_root), "test")
     assert [os.path.basename(t[0]) for t in test] == ["camvid_Seq05VD_0004.jpg"]
     assert {camvid.sequence_of(os.path.basename(i)[:-4]) for i, _, _ in camvid.read_split(str(camvid_root), "train")
-            } == set(camvid.SPLITS["train"])
+            } == set(camvid.load_splits()["train"])
     os.remove(test[0][1])
     with pytest.raises(io.BadInputError, match=r"masks/camvid_Seq05VD_0004.png: missing"):
         camvid.read_split(str(camvid_root), "test")

@@ -51,6 +51,7 @@ def get_default_config() -> ml_collections.ConfigDict:
         "pseudo_video": 0.5, "davis": 0.5,         # clips: composite pseudo-video / real DAVIS clips
         "negative": 0.15,                          # both: whole person-free photos, empty mask (negatives/)
         "davis17": 0.05,                           # both: DAVIS-2017 person clips (frames for still models)
+        "camvid": 0.0,                             # both: CamVid street frames, every pedestrian labelled (camvid/)
     })
     # source 'mixed': hard negatives inside the composites (negatives/ train split): the share of backgrounds
     # that are person-free photos (animals, vehicles, rooms, objects), the probability of pasting a masked

@@ -20,7 +20,17 @@ FIXED held-out split; ``real.heldout_files`` lists full-resolution originals), `
 """
 from seg_jax.data.io import BadInputError
 from seg_jax.data.pipeline import build_eval_batches, build_train_dataset, build_train_iterator
-from seg_jax.data.real import CAMVID, EVAL_SUBSETS, HELDOUT, NEGATIVES, SUBSETS, heldout_files, read_heldout
+from seg_jax.data.real import (
+    CAMVID,
+    EVAL_SUBSETS,
+    HELDOUT,
+    NEGATIVES,
+    SCORED_SUBSETS,
+    SUBSETS,
+    heldout_files,
+    read_heldout,
+)
 
-__all__ = ["BadInputError", "CAMVID", "EVAL_SUBSETS", "HELDOUT", "NEGATIVES", "SUBSETS", "build_eval_batches",
+__all__ = ["BadInputError", "CAMVID", "EVAL_SUBSETS", "HELDOUT", "NEGATIVES", "SCORED_SUBSETS", "SUBSETS",
+           "build_eval_batches",
            "build_train_dataset", "build_train_iterator", "heldout_files", "read_heldout"]

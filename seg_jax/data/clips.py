@@ -185,10 +185,13 @@ class FrameSource:
         for k in range(n):
             image_path, mask_path = self.items[(index + k) % n]
             try:
-                return io.read_pair(image_path, mask_path)
+                return self._read(image_path, mask_path)
             except io.BadInputError as e:
                 io.skip_unreadable(image_path, e, self.stats)
         raise io.BadInputError(f"none of {n} video frames decodes; check the frames")
+
+    def _read(self, image_path: str, mask_path: str) -> dict:
+        return io.read_pair(image_path, mask_path)
 
     def __repr__(self) -> str:
         return f"FrameSource(n={len(self)})"

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from seg_jax.data.clips import FrameSource
 from seg_jax.data.folder import PairSource
 
 
@@ -74,6 +75,26 @@ def load_ignore_mask(audit_dir: str | os.PathLike, source: str, image_path: str,
     return ignore & person if tuple(directions) == ("extra_person",) else ignore & ~person
 
 
+def check_audit(audit_dir: str | os.PathLike, source: str, image_paths: Sequence[str],
+                directions: Sequence[str]) -> None:
+    """ValueError (one line) unless the audit of ``source`` fits the data: its folder exists, ``directions`` are
+    known, and every ignore map names an image in the folders of ``image_paths`` (an audit made from another data
+    root has stale file names, and its maps would be laid on the wrong images)."""
+    folder = Path(audit_dir, source)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no label audit of {source!r}; run python -m seg_jax.data.label_audit, or set "
+                         "data.label_audit.dir=''")
+    unknown = set(directions) - set(DIRECTIONS)
+    if unknown:
+        raise ValueError(f"data.label_audit.directions: unknown {sorted(unknown)}; choose from {DIRECTIONS}")
+    keys = {relative_key(source, os.path.join(d, name)) for d in {os.path.dirname(p) for p in image_paths}
+            for name in os.listdir(d)}
+    stale = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.png") if str(p.relative_to(folder)) not in keys)
+    if stale:
+        raise ValueError(f"{folder}: {len(stale)} ignore maps name no image of this data (e.g. {stale[0]}); the audit "
+                         "was made from another data root: rerun python -m seg_jax.data.label_audit with this "
+                         "--data_root into a new --out")
+
 
 class AuditedPairSource(PairSource):
     """Still pairs with the audit's ignore maps: ``source[i]`` -> {'image', 'mask', 'ignore'}, 'ignore' uint8
@@ -86,12 +107,7 @@ class AuditedPairSource(PairSource):
     def __init__(self, pairs, name: str, audit_dir: str | os.PathLike, directions: Sequence[str] = ("missed_person",)):
         super().__init__(pairs, name)
         self.audit_dir, self.directions = str(audit_dir), tuple(directions)
-        if not Path(self.audit_dir, name).is_dir():
-            raise ValueError(f"{Path(self.audit_dir, name)}: no label audit of {name!r}; run "
-                             "python -m seg_jax.data.label_audit, or set data.label_audit.dir=''")
-        unknown = set(self.directions) - set(DIRECTIONS)
-        if unknown:
-            raise ValueError(f"data.label_audit.directions: unknown {sorted(unknown)}; choose from {DIRECTIONS}")
+        check_audit(self.audit_dir, name, [p.image_path for p in self.pairs], self.directions)
 
     def _read(self, pair) -> dict:
         example = super()._read(pair)
@@ -103,3 +119,26 @@ class AuditedPairSource(PairSource):
 
     def __repr__(self) -> str:
         return f"AuditedPairSource({self.name!r}, n={len(self.pairs)}, {self.audit_dir!r}, {self.directions})"
+
+
+class AuditedFrameSource(FrameSource):
+    """Video frames as still pairs with the audit's ignore maps (e.g. 'davis17'): ``source[i]`` -> {'image',
+    'mask', 'ignore'}, 'ignore' uint8 (H, W, 1) as in :class:`AuditedPairSource`."""
+    has_ignore = True
+
+    def __init__(self, sequences, name: str, audit_dir: str | os.PathLike,
+                 directions: Sequence[str] = ("missed_person",)):
+        super().__init__(sequences)
+        self.name, self.audit_dir, self.directions = name, str(audit_dir), tuple(directions)
+        check_audit(self.audit_dir, name, [f for f, _ in self.items], self.directions)
+
+    def _read(self, image_path: str, mask_path: str) -> dict:
+        example = super()._read(image_path, mask_path)
+        mask = example["mask"]
+        ignore = load_ignore_mask(self.audit_dir, self.name, image_path, mask.shape, directions=self.directions,
+                                  label=mask)
+        flagged = np.zeros(mask.shape[:2], bool) if ignore is None else ignore
+        return {**example, "ignore": (flagged.astype(np.uint8) * 255)[:, :, None]}
+
+    def __repr__(self) -> str:
+        return f"AuditedFrameSource({self.name!r}, n={len(self)}, {self.audit_dir!r}, {self.directions})"

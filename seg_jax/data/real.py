@@ -11,7 +11,7 @@ people        40 pairs                                 30 pairs (10 with two or 
 fullbody      80 pairs                                 40 pairs
 davis         sequences ``dance-twirl``, ``hockey``     ``rollerblade``, ``breakdance``, ``breakdance-flare``
 negatives     ``negatives_splits.json`` (20 %)          ``negatives_splits.json`` (10 %)
-camvid        sequence ``Seq05VD``                      ``camvid_splits.json`` (:mod:`seg_jax.data.camvid`)
+camvid        ``camvid_splits.json`` (Seq05VD)          ``camvid_splits.json`` (by sequence)
 ============  =======================================  ==========================================
 
 The still-image stems were chosen once as the first test+val stems in SHA-1 order of the stem
@@ -30,7 +30,12 @@ move). Training uses everything else:
 - both: ``data.weights.negative`` whole person-free photos (:mod:`seg_jax.data.negatives`; empty masks, clips
   by camera motion for model 3) and ``data.weights.davis17`` the two DAVIS-2017 person clips (frames for
   models 1, 2); ``data.negatives`` puts person-free photos behind the composites' people and pastes masked
-  non-person objects beside them (mask 0).
+  non-person objects beside them (mask 0);
+- both: ``data.weights.camvid`` the CamVid train sequences' street frames (:mod:`seg_jax.data.camvid`: every
+  pedestrian labelled, riders and void in its ``ignore`` map; pseudo-video clips for model 3).
+
+``data.label_audit`` (the policy "every person is person"): the teachers' ignore maps of the subsets that leave
+people unlabelled (stills and ``davis17`` frames), so an unlabelled bystander is never taught as background.
 
 Evaluation (:func:`eval_source`): still pairs per subset; DAVIS frames (per-frame models) or covering
 clips (temporal models; see :mod:`seg_jax.data.clips`); still pairs become T repeated frames for temporal
@@ -49,8 +54,9 @@ from seg_jax.data.combinators import ConcatSource, RepeatFrames
 STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
 SUBSETS = STILL_SUBSETS + ("davis",)
 NEGATIVES = "negatives"        # the person-free photos' held-out split: scored for false people, not Dice
-CAMVID = camvid.FOLDER         # street frames, every pedestrian labelled, riders ignored: scored where the root has it
-EVAL_SUBSETS = SUBSETS + (CAMVID, NEGATIVES)
+CAMVID = camvid.NAME           # street frames, every pedestrian labelled, riders ignored; split by sequence
+EVAL_SUBSETS = SUBSETS + (CAMVID, NEGATIVES)   # scored by the evaluator where the root has them
+SCORED_SUBSETS = SUBSETS + (CAMVID,)   # the sources training's per-source val selection scores (a missing one skips)
 FOREGROUND_SOURCES = STILL_SUBSETS + ("cutouts",)
 REQUIRED_FOLDERS = SUBSETS + ("cutouts", "backgrounds")
 
@@ -204,15 +210,32 @@ def real_pairs(config, root: str) -> list[tuple[object, float]]:
     return out
 
 
-def _audited(config, source: folder.PairSource):
-    """``source`` with the label audit's ignore maps when ``data.label_audit.dir`` is set and lists its subset."""
+def _audit_settings(config, name: str) -> tuple[str, list[str]] | None:
+    """(audit folder, directions) when ``data.label_audit.dir`` is set and its ``sources`` list ``name``."""
     audit = config.data.get("label_audit") or {}
     names = [n.strip() for n in str(audit.get("sources", "")).split(",") if n.strip()]
-    if not audit.get("dir") or source.name not in names:
+    if not audit.get("dir") or name not in names:
+        return None
+    return audit["dir"], [d.strip() for d in str(audit.get("directions", "")).split(",") if d.strip()]
+
+
+def _audited(config, source: folder.PairSource):
+    """``source`` with the label audit's ignore maps when ``data.label_audit.dir`` is set and lists its subset."""
+    settings = _audit_settings(config, source.name)
+    if settings is None:
         return source
     from seg_jax.data.ignore_masks import AuditedPairSource
-    directions = [d.strip() for d in str(audit.get("directions", "")).split(",") if d.strip()]
-    return AuditedPairSource(source.pairs, source.name, audit["dir"], directions)
+    return AuditedPairSource(source.pairs, source.name, *settings)
+
+
+def _davis17_frames(config, root: str):
+    """The DAVIS-2017 person frames (still models), with the audit's ignore maps when it lists 'davis17'."""
+    seqs = davis17_sequences(root)
+    settings = _audit_settings(config, "davis17")
+    if settings is None:
+        return clips.FrameSource(seqs)
+    from seg_jax.data.ignore_masks import AuditedFrameSource
+    return AuditedFrameSource(seqs, "davis17", *settings)
 
 
 def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
@@ -229,6 +252,12 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     out = []
     if w.get("negative", 0) > 0:
         out.append((_negative_images(config, root, temporal), w.negative))
+    if w.get("camvid", 0) > 0:
+        street = camvid.CamVidSource(root, "train")
+        if temporal:
+            from seg_jax.data import pseudo_video
+            street = pseudo_video.PseudoVideoFromPairs(street, t, tuple(config.data.image_size), seed=0)
+        out.append((street, w.camvid))
     if temporal:
         if w.pseudo_video > 0:
             out.append((_composites(config, root, t), w.pseudo_video))
@@ -238,7 +267,7 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
             out.append((clips.ClipSource(davis17_sequences(root), t, int(config.data.clip_stride)), w.davis17))
     else:
         if w.get("davis17", 0) > 0:
-            out.append((clips.FrameSource(davis17_sequences(root)), w.davis17))
+            out.append((_davis17_frames(config, root), w.davis17))
         if w.composite > 0:
             out.append((_composites(config, root, 0), w.composite))
         if w.real > 0:
@@ -265,7 +294,7 @@ def subset_source(config, split: str, subset: str, temporal: bool):
             return clips.ClipSource(seqs, t, int(config.data.clip_stride), cover=True)
         return clips.FrameSource(seqs)
     if subset not in SUBSETS:
-        raise ValueError(f"unknown subset {subset!r}; choose one of {EVAL_SUBSETS}")
+        raise ValueError(f"unknown subset {subset!r}; choose one of {EVAL_SUBSETS + (CAMVID,)}")
     src = folder.PairSource(pairs(root, subset, split), subset)
     return RepeatFrames(src, t) if temporal else src
 

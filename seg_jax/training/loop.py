@@ -59,16 +59,18 @@ class TrainingDiverged(RuntimeError):
 
 class _CompileThenRun:
     """A jitted step compiled ahead of its first call, then run; multi-process runs meet at a barrier
-    between compiling and the first run so no host enters a cross-process collective while another compiles."""
+    between compiling and the first run so no host enters a cross-process collective while another compiles.
+    One compilation per input structure (a val source with an ``ignore`` map batches one more key)."""
 
     def __init__(self, jitted: Callable, name: str):
-        self._jitted, self._name, self._compiled = jitted, name, None
+        self._jitted, self._name, self._compiled = jitted, name, {}
 
     def __call__(self, *args):
-        if self._compiled is None:
-            self._compiled = self._jitted.lower(*args).compile()
-            checkpointing.sync_processes(f"compiled_{self._name}")
-        return self._compiled(*args)
+        key = jax.tree_util.tree_structure(args)
+        if key not in self._compiled:
+            self._compiled[key] = self._jitted.lower(*args).compile()
+            checkpointing.sync_processes(f"compiled_{self._name}_{len(self._compiled)}")
+        return self._compiled[key](*args)
 
 
 def make_mesh() -> Mesh:
@@ -125,7 +127,7 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
         val = summarize(score(None), config.dice_smooth)
         return {**val, "selection_loss": val["dice_loss"]}
     totals, per_source, by_source = None, {}, {}
-    for subset in dict.fromkeys((*data.SUBSETS, data.CAMVID)):
+    for subset in data.SCORED_SUBSETS:
         try:
             total = score(subset)
         except ValueError:          # a source with no val examples (a partial data root)
