@@ -101,7 +101,7 @@ def test_training_batches_come_from_the_recipes_pipeline(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "convlstm"], "temporal"),
-    (["--data_root", "/nonexistent/data"], "folder missing"),
+    (["--data_root", "/nonexistent/data"], "/nonexistent/data does not exist"),
     (["--per_source", "0"], "at least 1"),
     (["--batches", "0"], "at least 1"),
 ])

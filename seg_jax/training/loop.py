@@ -331,8 +331,8 @@ class TrainingRun:
         self.checkpoints.close()
 
 
-def _prepare_workdir(config, workdir: Path) -> None:
-    """The checks that run before anything is written; then the config is recorded in the workdir."""
+def _preflight(config, workdir: Path) -> None:
+    """The checks that run before anything is written (a failure leaves no workdir behind)."""
     if resolve_source(config) == "public":   # no data configured: the public data, checked in seconds
         public_sources.ready(config, warn=False)
     check_config(config)
@@ -340,14 +340,13 @@ def _prepare_workdir(config, workdir: Path) -> None:
     if jax.process_count() > 1:
         _orbax_uses_distributed_barriers()
     check_resumable(workdir, config)
-    if jax.process_index() == 0:
-        write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n", option="--workdir")
 
 
 def setup(config: ml_collections.ConfigDict, workdir: Path) -> TrainingRun:
     """Check, build and restore: the state resumes from the newest checkpoint in ``workdir``, else starts from
-    ``config.init_from``, else from scratch."""
-    _prepare_workdir(config, workdir)
+    ``config.init_from``, else from scratch. The caller holds the workdir's lock and has run the checks."""
+    if jax.process_index() == 0:
+        write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n", option="--workdir")
     model = model_build.build_model(config.model)
     mesh = make_mesh()
     replicated, data_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
@@ -426,9 +425,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     (step, status, best_val_loss, last_val, workdir, state, signal: the name of a stopping signal or '').
 
     Raises ``TrainingDiverged`` on a NaN/Inf loss (with the step), ``ConfigError`` on bad config values,
-    ``OSError`` on an unwritable workdir.
+    ``OSError`` on an unwritable workdir, ``WorkdirBusy`` while another training uses it.
     """
-    run = setup(config, Path(workdir).absolute())
+    workdir = Path(workdir).absolute()
+    _preflight(config, workdir)
+    with workdir_lock(workdir, jax.process_index()):      # one training per workdir
+        return _train(setup(config, workdir), progress)
+
+
+def _train(run: TrainingRun, progress: bool) -> dict[str, Any]:
+    """The loop of :func:`train_and_evaluate` over a prepared run."""
+    config = run.config
     step = first_step = int(jax.device_get(run.state.step))
     bar = tqdm(total=config.num_steps, initial=first_step, desc="train", dynamic_ncols=True) \
         if progress and run.is_main else None
@@ -529,8 +536,7 @@ def main(argv=None) -> None:
                  "runs/<config>[-<variant>]")
         workdir = flags.FLAGS.workdir or default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
         try:
-            with workdir_lock(workdir, jax.process_index()):      # one training per workdir
-                result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
+            result = train_and_evaluate(flags.FLAGS.config, workdir, progress=flags.FLAGS.progress)
         except (PublicDataError, ConfigError, TrainingDiverged, FileNotFoundError, OSError, ValueError) as e:
             fail("seg_jax.train", str(e))
         if exit_code(result):
