@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from seg_jax.common.exit_codes import fail
 from seg_jax.data import clips, folder, io
 
 NAME = "camvid"
@@ -211,7 +212,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             check_sizes(frames)
             print(f"{split:5s} {len(frames):4d} frames")
     except (ValueError, OSError) as e:
-        from seg_jax.common.exit_codes import fail
         fail("seg_jax.data.camvid", str(e))
 
 

@@ -20,6 +20,7 @@ import os
 import sys
 
 from seg_jax.data import folder, io
+from seg_jax.evaluation.person_recall import recall_counts
 
 SPLITS_FILE = os.path.join(os.path.dirname(__file__), "heldout_splits.json")
 DAVIS_VAL = ("rollerblade", "breakdance", "breakdance-flare")
@@ -29,7 +30,6 @@ EXTRA_MULTI_PERSON = 10
 def multi_person_stems(root: str, count: int, test: list[str]) -> list[str]:
     """The first ``count`` people/ stems outside ``test`` (SHA-1 order) whose mask holds at least two people (the
     same stems before and after a rotation: the original val photos each hold one person)."""
-    from seg_jax.evaluation.person_recall import recall_counts
     found, held = [], set(test)
     listed = [p for p in folder.list_pairs(os.path.join(root, "people")) if p.stem not in held]
     for pair in sorted(listed, key=lambda p: hashlib.sha1(p.stem.encode()).hexdigest()):

@@ -34,7 +34,9 @@ import numpy as np
 from seg_jax.common.args import OneLineParser
 from seg_jax.common.exit_codes import fail
 from seg_jax.common.writer import OutputError, write_bytes, write_json, write_text
+from seg_jax.data import clips, folder
 from seg_jax.data.ignore_masks import relative_key
+from seg_jax.data.io import read_pair
 
 STILL_SOURCES = ("portraits", "selfies", "people", "fullbody")
 VIDEO_SOURCES = ("davis", "davis17")
@@ -63,7 +65,6 @@ def check_data_root(data_root: str, sources: Sequence[str]) -> None:
 def list_entries(data_root: str, source: str) -> tuple[list[dict], int]:
     """Every labelled image of ``source`` in order -> ([{"image_path", "mask_path", "sequence"}], images without
     a mask). Stills: all splits; video: every frame of every sequence, ``sequence`` set."""
-    from seg_jax.data import clips, folder
     root = os.path.join(data_root, source)
     if source in VIDEO_SOURCES:
         return [{"image_path": f, "mask_path": m, "sequence": s.name} for s in clips.list_davis(root)
@@ -133,7 +134,6 @@ def audit_chunk(entries: Sequence[dict], source: str, out: Path, settings: dict,
     "versions": {...}}."""
     import cv2
 
-    from seg_jax.data.io import read_pair
     pairs = [read_pair(e["image_path"], e["mask_path"]) for e in entries]
     mp, mn, versions = _teachers([p["image"] for p in pairs], [e["sequence"] for e in entries],
                                  settings["modnet_short"], install)

@@ -48,8 +48,9 @@ import os
 
 import numpy as np
 
-from seg_jax.data import camvid, clips, composite, folder, io, negatives
+from seg_jax.data import camvid, clips, composite, folder, io, negatives, pseudo_video
 from seg_jax.data.combinators import ConcatSource, RepeatFrames
+from seg_jax.data.ignore_masks import AuditedFrameSource, AuditedPairSource
 
 STILL_SUBSETS = ("portraits", "selfies", "people", "fullbody")
 SUBSETS = STILL_SUBSETS + ("davis",)
@@ -188,7 +189,6 @@ def _negative_images(config, root: str, temporal: bool):
     """Whole person-free train photos (empty masks); clips of them by camera motion for temporal models."""
     src = negatives.NegativeImageSource(negatives.negative_images(root, "train"), "negatives:train")
     if temporal:
-        from seg_jax.data import pseudo_video
         return pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
                                                  seed=0)
     return src
@@ -224,7 +224,6 @@ def _audited(config, source: folder.PairSource):
     settings = _audit_settings(config, source.name)
     if settings is None:
         return source
-    from seg_jax.data.ignore_masks import AuditedPairSource
     return AuditedPairSource(source.pairs, source.name, *settings)
 
 
@@ -234,7 +233,6 @@ def _davis17_frames(config, root: str):
     settings = _audit_settings(config, "davis17")
     if settings is None:
         return clips.FrameSource(seqs)
-    from seg_jax.data.ignore_masks import AuditedFrameSource
     return AuditedFrameSource(seqs, "davis17", *settings)
 
 
@@ -255,7 +253,6 @@ def train_sources(config, temporal: bool) -> list[tuple[object, float]]:
     if w.get("camvid", 0) > 0:
         street = camvid.CamVidSource(root, "train")
         if temporal:
-            from seg_jax.data import pseudo_video
             street = pseudo_video.PseudoVideoFromPairs(street, t, tuple(config.data.image_size), seed=0)
         out.append((street, w.camvid))
     if temporal:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 
-from seg_jax.data import folder, synthetic
+from seg_jax.data import clips, folder, real, synthetic
 from seg_jax.data.combinators import RepeatFrames
+from seg_jax.data.public import sources as public
 
 SYNTHETIC_SEEDS = {"train": 0, "val": 1, "test": 2}
 
@@ -69,7 +70,6 @@ def _tfds(config, split: str):
 
 def video_sequences(config, split: str) -> list:
     """Sequences of ``config.data.video_folder`` for a split (see module docstring)."""
-    from seg_jax.data import clips
     root = config.data.video_folder or config.data.root
     if not root:
         raise ValueError(f"data.source={config.data.source!r} needs --config.data.video_folder=<dir>")
@@ -94,7 +94,6 @@ def video_sequences(config, split: str) -> list:
 
 
 def _video(config, split: str, temporal: bool, train: bool):
-    from seg_jax.data import clips
     seqs = video_sequences(config, split)
     if temporal:
         return clips.ClipSource(seqs, int(config.data.clip_length), int(config.data.clip_stride), cover=not train)
@@ -120,22 +119,18 @@ def _eval_file_pairs(config, split: str, temporal: bool):
 
 
 def _train_mixed(config, temporal: bool):
-    from seg_jax.data import real
     return real.train_sources(config, temporal)
 
 
 def _eval_mixed(config, split: str, temporal: bool, subset: str | None):
-    from seg_jax.data import real
     return real.eval_source(config, split, subset, temporal)
 
 
 def _train_public(config, temporal: bool):
-    from seg_jax.data.public import sources as public
     return public.train_sources(config, temporal)
 
 
 def _eval_public(config, split: str, temporal: bool):
-    from seg_jax.data.public import sources as public
     return public.eval_source(config, split, temporal)
 
 

@@ -56,8 +56,10 @@ from seg_jax.evaluation.false_person import flagged_share, image_scores
 from seg_jax.evaluation.metrics import add_sums, probability_sums, summarize
 from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
 from seg_jax.evaluation.person_recall import SIZE_BINS, add_counts, recall_counts, source_recall, summarize_recall
+from seg_jax.inference.segmenter import Segmenter
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
+from seg_jax.ops.stabilise import parse_stabilise
 from seg_jax.peers import mediapipe as peers
 from seg_jax.peers import modnet, rvm
 from seg_jax.training.steps import TrainState, make_eval_step
@@ -366,9 +368,6 @@ def evaluate_model(model_name: str, checkpoint: str | None = None, *, data_path:
                                                               manifest_settle_steps(manifest, checkpoint))
     if full_res and real:
         import dataclasses
-
-        from seg_jax.inference.segmenter import Segmenter
-        from seg_jax.ops.stabilise import parse_stabilise
         hold = parse_stabilise(stabilise) if stabilise else None
         # the manifest sets input size and aspect handling
         # a held-out split has tens of image sizes: keep them all compiled (memory is bounded by the split)
