@@ -153,23 +153,6 @@ def test_clip_starts_and_index_arithmetic(real_root):
     assert clip["image"][0, 0, 0, 0] == 20 and clip["image"][1, 0, 0, 0] == 40     # ordered frames 1, 2
 
 
-def test_conference_layout(tmp_path):
-    for split in ("training", "testing"):
-        for seq in (1, 2, 3):
-            for t in (1, 2, 10):   # numeric, not lexicographic, order
-                _write(tmp_path / f"original_{split}" / f"original{seq}_{t}.png", np.full((8, 8, 3), t, np.uint8))
-                _write(tmp_path / f"ground_truth_{split}" / f"gt{seq}_{t}.png", _blob((8, 8), (0, 4, 0, 4)))
-    seqs = clips.list_conference(str(tmp_path), "training")
-    assert [s.name for s in seqs] == ["training1", "training2", "training3"]
-    clip = clips.ClipSource(seqs, 3)[0]
-    assert clip["image"][:, 0, 0, 0].tolist() == [1, 2, 10]
-    c = default.apply_variant(default.get_default_config(), "tiny")
-    c.model.name, c.data.source, c.data.video_folder = "convlstm", "conference", str(tmp_path)
-    c.data.clip_length = 3
-    assert next(data.build_train_iterator(c, seed=0))["image"].shape == (2, 3, 64, 64, 3)
-    assert sum(int(b["valid"].sum()) for b in data.build_eval_batches(c, "test")) == 3
-
-
 # ---------------------------------------------------------------- augmentations
 
 def test_augment_consistent_across_frames():
@@ -265,9 +248,6 @@ def test_tfds_builder_without_tensorflow(tmp_path):
     assert ex["image"].shape == (12, 16, 3) and ex["mask"].shape == (12, 16, 1)
     assert set(np.unique(ex["mask"])) == {0, 255}
     assert "tensorflow" not in sys.modules
-    c = default.apply_variant(default.get_default_config(), "tiny")
-    c.data.source, c.data.tfds_dir = "tfds", str(tmp_path / "tfds")
-    assert next(data.build_train_iterator(c, seed=0))["mask"].shape == (2, 64, 64, 1)
 
 
 def test_kaggle_split_files(tmp_path):

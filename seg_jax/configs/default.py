@@ -73,8 +73,6 @@ def get_default_config() -> ml_collections.ConfigDict:
         "portraits": 0.2, "selfies": 0.3, "people": 0.15, "fullbody": 0.2, "cutouts": 0.15})
     c.data.composite_size = 100_000     # virtual length of the composite sources (one "epoch")
     c.data.clip_stride = 1              # frame step inside a real video clip
-    c.data.video_folder = ""            # DAVIS-style or Conference-dataset folder (source 'davis' | 'conference')
-    c.data.tfds_dir = ""                # TFDS data_dir of a built person_segmentation (source 'tfds')
     # source 'public' (seg_jax.data.public; prepare with python -m seg_jax.data.prepare): the TFDS data dir
     # ('' = $TFDS_DATA_DIR, else ~/tensorflow_datasets), each public source's mixing weight (0 leaves it out; an
     # unprepared one is left out with a warning) and at most this many val examples per dataset

@@ -16,7 +16,7 @@ import ml_collections
 from seg_jax.configs.default import get_default_config
 
 RENAMED: dict[str, str] = {}        # old dotted name -> new dotted name
-REMOVED = frozenset({"bias_lr_scale"})
+REMOVED = frozenset({"bias_lr_scale", "data.video_folder", "data.tfds_dir"})
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

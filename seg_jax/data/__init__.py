@@ -11,7 +11,7 @@ Public API (what the trainer and evaluator call)::
 Masks are uint8 0..255 (255 = person; soft alpha where the data has it and ``data.soft_targets``).
 
 Modules (one job each): ``io`` (decoding + bad-input policy), ``folder`` (images/ + masks/ and Kaggle layouts,
-splits), ``clips`` (DAVIS / Conference videos, clip index arithmetic), ``synthetic`` (data made in code),
+splits), ``clips`` (DAVIS-style videos, clip index arithmetic), ``synthetic`` (data made in code),
 ``composite`` (foregrounds on backgrounds, exact masks; pseudo-video), ``pseudo_video`` (smooth paths, camera
 clips), ``augment`` (the paper's augmentations as Grain transforms), ``real`` (the shared real data and its
 FIXED held-out split; ``real.heldout_files`` lists full-resolution originals), ``sources`` (config -> sources),

@@ -1,10 +1,6 @@
 """Video sources: ordered frame/mask sequences and clip sampling by index arithmetic.
 
-Layouts:
-- DAVIS-style: ``root/<seq>/frames/*.jpg`` + ``root/<seq>/masks/*.png`` (matching stems, sorted by name);
-- Conference Video Segmentation Dataset: ``root/original_training/``, ``root/ground_truth_training/``,
-  ``root/original_testing/``, ``root/ground_truth_testing/``; frames are named ``<prefix><seq>_<frame>.<ext>``
-  (e.g. ``original3_17.png`` with mask ``gt3_17.png``): frames pair by (seq, frame) and sort by frame number.
+Layout (DAVIS-style): ``root/<seq>/frames/*.jpg`` + ``root/<seq>/masks/*.png`` (matching stems, sorted by name).
 
 A clip is T frames ``start, start + stride, ...`` of one sequence. Training clips: every valid start of every
 sequence, counted with a cumulative sum so clip ``i`` is found by ``bisect`` (index arithmetic, no list of
@@ -17,13 +13,10 @@ import bisect
 import collections
 import dataclasses
 import os
-import re
 
 import numpy as np
 
 from seg_jax.data import io
-
-_CONF_NAME = re.compile(r"^(\D*?)(\d+)_(\d+)\.(\w+)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +43,7 @@ def images_by_stem(folder: str) -> dict[str, str]:
 def list_davis(root: str, names: list[str] | None = None) -> list[Sequence]:
     """Sequences of a DAVIS-style folder (all, or those in ``names``), frames without a mask dropped."""
     if not os.path.isdir(root):
-        raise io.BadInputError(f"{root}: no such folder; point data.video_folder at <seq>/frames + <seq>/masks")
+        raise io.BadInputError(f"{root}: no such folder; it must hold <seq>/frames + <seq>/masks")
     seqs = []
     for seq in sorted(os.listdir(root)) if names is None else names:
         fdir, mdir = os.path.join(root, seq, "frames"), os.path.join(root, seq, "masks")
@@ -64,34 +57,6 @@ def list_davis(root: str, names: list[str] | None = None) -> list[Sequence]:
             seqs.append(Sequence(seq, tuple(frames[s] for s in stems), tuple(masks[s] for s in stems)))
     if not seqs:
         raise io.BadInputError(f"{root}: no <seq>/frames + <seq>/masks sequences found")
-    return seqs
-
-
-def list_conference(root: str, split: str = "training") -> list[Sequence]:
-    """Sequences of the Conference Video Segmentation Dataset layout; ``split`` is 'training' | 'testing'."""
-    fdir, mdir = os.path.join(root, f"original_{split}"), os.path.join(root, f"ground_truth_{split}")
-    for d in (fdir, mdir):
-        if not os.path.isdir(d):
-            raise io.BadInputError(f"{d}: folder missing; the Conference layout needs original_{split}/ and "
-                                   f"ground_truth_{split}/")
-
-    def index(folder: str) -> dict[tuple[int, int], str]:
-        out = {}
-        for name in os.listdir(folder):
-            m = _CONF_NAME.match(name)
-            path = os.path.join(folder, name)
-            if m and name.lower().endswith(io.IMAGE_EXTENSIONS) and io.check_file(path) is None:
-                out[(int(m.group(2)), int(m.group(3)))] = path
-        return out
-
-    frames, masks = index(fdir), index(mdir)
-    keys = sorted(frames.keys() & masks.keys())
-    seqs = []
-    for seq_id in sorted({k[0] for k in keys}):
-        ks = [k for k in keys if k[0] == seq_id]
-        seqs.append(Sequence(f"{split}{seq_id}", tuple(frames[k] for k in ks), tuple(masks[k] for k in ks)))
-    if not seqs:
-        raise io.BadInputError(f"{fdir}: no frames named <prefix><seq>_<frame> with a mask in {mdir}")
     return seqs
 
 

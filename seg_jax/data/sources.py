@@ -7,21 +7,13 @@
   means ``public`` (:func:`resolve_source`), so a run with nothing configured trains on the public data;
 - ``public``: the public datasets (COCO, DAVIS 2017, YouTube-VIS, Kaggle) prepared in the TFDS data dir by
   ``python -m seg_jax.data.prepare``, mixed by ``config.data.public_weights`` (:mod:`seg_jax.data.public`);
-- ``tfds``: the ``person_segmentation`` ArrayRecord dataset in ``config.data.tfds_dir`` (built first from
-  ``config.data.folder`` when it is not there yet);
-- ``davis`` | ``conference``: a video folder ``config.data.video_folder`` (clips for temporal models, frames
-  otherwise). DAVIS sequences are split by SHA-1 order of the sequence name (val / test fractions, at least one
-  sequence each when there are 3 or more); the Conference dataset's ``*_testing`` folders are its test split
-  and its training sequences are split into train / val the same way.
 
 Temporal models get clips (T = ``config.data.clip_length``); still-image sources are turned into clips by
 :mod:`seg_jax.data.pseudo_video` for training, and into T repeated frames for evaluation.
 """
 from __future__ import annotations
 
-import logging
-
-from seg_jax.data import clips, folder, real, synthetic
+from seg_jax.data import folder, real, synthetic
 from seg_jax.data.combinators import RepeatFrames
 from seg_jax.data.public import sources as public
 
@@ -54,58 +46,8 @@ def _folder(config, split: str) -> folder.PairSource:
     return folder.PairSource(pairs, name=f"folder:{split}")
 
 
-def _tfds(config, split: str):
-    from seg_jax.data import tfds_person_segmentation as tps
-    if not config.data.tfds_dir:
-        raise ValueError("data.source='tfds' needs --config.data.tfds_dir=<TFDS data_dir>")
-    try:
-        return tps.data_source(config.data.tfds_dir, split)
-    except Exception as e:  # not prepared yet
-        if not config.data.folder:
-            raise ValueError(f"{config.data.tfds_dir}: no prepared person_segmentation ({type(e).__name__}); "
-                             "set data.folder to build it from a folder") from e
-        tps.build(config.data.folder, config.data.tfds_dir)
-        return tps.data_source(config.data.tfds_dir, split)
-
-
-def video_sequences(config, split: str) -> list:
-    """Sequences of ``config.data.video_folder`` for a split (see module docstring)."""
-    root = config.data.video_folder or config.data.root
-    if not root:
-        raise ValueError(f"data.source={config.data.source!r} needs --config.data.video_folder=<dir>")
-    if config.data.source == "conference":
-        if split == "test":
-            return clips.list_conference(root, "testing")
-        seqs = clips.list_conference(root, "training")
-    else:
-        seqs = clips.list_davis(root)
-    names = [s.name for s in seqs]
-    if len(names) >= 3:
-        vf = 0.0 if config.data.source == "conference" else config.data.test_fraction
-        parts = folder.hash_split(names, config.data.val_fraction, vf)
-        for key, frac in (("val", config.data.val_fraction), ("test", vf)):
-            if frac > 0 and not parts[key]:   # at least one sequence
-                parts[key] = [parts["train"].pop(0)]
-    else:  # too few sequences to hold any out: every split sees all of them (tiny test folders only)
-        logging.warning("%s: only %d sequences; train, val and test all use them", root, len(names))
-        parts = {"train": names, "val": names, "test": names}
-    wanted = set(parts[split])
-    return [s for s in seqs if s.name in wanted]
-
-
-def _video(config, split: str, temporal: bool, train: bool):
-    seqs = video_sequences(config, split)
-    if temporal:
-        return clips.ClipSource(seqs, int(config.data.clip_length), int(config.data.clip_stride), cover=not train)
-    return clips.FrameSource(seqs)
-
-
-def _file_pairs(config, split: str):
-    return _folder(config, split) if config.data.source == "folder" else _tfds(config, split)
-
-
 def _train_file_pairs(config, temporal: bool):
-    src = _file_pairs(config, "train")
+    src = _folder(config, "train")
     if temporal:
         from seg_jax.data import pseudo_video
         src = pseudo_video.PseudoVideoFromPairs(src, int(config.data.clip_length), tuple(config.data.image_size),
@@ -114,7 +56,7 @@ def _train_file_pairs(config, temporal: bool):
 
 
 def _eval_file_pairs(config, split: str, temporal: bool):
-    src = _file_pairs(config, split)
+    src = _folder(config, split)
     return RepeatFrames(src, config.data.clip_length) if temporal else src
 
 
@@ -139,11 +81,7 @@ def _eval_public(config, split: str, temporal: bool):
 SOURCE_KINDS = {
     "mixed": (_train_mixed, _eval_mixed),
     "folder": (_train_file_pairs, _eval_file_pairs),
-    "tfds": (_train_file_pairs, _eval_file_pairs),
     "synthetic": (lambda c, t: [(_synthetic(c, "train", t), 1.0)], _synthetic),
-    "davis": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)], lambda c, s, t: _video(c, s, t, train=False)),
-    "conference": (lambda c, t: [(_video(c, "train", t, train=True), 1.0)],
-                   lambda c, s, t: _video(c, s, t, train=False)),
     "public": (_train_public, _eval_public),
 }
 KINDS = tuple(SOURCE_KINDS)
