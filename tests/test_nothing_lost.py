@@ -310,13 +310,18 @@ def test_a_checkpoint_save_on_a_full_disk_is_one_line_not_a_flood_of_tracebacks(
 def damaged_clip(tmp_path_factory):
     """180 frames of H.264 with random bytes written over three places in the middle (OpenCV's plain read loop
     stops at the first; ffmpeg decodes most of the rest)."""
-    exe = ffmpeg_exe()
-    if exe is None:
+    if ffmpeg_exe() is None:
         pytest.skip("imageio-ffmpeg is not installed")
-    folder = tmp_path_factory.mktemp("damaged")
+    return write_damaged_h264(tmp_path_factory.mktemp("damaged"), seconds=6)
+
+
+def write_damaged_h264(folder: Path, seconds: int) -> Path:
+    """``folder/damaged.mp4``: ``seconds`` of 30 fps H.264 test pattern with random bytes over three places in the
+    middle (needs imageio-ffmpeg)."""
     clip = folder / "clip.mp4"
-    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-t", "6", "-c:v",
-                    "libx264", "-pix_fmt", "yuv420p", "-g", "30", str(clip)], check=True, timeout=60)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-t",
+                    str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "30", str(clip)], check=True,
+                   timeout=60)
     data = bytearray(clip.read_bytes())
     rng = np.random.default_rng(0)
     for frac in (0.40, 0.42, 0.44):

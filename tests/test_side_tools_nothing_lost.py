@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_live import count_frames
+from test_nothing_lost import write_damaged_h264
 
 from seg_jax.common.writer import (
     OutputError,
@@ -58,16 +60,6 @@ def clip(path: Path, n: int = 12, h: int = 48, w: int = 64) -> Path:
     return path
 
 
-def frame_count(path: Path) -> int:
-    """Frames that actually decode (not the header's claim)."""
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     folder = tmp_path_factory.mktemp("media")
@@ -87,7 +79,7 @@ def earlier_output(path: Path, media) -> bytes:
     """A good earlier result at ``path`` (the runner's own), -> its bytes."""
     from seg_jax.onnx.live import main
     assert main(["--onnx", str(media["onnx"]), "--source", str(media["clip"]), "--output", str(path)]) == 0
-    assert frame_count(path) == 12
+    assert count_frames(path) == 12
     return path.read_bytes()
 
 
@@ -209,7 +201,7 @@ def test_case03_case13_a_stop_signal_finalises_beside_the_earlier_output(tmp_pat
     assert rc == 128 + signum and "Traceback" not in stderr, stderr
     assert out.read_bytes() == before                              # case 3: the earlier file is not replaced
     kept = tmp_path / "prev.interrupted.avi"
-    n = frame_count(kept)                                          # case 13: the stopped run's file is playable
+    n = count_frames(kept)                                          # case 13: the stopped run's file is playable
     assert 0 < n < 3000 and f"{n} frames -> {kept}" in stdout, stdout
     assert not list(tmp_path.glob(".prev.partial-*"))
 
@@ -234,26 +226,16 @@ def test_case14_an_output_that_is_not_a_video_is_refused(tmp_path, media, capfd)
 
 def test_case15_a_damaged_video_goes_on_and_exits_1_counting_what_was_lost(tmp_path, media, capfd):
     from seg_jax.live.audio import ffmpeg_exe
-    exe = ffmpeg_exe()
-    if exe is None:
+    if ffmpeg_exe() is None:
         pytest.skip("imageio-ffmpeg is not installed")
-    good = tmp_path / "good.mp4"
-    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-t", "4", "-c:v",
-                    "libx264", "-pix_fmt", "yuv420p", "-g", "30", str(good)], check=True, timeout=60)
-    data = bytearray(good.read_bytes())
-    rng = np.random.default_rng(0)
-    for frac in (0.40, 0.42, 0.44):
-        at = int(len(data) * frac)
-        data[at:at + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+    damaged = write_damaged_h264(tmp_path, seconds=4)
     out = tmp_path / "o.avi"
     capfd.readouterr()
     from seg_jax.onnx.live import main
     rc = main(["--onnx", str(media["onnx"]), "--source", str(damaged), "--output", str(out)])
     stdout = capfd.readouterr().out
     assert rc == 1 and "damaged input" in stdout, stdout
-    assert frame_count(out) > 60                                    # it went on past the damage (120 frames)
+    assert count_frames(out) > 60                                    # it went on past the damage (120 frames)
 
 
 def test_case21_an_unreadable_source_is_one_line(tmp_path, media):
