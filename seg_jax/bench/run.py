@@ -9,7 +9,6 @@ that load changes on a shared machine hit them equally. The sections live in ``s
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ from seg_jax.bench.common import model_variables, peak_device_memory, random_var
 from seg_jax.bench.options import FUSED_VARIANTS, Options
 from seg_jax.bench.ratios import ratios
 from seg_jax.bench.timing import hardware, load_average
+from seg_jax.common import writer
 from seg_jax.models.build import build_model
 
 # section name -> section(runner) -> rows, in the order a run measures them
@@ -100,12 +100,8 @@ class Runner:
 
 
 def write_json(res: dict[str, Any], out: str | os.PathLike) -> Path:
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(res, indent=1, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    """The benchmark's JSON through the one writer (complete or not at all; the earlier file kept on failure)."""
+    return writer.write_json(out, res, indent=1, option="--out")
 
 
 __all__ = ["FUSED_VARIANTS", "Options", "Runner", "SECTIONS", "random_variables", "ratios", "write_json"]

@@ -148,7 +148,7 @@ def davis17_sequences(root: str) -> list[clips.Sequence]:
 
 
 def _negatives_config(config) -> dict:
-    n = dict(config.data.get("negatives") or {})
+    n = dict(config.data.negatives or {})
     for key in ("background_share", "object_prob", "no_person_prob"):
         value = float(n.get(key, 0.0))
         if not 0.0 <= value <= 1.0:
@@ -167,7 +167,7 @@ def _composites(config, root: str, clip_length: int) -> composite.CompositeSourc
     """Composites of the train foregrounds on the backgrounds; with ``data.negatives`` the person-free train
     photos are a share ``background_share`` of the backgrounds and the masked negative objects are pasted
     beside the people (``object_prob``) or alone (``no_person_prob``)."""
-    fgs, probs = foregrounds(root, config.data.get("foreground_weights"))
+    fgs, probs = foregrounds(root, config.data.foreground_weights)
     neg = _negatives_config(config)
     bgs = backgrounds(root)
     bg_probs, objects = None, []
@@ -196,7 +196,7 @@ def _negative_images(config, root: str, temporal: bool):
 
 def real_pairs(config, root: str) -> list[tuple[object, float]]:
     """[(PairSource of one still subset's train pairs, its share ``data.real_weights[subset]``)], shares > 0."""
-    weights = dict(config.data.get("real_weights") or {s: 1.0 for s in STILL_SUBSETS})
+    weights = dict(config.data.real_weights or {s: 1.0 for s in STILL_SUBSETS})
     unknown = sorted(set(weights) - set(STILL_SUBSETS))
     if unknown:
         raise ValueError(f"data.real_weights has unknown subsets {unknown}; choose from {STILL_SUBSETS}")
@@ -212,7 +212,7 @@ def real_pairs(config, root: str) -> list[tuple[object, float]]:
 
 def _audit_settings(config, name: str) -> tuple[str, list[str]] | None:
     """(audit folder, directions) when ``data.label_audit.dir`` is set and its ``sources`` list ``name``."""
-    audit = config.data.get("label_audit") or {}
+    audit = config.data.label_audit or {}
     names = [n.strip() for n in str(audit.get("sources", "")).split(",") if n.strip()]
     if not audit.get("dir") or name not in names:
         return None

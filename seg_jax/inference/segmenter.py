@@ -169,9 +169,9 @@ class Segmenter:
         :meth:`reset`, so single images are unaffected.
       settle_steps: extra passes of a temporal model over the first frame after :meth:`reset`
         (:class:`seg_jax.inference.streaming.StreamingStep`); None: the weights manifest's (0 when absent).
-      max_compiled_sizes: how many frame sizes keep compiled code at once (:mod:`seg_jax.inference.compiled_sizes`;
-      None:
-        its default); a new size beyond it drops all compiled code first, so memory stays flat over many sizes.
+      max_compiled_sizes: how many frame sizes keep compiled code at once
+        (:mod:`seg_jax.inference.compiled_sizes`; None: its default); a new size beyond it drops all compiled
+        code first, so memory stays flat over many sizes.
       every: run the network on every ``every``-th frame of a stream only; the frames between reuse its last
         low-resolution alpha, refined on each new frame by the guided filter (less CPU per frame, edges that
         follow the picture, a body that lags by up to ``every - 1`` frames; 1..:data:`MAX_EVERY`).

@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from flax import serialization
 
+from seg_jax.common.writer import write_bytes
 from seg_jax.training import cell_cache, cells
 
 
@@ -131,9 +132,7 @@ def stream_scores(stream, variables, part: cell_cache.CachePart, chunk: int = 8)
 def save_checkpoint(path: str, step: int, trainable: Any, opt_state: Any) -> None:
     payload = serialization.msgpack_serialize({"step": step, "cells": serialization.to_state_dict(
         jax.device_get(trainable)), "opt_state": serialization.to_state_dict(jax.device_get(opt_state))})
-    with open(path + ".tmp", "wb") as f:
-        f.write(payload)
-    os.replace(path + ".tmp", path)
+    write_bytes(path, payload, option="--workdir")
 
 
 def load_checkpoint(path: str, trainable: Any, opt_state: Any) -> tuple[int, Any, Any]:

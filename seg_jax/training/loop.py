@@ -134,7 +134,7 @@ def validate(config, eval_step: Callable, state: TrainState, sharding: NamedShar
             continue
         totals, by_source[subset] = add_sums(totals, total), total
         per_source[f"dice_loss_{subset}"] = summarize(total, config.dice_smooth)["dice_loss"]
-    recall = pooled_person_recall(by_source) if config.get("val_person_recall", False) else None
+    recall = pooled_person_recall(by_source) if config.val_person_recall else None
     if recall is not None:
         per_source["person_miss"] = 1.0 - recall
     if totals is None:

@@ -93,8 +93,7 @@ def model_logits(model: nn.Module, model_name: str, variables: Mapping[str, Any]
 
     ``settle_steps`` > 0 (temporal models): each clip (B, T, H, W, 3) runs with its first frame repeated that many
     more times in front, as a stream settles after a reset (:class:`seg_jax.inference.streaming.StreamingStep`); only
-    the
-    clip's own T frames' logits come back."""
+    the clip's own T frames' logits come back."""
     if settle_steps:
         images = jnp.concatenate([jnp.repeat(images[:, :1], settle_steps, axis=1), images], axis=1)
     mutable = ["batch_stats"] if train else False
@@ -170,7 +169,7 @@ def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: 
         valid = None if valid is None else jnp.repeat(valid, t)
         weights = None if weights is None else weights.reshape((b * t,) + weights.shape[2:])
     sums = segmentation_sums(logits, targets, valid, weights)
-    if config.get("val_person_recall", False):      # people and people found (seg_jax.evaluation.person_recall)
+    if config.val_person_recall:      # people and people found (seg_jax.evaluation.person_recall)
         sums.update(recall_sums(jax.nn.sigmoid(logits.astype(jnp.float32)), targets, valid, weights))
     return sums
 
