@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seg_jax.data import camvid, io, real
-from seg_jax.evaluation import evaluate, person_recall, ship_rule
+from seg_jax.evaluation import evaluate, metrics, person_recall, ship_rule
 
 
 def _write(path, arr):
@@ -181,11 +181,11 @@ def test_recall_sums_inside_jit_match_the_host_counts():
     weights = np.ones_like(target)
     weights[2, 10:30, 50:60] = 0.0                  # image 2's medium person is ignored
     valid = np.array([True, True, False])           # image 2 is padding: counts nowhere
-    got = jax.jit(person_recall.recall_sums)(jnp.asarray(probs)[..., None], jnp.asarray(target)[..., None],
+    got = jax.jit(metrics.recall_sums)(jnp.asarray(probs)[..., None], jnp.asarray(target)[..., None],
                                              jnp.asarray(valid), jnp.asarray(weights)[..., None])
     assert int(got["people"]) == 3 and int(got["people_found"]) == 2 and int(got["people_found_large"]) == 0
     valid[2] = True
-    got = jax.jit(person_recall.recall_sums)(jnp.asarray(probs), jnp.asarray(target), jnp.asarray(valid),
+    got = jax.jit(metrics.recall_sums)(jnp.asarray(probs), jnp.asarray(target), jnp.asarray(valid),
                                              jnp.asarray(weights))
     assert int(got["people"]) == 5 and int(got["people_medium"]) == 1
 
@@ -208,7 +208,7 @@ def test_training_selection_takes_the_pooled_person_recall(camvid_root):
         probs, weights = jnp.zeros_like(target), pixel_weights(batch)
         assert weights is not None      # CamVid's ignore map reached the batch
         return {**probability_sums(probs, target, batch["valid"], weights),
-                **person_recall.recall_sums(probs, target, batch["valid"], weights)}
+                **metrics.recall_sums(probs, target, batch["valid"], weights)}
 
     c = default.get_default_config()
     c.model.name, c.data.source, c.data.root, c.data.image_size = "mobilenet", "mixed", str(camvid_root), (18, 24)

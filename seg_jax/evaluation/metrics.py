@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seg_jax.evaluation.person_recall import COUNT_KEYS, batch_recall_counts
+
 EPS = 1e-7
 
 
@@ -145,3 +147,22 @@ def summarize(sums: Mapping[str, float], smooth: float = 1.0) -> dict[str, float
                               / max(sums["pixels"] - sums["soft_true_area"], EPS)),
         "examples": sums["examples"],
     }
+
+
+def recall_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
+                pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
+    """The people counts of a batch, callable inside ``jax.jit`` (the connected regions are found on the host).
+
+    probs, targets: (N, H, W) or (N, H, W, 1) in [0, 1]; valid: (N,) bool (None = all); pixel_weights: like targets,
+    0 = an ignored pixel (None = none). -> {key: int32 scalar} for :data:`COUNT_KEYS`, to add like the metric sums
+    above (:func:`seg_jax.evaluation.person_recall.summarize_recall` reads the totals).
+    """
+    if probs.ndim == 4:
+        probs, targets = probs[..., 0], targets[..., 0]
+        pixel_weights = None if pixel_weights is None else pixel_weights[..., 0]
+    n = probs.shape[0]
+    valid = jnp.ones((n,), bool) if valid is None else valid.astype(bool)
+    weights = jnp.ones(targets.shape, jnp.float32) if pixel_weights is None else pixel_weights.astype(jnp.float32)
+    shapes = {k: jax.ShapeDtypeStruct((), jnp.int32) for k in COUNT_KEYS}
+    return jax.pure_callback(batch_recall_counts, shapes, probs.astype(jnp.float32), targets.astype(jnp.float32),
+                             valid, weights, vmap_method="sequential")

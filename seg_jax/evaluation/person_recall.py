@@ -6,6 +6,9 @@ A labelled *person* is a connected (8-neighbour) region of the true mask (``targ
 measured, so a region that is wholly ignored is no person. Regions smaller than :data:`MIN_AREA` of the image are
 label specks, not people, and are left out.
 
+NumPy and OpenCV only (the ship rule reads its constants without JAX); the jitted eval step counts through
+:func:`seg_jax.evaluation.metrics.recall_sums`.
+
 People are binned by their counted area as a share of the image (:data:`SIZE_BINS`): small (< 1 %), medium
 (1-5 %), large (> 5 %). Counts are sums (``people``, ``people_found``, and ``people_<bin>``,
 ``people_found_<bin>``), so a split is scored exactly by adding images up (:func:`add_counts`), and
@@ -17,8 +20,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import cv2
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 FOUND_SHARE = 0.5       # a person is found when at least this share of its pixels is predicted person
@@ -97,29 +98,10 @@ def source_recall(totals: Mapping[str, float] | None, source: str) -> dict[str, 
 
 def batch_recall_counts(probs: np.ndarray, targets: np.ndarray, valid: np.ndarray,
                         pixel_weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Host side of :func:`recall_sums`: (N, H, W) probabilities, targets and pixel weights (0 = ignored), (N,)
-    valid -> {key: int32 scalar} summed over the valid images."""
+    """Host side of :func:`seg_jax.evaluation.metrics.recall_sums`: (N, H, W) probabilities, targets and pixel
+    weights (0 = ignored), (N,) valid -> {key: int32 scalar} summed over the valid images."""
     total = dict.fromkeys(COUNT_KEYS, 0)
     for p, t, v, w in zip(np.asarray(probs), np.asarray(targets), np.asarray(valid), np.asarray(pixel_weights)):
         if v:
             total = add_counts(total, recall_counts(p, t, w < 0.5))
     return {k: np.asarray(total[k], np.int32) for k in COUNT_KEYS}
-
-
-def recall_sums(probs: jax.Array, targets: jax.Array, valid: jax.Array | None = None,
-                pixel_weights: jax.Array | None = None) -> dict[str, jax.Array]:
-    """The people counts of a batch, callable inside ``jax.jit`` (the connected regions are found on the host).
-
-    probs, targets: (N, H, W) or (N, H, W, 1) in [0, 1]; valid: (N,) bool (None = all); pixel_weights: like targets,
-    0 = an ignored pixel (None = none). -> {key: int32 scalar} for :data:`COUNT_KEYS`, to add like the metric sums
-    of :mod:`seg_jax.evaluation.metrics` (``summarize_recall`` reads the totals).
-    """
-    if probs.ndim == 4:
-        probs, targets = probs[..., 0], targets[..., 0]
-        pixel_weights = None if pixel_weights is None else pixel_weights[..., 0]
-    n = probs.shape[0]
-    valid = jnp.ones((n,), bool) if valid is None else valid.astype(bool)
-    weights = jnp.ones(targets.shape, jnp.float32) if pixel_weights is None else pixel_weights.astype(jnp.float32)
-    shapes = {k: jax.ShapeDtypeStruct((), jnp.int32) for k in COUNT_KEYS}
-    return jax.pure_callback(batch_recall_counts, shapes, probs.astype(jnp.float32), targets.astype(jnp.float32),
-                             valid, weights, vmap_method="sequential")

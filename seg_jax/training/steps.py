@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import traverse_util
 
-from seg_jax.evaluation.metrics import binary_dice, segmentation_sums
-from seg_jax.evaluation.person_recall import recall_sums
+from seg_jax.evaluation.metrics import binary_dice, recall_sums, segmentation_sums
 from seg_jax.models import get_spec
 from seg_jax.training.losses import segmentation_loss, temporal_consistency_loss
 from seg_jax.training.optimizer import learning_rate, make_optimizer, plateau_scale, trainable_mask, trainable_patterns
@@ -157,7 +156,7 @@ def train_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name:
 
 def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, model_name: str, config) -> dict[str, jax.Array]:
     """Metric sums over ``batch`` (padded examples, ``valid == False``, are excluded); with
-    ``config.val_person_recall`` also the people counts of :func:`seg_jax.evaluation.person_recall.recall_sums`."""
+    ``config.val_person_recall`` also the people counts of :func:`seg_jax.evaluation.metrics.recall_sums`."""
     images, targets = batch_to_inputs(batch, config.data.soft_targets)
     logits, _ = model_logits(model, model_name, {"params": state.params, "batch_stats": state.batch_stats},
                              images, train=False, settle_steps=clip_settle_steps(config, model_name))
