@@ -46,7 +46,7 @@ from seg_jax.artifacts.weights_folder import shipped_weights_dir
 from seg_jax.common.args import OneLineParser
 from seg_jax.common.exit_codes import USER_ERROR
 from seg_jax.common.writer import OutputError, check_folder, check_output, write_bytes, write_json
-from seg_jax.configs.sizes import parse_size
+from seg_jax.inference.sizes import parse_size
 from seg_jax.models import MODEL_NAMES, get_spec
 from seg_jax.models.build import build_model, init_variables
 from seg_jax.models.unet_mobilenet import DECODER_WIDTHS, STATE_SCALES, UNetMobileNetConvLSTM

@@ -17,7 +17,7 @@ from seg_jax.artifacts import model_io, weights_folder
 from seg_jax.bench import cpuinfo
 from seg_jax.common.exit_codes import fail
 from seg_jax.common.writer import write_json
-from seg_jax.configs.sizes import parse_size
+from seg_jax.inference.sizes import parse_size
 from seg_jax.models import get_spec
 from seg_jax.training import checkpointing
 from seg_jax.training.metric_writer import read_metrics

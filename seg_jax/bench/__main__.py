@@ -9,7 +9,7 @@ import argparse
 import platform
 import sys
 
-from seg_jax.configs.sizes import parse_sizes
+from seg_jax.inference.sizes import parse_sizes
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from seg_jax.artifacts import model_io, weights_folder
-from seg_jax.configs.sizes import parse_size
+from seg_jax.inference.sizes import parse_size
 
 
 def average_variables(variables: Sequence[dict]) -> dict:

@@ -50,13 +50,13 @@ from seg_jax.common.writer import OutputError, check_output, write_text
 from seg_jax.configs import get_default_config
 from seg_jax.configs.default import DEFAULT_DATA_ROOT
 from seg_jax.configs.flags import parser_for
-from seg_jax.configs.sizes import parse_size
 from seg_jax.data import read_heldout
 from seg_jax.evaluation.false_person import flagged_share, image_scores
 from seg_jax.evaluation.metrics import add_sums, probability_sums, summarize
 from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
 from seg_jax.evaluation.person_recall import SIZE_BINS, add_counts, recall_counts, source_recall, summarize_recall
 from seg_jax.inference.segmenter import Segmenter
+from seg_jax.inference.sizes import parse_size
 from seg_jax.models import build as model_build
 from seg_jax.models import get_spec
 from seg_jax.ops.stabilise import parse_stabilise
