@@ -5,7 +5,8 @@ trained on long streams with the state carried between chunks.
   python -m research.train_cells --config configs/convlstm_cells.py --workdir workdirs/convlstm_cells
   python -m research.train_cells --config configs/convlstm_cells.py:steady --workdir workdirs/convlstm_cells_steady
 
-Variants: ``steady`` adds the temporal term that only counts where the truth is steady (weight 1); ``tiny``:
+Variants: ``steady`` adds the temporal term that only counts where the truth is steady (weight 1); ``slow``: a
+third of the rate, that term at 0.3, more steps (the lever the first two arms left open); ``tiny``:
 a few steps on a few clips (a smoke run). Not the paper's protocol: that is ``configs/convlstm.py:paper``.
 """
 import ml_collections
@@ -42,11 +43,14 @@ def get_config(arg=None):
     c.log_every = 5
     c.eval_every = 35
     c.checkpoint_every = 20
+    c.max_train_seconds = 0.0                   # stop (checkpointed) after this long; the same command resumes (0: off)
     if arg == "steady":
         c.steady_weight = 1.0
+    elif arg == "slow":
+        c.learning_rate, c.steady_weight, c.num_steps, c.eval_every, c.warmup_steps = 1.5e-4, 0.3, 400, 50, 20
     elif arg == "tiny":
         c.pseudo_clips, c.pseudo_length, c.num_steps, c.lanes, c.chunk = 2, 4, 3, 2, 2
         c.eval_every, c.checkpoint_every, c.log_every, c.warmup_steps = 3, 3, 1, 1
     elif arg:
-        raise ValueError(f"unknown variant {arg!r} of configs/convlstm_cells.py; use steady or tiny")
+        raise ValueError(f"unknown variant {arg!r} of configs/convlstm_cells.py; use steady, slow or tiny")
     return c

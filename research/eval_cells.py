@@ -75,7 +75,8 @@ def main(argv=None) -> int:
             frames, masks = cell_cache.read_sequence(s)
             yield s.name, frames, masks
     cell_cache.build_part(folder, models["mobilenet"], clips(), sum(len(s) for s in seqs), size,
-                          {"davis": a.split})
+                          {"davis": a.split, "weights": manifest.get("cells", {}).get("from_sha256"),
+                           "clips": [s.name for s in seqs]})
     part = cell_cache.CachePart(folder)
     result = {"candidate": a.candidate, "split": a.split, "active_cells": list(active), "size": list(size),
               "davis": {}, "stills": {}}

@@ -2,9 +2,10 @@
 
     nice -n 10 python -m research.train_cells --config configs/convlstm_cells.py --workdir workdirs/convlstm_cells
 
-Writes ``<workdir>/weights/`` (a model-3 weights folder, ``residual_cells`` on, ``cells: {"kind": "trained", ...}``
-in its manifest), ``<workdir>/history.jsonl`` (loss and val-clip scores over the steps) and ``<workdir>/run.json``.
-The same command resumes a stopped run. Evaluate the candidate as the user runs it:
+Writes ``<workdir>/weights/`` (a model-3 weights folder holding the cells of the best val evaluation,
+``residual_cells`` on, ``cells: {"kind": "trained", ...}`` in its manifest), ``<workdir>/history.jsonl`` (loss
+and val-clip scores over the steps) and ``<workdir>/run.json``. The same command resumes a stopped run. Evaluate
+the candidate as the user runs it:
 ``python -m seg_jax.evaluate --model convlstm --checkpoint <workdir>/weights --split val --peers none``.
 """
 from __future__ import annotations
@@ -24,12 +25,16 @@ config_flags.DEFINE_config_file("config", "configs/convlstm_cells.py", "The reci
 flags.DEFINE_string("workdir", None, "Run folder (checkpoints, history, the candidate weights).")
 
 
-def _sources(config, mobilenet_vars):
-    """(train parts, their sampling weights, val part), building each cache part that is missing."""
+def _sources(config, mobilenet_vars, weights_sha):
+    """(train parts, their sampling weights, val part), building each cache part that is missing or stale (made
+    from other weights or another clip list: a split changed)."""
     from seg_jax.data import composite, real
     from seg_jax.training import cell_cache
 
     root, size = config.data_root, tuple(config.size)
+
+    def names(seqs):
+        return {"weights": weights_sha, "clips": [s.name for s in seqs]}
 
     def sequences(seqs, flip):
         def gen():
@@ -59,16 +64,18 @@ def _sources(config, mobilenet_vars):
             ex = pseudo[i]
             yield f"pseudo-{i}", ex["image"], ex["mask"]
 
-    parts = [part("davis_train", sequences(davis, False), {"davis": "train", "flip": False}),
-             part("davis_train_flip", sequences(davis, True), {"davis": "train", "flip": True}),
-             part("davis17", sequences(davis17, False), {"davis17": "all", "flip": False}),
-             part("davis17_flip", sequences(davis17, True), {"davis17": "all", "flip": True}),
+    parts = [part("davis_train", sequences(davis, False), {"davis": "train", "flip": False, **names(davis)}),
+             part("davis_train_flip", sequences(davis, True), {"davis": "train", "flip": True, **names(davis)}),
+             part("davis17", sequences(davis17, False), {"davis17": "all", "flip": False, **names(davis17)}),
+             part("davis17_flip", sequences(davis17, True), {"davis17": "all", "flip": True, **names(davis17)}),
              part(f"pseudo{config.pseudo_clips}x{config.pseudo_length}_seed{config.seed}",
                   (pseudo_clips(), config.pseudo_clips * config.pseudo_length),
-                  {"composite_clips": config.pseudo_clips, "length": config.pseudo_length, "seed": config.seed})]
+                  {"composite_clips": config.pseudo_clips, "length": config.pseudo_length, "seed": config.seed,
+                   "weights": weights_sha})]
     w = config.weights
     weights = [w.davis / 2, w.davis / 2, w.davis17 / 2, w.davis17 / 2, w.pseudo]
-    val = part("davis_val", sequences(real.davis_sequences(root, "val"), False), {"davis": "val"})
+    val_seqs = real.davis_sequences(root, "val")
+    val = part("davis_val", sequences(val_seqs, False), {"davis": "val", **names(val_seqs)})
     return parts, weights, val
 
 
@@ -83,11 +90,13 @@ def run(config, workdir: str) -> str:
 
     os.makedirs(workdir, exist_ok=True)
     mobilenet_vars, manifest = model_io.load_weights("mobilenet", config.mobilenet)
-    parts, weights, val = _sources(config, mobilenet_vars)
+    parts, weights, val = _sources(config, mobilenet_vars, manifest.get("sha256"))
     variables = zero_cells(load_init_variables(config.mobilenet, random_variables("convlstm")))
     t0 = time.perf_counter()
     out = cells_loop.train(config, workdir, variables, parts, weights, val, log=lambda m: print(m, flush=True))
     seconds = time.perf_counter() - t0
+    if not out["finished"]:
+        return ""
     trained = cells_loop.assemble(variables, out["cells"])
     model_config = {**manifest["model"], "name": "convlstm", "residual_cells": True}
     command = "python -m research.train_cells " + " ".join(sys.argv[1:])
@@ -100,7 +109,8 @@ def run(config, workdir: str) -> str:
                       "sequence_length": int(config.chunk),
                       "streams": f"whole clips played back to back in {config.lanes} lanes, the state carried "
                                  f"across {config.chunk}-frame chunks and reset at clip starts",
-                      "steps": int(config.num_steps), "trained_cells": list(config.cells),
+                      "steps": int(config.num_steps), "selected_step": int(out["best"]["step"]),
+                      "trained_cells": list(config.cells),
                       "from": str(config.mobilenet), "from_sha256": manifest.get("sha256")}
     weights_folder.save_weights(os.path.join(workdir, "weights"), model_config, jax.device_get(trained), extra)
     with open(os.path.join(workdir, "run.json"), "w") as f:
@@ -117,7 +127,8 @@ def main(_):
         out = run(f.config, f.workdir)
     except (FileNotFoundError, ValueError, OSError) as e:
         fail(PROG, str(e).splitlines()[0] if str(e) else type(e).__name__)
-    print(f"wrote candidate weights to {out}")
+    if out:
+        print(f"wrote candidate weights (the best val evaluation's cells) to {out}")
 
 
 if __name__ == "__main__":

@@ -98,3 +98,33 @@ def test_steady_change_loss_counts_only_steady_truth_within_a_clip():
     jump = float(jax.nn.sigmoid(5.0) - 0.5) ** 2
     np.testing.assert_allclose(value, jump, rtol=1e-5)                 # 6 steady pixel-pairs, all jump
     assert float(cells.steady_change_loss(logits, targets, none_reset.at[0, 1].set(True).at[0, 2].set(True))) == 0.0
+
+
+def test_cache_part_is_rebuilt_when_its_split_or_weights_change(tmp_path, variables, capsys):
+    """A cached part made from another clip list (a split widened) or other weights is never reused."""
+    from seg_jax.training import cell_cache
+
+    frames = np.random.default_rng(1).integers(0, 255, (2, 40, 60, 3), np.uint8)
+    masks = np.zeros((2, 40, 60, 1), np.uint8)
+    masks[:, 10:30, 20:40] = 255
+    folder = str(tmp_path / "part")
+    size = (32, 64)
+
+    def build(names, sha):
+        clips = [(n, frames, masks) for n in names]
+        return cell_cache.build_part(folder, variables, clips, 2 * len(names), size,
+                                     {"davis": "train", "weights": sha, "clips": list(names)})
+
+    build(["a", "b"], "sha1")
+    assert [c["name"] for c in cell_cache.CachePart(folder).clips] == ["a", "b"]
+    assert cell_cache.part_staleness(folder, size, {"davis": "train", "weights": "sha1", "clips": ["a", "b"]}) is None
+    build(["a", "b"], "sha1")                                       # same source: kept, nothing printed
+    assert "stale" not in capsys.readouterr().out
+    build(["a"], "sha1")                                            # clip b moved to val
+    assert "stale (made from a different clips)" in capsys.readouterr().out
+    part = cell_cache.CachePart(folder)
+    assert [c["name"] for c in part.clips] == ["a"] and part.arrays["mask"].shape[0] == 2
+    build(["a"], "sha2")                                            # other frozen weights
+    assert "made from a different weights" in capsys.readouterr().out
+    assert "made at" in cell_cache.part_staleness(folder, (64, 64), {"davis": "train", "weights": "sha2",
+                                                                     "clips": ["a"]})

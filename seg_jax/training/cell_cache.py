@@ -6,7 +6,9 @@ A cache part is a folder holding, for N frames in clip order:
   float16: :class:`seg_jax.training.cells.CellInputs`;
 - ``mask.npy`` (N, h, w) uint8: the mask at the network's size (antialiased like the frame, 0..255);
 - ``clips.json``: ``{"size": [h, w], "clips": [{"name", "start", "length"}, ...], "frames": N, "source": ...}``,
-  written last, so a part without it is incomplete and is rebuilt.
+  written last, so a part without it is incomplete and is rebuilt. ``source`` says what the part was made from
+  (the frozen weights' sha256, the clip names of its split, ...); a part whose ``source`` differs from the
+  caller's is stale (a split or the weights changed) and is rebuilt too.
 
 Frames are brought to the network's size exactly as the streaming step does (:func:`seg_jax.inference.streaming.
 preprocess`: uint8 -> float, antialiased resize), so the cells train on the features they see in use.
@@ -55,9 +57,14 @@ def _features_fn(size: tuple[int, int]):
 def build_part(out_dir: str, variables: Mapping[str, Any], clips: Iterable[tuple[str, np.ndarray, np.ndarray]],
                total_frames: int, size: Sequence[int], source: Mapping[str, Any], batch: int = 4) -> str:
     """Write one cache part from ``clips`` ((name, frames (T, H, W, 3) uint8, masks (T, H, W, 1) uint8) in order;
-    ``total_frames`` their frame count) at network size ``size``; kept as it is when already complete."""
-    if os.path.isfile(os.path.join(out_dir, INDEX_FILE)):
+    ``total_frames`` their frame count) at network size ``size``; kept as it is when already complete and made
+    from the same ``source`` (JSON-able: the weights' sha256, the clip names, ...), rebuilt when stale."""
+    stale = part_staleness(out_dir, size, source)
+    if stale is None:
         return out_dir
+    if stale:
+        print(f"cache part {out_dir} is stale ({stale}); rebuilding it", flush=True)
+        os.remove(os.path.join(out_dir, INDEX_FILE))
     os.makedirs(out_dir, exist_ok=True)
     h, w = int(size[0]), int(size[1])
     shapes = {"cell0": (h // 8, w // 8, 72), "expand_3": (h // 4, w // 4, 72), "expand_1": (h // 2, w // 2, 64)}
@@ -87,6 +94,24 @@ def build_part(out_dir: str, variables: Mapping[str, Any], clips: Iterable[tuple
     return out_dir
 
 
+def part_staleness(out_dir: str, size: Sequence[int], source: Mapping[str, Any]) -> str | None:
+    """None when the part in ``out_dir`` is complete and was made at ``size`` from ``source``; else why not
+    ('' when there is no complete part at all)."""
+    path = os.path.join(out_dir, INDEX_FILE)
+    if not os.path.isfile(path):
+        return ""
+    with open(path) as f:
+        meta = json.load(f)
+    if list(meta.get("size", [])) != [int(size[0]), int(size[1])]:
+        return f"made at {meta.get('size')}, wanted {list(size)}"
+    made = json.loads(json.dumps(meta.get("source", {})))
+    wanted = json.loads(json.dumps(dict(source)))
+    if made != wanted:
+        keys = sorted(k for k in set(made) | set(wanted) if made.get(k) != wanted.get(k))
+        return "made from a different " + ", ".join(keys)
+    return None
+
+
 class CachePart:
     """A complete cache part opened read-only (memory-mapped): ``.inputs(rows)`` -> CellInputs float16 numpy,
     ``.masks(rows)`` -> (n, h, w) uint8, ``.clips`` the index."""
@@ -107,4 +132,4 @@ class CachePart:
         return self.arrays["mask"][rows]
 
 
-__all__ = ["build_part", "CachePart", "read_sequence", "INDEX_FILE"]
+__all__ = ["build_part", "part_staleness", "CachePart", "read_sequence", "INDEX_FILE"]

@@ -8,8 +8,11 @@ faster, at no extra feature cost).
 
     python -m research.train_cells --config configs/convlstm_cells.py --workdir workdirs/convlstm_cells
 
-The run is resumable by the same command (the cells and the optimizer are saved every ``checkpoint_every`` steps;
-the lanes restart from clip starts). ``config`` fields: :mod:`configs.convlstm_cells`.
+The run is resumable by the same command (the cells and the optimizer are saved every ``checkpoint_every`` steps
+and when ``max_train_seconds`` is up; the lanes restart from clip starts). The val clips are streamed every
+``eval_every`` steps; the best cells (:func:`selection_key`: highest val Dice among the evaluations no less steady
+than the start, the zero cells of the per-frame model) are kept in ``best_cells.msgpack``. ``config`` fields:
+:mod:`configs.convlstm_cells`.
 """
 from __future__ import annotations
 
@@ -129,6 +132,12 @@ def stream_scores(stream, variables, part: cell_cache.CachePart, chunk: int = 8)
     return {"dice": 2 * inter / max(total, 1e-9), "steady_change": flick / max(steady_n, 1.0)}
 
 
+def selection_key(scores: Mapping[str, float], start: Mapping[str, float]) -> tuple[int, float]:
+    """Orders val evaluations, larger is better: those whose steady change is at most the start's (the per-frame
+    model's: the cells must not add flicker) come first, then higher Dice."""
+    return (int(scores["steady_change"] <= start["steady_change"]), float(scores["dice"]))
+
+
 def save_checkpoint(path: str, step: int, trainable: Any, opt_state: Any) -> None:
     payload = serialization.msgpack_serialize({"step": step, "cells": serialization.to_state_dict(
         jax.device_get(trainable)), "opt_state": serialization.to_state_dict(jax.device_get(opt_state))})
@@ -170,17 +179,28 @@ def train(config: Mapping[str, Any], workdir: str, variables: Mapping[str, Any],
     state = cells.zero_state(config.lanes, h, w)
     history_path = os.path.join(workdir, "history.jsonl")
 
+    best_path = os.path.join(workdir, "best_cells.msgpack")
+    evaluations = [json.loads(line)["val"] | {"step": json.loads(line)["step"]} for line in _lines(history_path)
+                   if "val" in json.loads(line)]
+
     def evaluate(step):
         v = {"params": {**other, **trainable}, "batch_stats": frozen["batch_stats"]}
         scores = stream_scores(stream, v, val_part)
         with open(history_path, "a") as f:
             f.write(json.dumps({"step": step, "val": scores}) + "\n")
-        log(f"step {step}: val clip dice {scores['dice']:.4f} steady change {scores['steady_change']:.5f}")
+        best = not evaluations or selection_key(scores, evaluations[0]) > max(
+            selection_key(e, evaluations[0]) for e in evaluations)
+        evaluations.append(scores | {"step": step})
+        if best:
+            save_checkpoint(best_path, step, trainable, opt_state)
+        log(f"step {step}: val clips dice {scores['dice']:.4f} steady change {scores['steady_change']:.5f}"
+            + (" (best)" if best else ""))
         return scores
 
     if start == 0:
         evaluate(0)
     t0, losses = time.perf_counter(), []
+    budget = float(config.get("max_train_seconds", 0) or 0)
     for step in range(start + 1, config.num_steps + 1):
         part, rows, resets = sampler.next(config.chunk)
         inputs, targets = sampler.gather(part, rows)
@@ -197,7 +217,23 @@ def train(config: Mapping[str, Any], workdir: str, variables: Mapping[str, Any],
             save_checkpoint(ckpt, step, trainable, opt_state)
         if step % config.eval_every == 0 or step == config.num_steps:
             evaluate(step)
-    return {"cells": trainable, "other": other}
+        if budget and time.perf_counter() - t0 > budget and step < config.num_steps:
+            save_checkpoint(ckpt, step, trainable, opt_state)
+            log(f"time budget of {budget:.0f} s used at step {step}; the same command resumes the run")
+            return {"cells": trainable, "other": other, "finished": False}
+    if os.path.isfile(best_path):
+        _, trainable, _ = load_checkpoint(best_path, trainable, opt_state)
+    best = max(evaluations, key=lambda e: selection_key(e, evaluations[0]))
+    log(f"best val evaluation: step {best['step']} (dice {best['dice']:.4f}, steady change "
+        f"{best['steady_change']:.5f}; start {evaluations[0]['dice']:.4f} / {evaluations[0]['steady_change']:.5f})")
+    return {"cells": trainable, "other": other, "finished": True, "best": best, "start": evaluations[0]}
+
+
+def _lines(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [line for line in f if line.strip()]
 
 
 def assemble(variables: Mapping[str, Any], trainable: Mapping[str, Any]) -> dict:
@@ -207,5 +243,6 @@ def assemble(variables: Mapping[str, Any], trainable: Mapping[str, Any]) -> dict
     return {**variables, "params": params}
 
 
-__all__ = ["StreamSampler", "make_step", "make_stream", "stream_scores", "train", "assemble", "save_checkpoint",
+__all__ = ["StreamSampler", "make_step", "make_stream", "stream_scores", "selection_key", "train", "assemble",
+           "save_checkpoint",
            "load_checkpoint"]
