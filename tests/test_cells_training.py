@@ -1,4 +1,6 @@
 """The cached-feature path of the cells-only recipe (seg_jax.training.cells) against the full model 3."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,3 +130,64 @@ def test_cache_part_is_rebuilt_when_its_split_or_weights_change(tmp_path, variab
     assert "made from a different weights" in capsys.readouterr().out
     assert "made at" in cell_cache.part_staleness(folder, (64, 64), {"davis": "train", "weights": "sha2",
                                                                      "clips": ["a"]})
+
+
+def test_cells_run_keeps_the_best_val_cells_and_resumes_after_its_time_budget(tmp_path, variables):
+    """cells_loop.train on two tiny cache parts: a run stopped by max_train_seconds checkpoints and says so, the
+    same call resumes it, val is scored at 0 and every eval_every steps, and the returned cells are the best
+    evaluation's (selection_key), checkpointed in best_cells.msgpack."""
+    import json
+
+    import ml_collections
+
+    from seg_jax.convert.convlstm_warm_start import zero_cells
+    from seg_jax.training import cell_cache, cells_loop
+
+    rng = np.random.default_rng(2)
+    size = (32, 64)
+    start_vars = zero_cells(variables)
+
+    def part(name):
+        frames = rng.integers(0, 255, (6, 32, 64, 3), np.uint8)
+        masks = np.zeros((6, 32, 64, 1), np.uint8)
+        masks[:, 8:24, 16:40] = 255
+        folder = str(tmp_path / name)
+        cell_cache.build_part(folder, start_vars, [(f"{name}-a", frames[:3], masks[:3]),
+                                                   (f"{name}-b", frames[3:], masks[3:])], 6, size, {"n": name})
+        return cell_cache.CachePart(folder)
+
+    train_part, val_part = part("train"), part("val")
+    config = ml_collections.ConfigDict(dict(
+        seed=0, cells=(0, 1), gate_activation="hard_sigmoid", reverse=0.5, skip=0.0, lanes=2, chunk=2,
+        num_steps=4, learning_rate=1e-2, warmup_steps=1, final_lr_fraction=0.1, clip_norm=1.0, loss="bce_dice",
+        steady_weight=0.0, log_every=1, eval_every=2, checkpoint_every=10, max_train_seconds=1e-9))
+    workdir = str(tmp_path / "run")
+    os.makedirs(workdir)
+    logs = []
+    out = cells_loop.train(config, workdir, start_vars, [train_part], [1.0], val_part, log=logs.append)
+    assert out["finished"] is False and any("time budget" in m for m in logs)
+    assert os.path.isfile(os.path.join(workdir, "cells.msgpack"))
+    config.max_train_seconds = 0.0
+    out = cells_loop.train(config, workdir, start_vars, [train_part], [1.0], val_part, log=logs.append)
+    assert out["finished"] and any(m.startswith("resumed at step 1") for m in logs)
+    with open(os.path.join(workdir, "history.jsonl")) as f:
+        evaluations = [json.loads(line) for line in f if '"val"' in line]
+    assert [e["step"] for e in evaluations] == [0, 2, 4]
+    start = evaluations[0]["val"]
+    want = max(evaluations, key=lambda e: cells_loop.selection_key(e["val"], start))
+    assert out["best"]["step"] == want["step"]
+    _, best_cells, _ = cells_loop.load_checkpoint(os.path.join(workdir, "best_cells.msgpack"), out["cells"], None)
+    for a, b in zip(jax.tree_util.tree_leaves(best_cells), jax.tree_util.tree_leaves(out["cells"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    trained = any(float(jnp.max(jnp.abs(x))) > 0 for x in jax.tree_util.tree_leaves(out["cells"]))
+    assert trained == (want["step"] != 0)          # step 0's best cells are the zero cells of the start
+
+
+def test_selection_prefers_steadiness_then_dice():
+    from seg_jax.training.cells_loop import selection_key
+
+    start = {"dice": 0.50, "steady_change": 0.020}
+    steadier = {"dice": 0.49, "steady_change": 0.019}
+    sharper_but_flickery = {"dice": 0.60, "steady_change": 0.030}
+    assert selection_key(steadier, start) > selection_key(sharper_but_flickery, start)
+    assert selection_key({"dice": 0.52, "steady_change": 0.020}, start) > selection_key(start, start)
