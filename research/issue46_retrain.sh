@@ -5,7 +5,11 @@
 # Two runs are recorded (results/training/mobilenet_issue46*.md):
 #   first  (RUN=short): 130 steps, lr 3e-4, CamVid 0.1, negatives 0.15, selection by the per-source mean val loss;
 #   second (RUN=long):  1300 steps, lr 2e-4, CamVid 0.3, negatives 0.1, selection also counting the pooled person
-#                       recall of people, DAVIS and CamVid val (config.val_person_recall).
+#                       recall of people, DAVIS and CamVid val (config.val_person_recall); stopped after its
+#                       step-260 val (recall 0.305 -> 0.114);
+#   third  (RUN=recall): the second's data and selection with the loss BCE + Dice per image with a person
+#                       (config.loss=bce_image_dice), so a street frame's pedestrians weigh as much as a selfie,
+#                       lr 1e-4, 1000 steps.
 # Time budget: the run stops (evaluates, checkpoints) at $DEADLINE (UTC); rerun the same command to resume.
 set -e
 cd "$(dirname "$0")/.."
@@ -22,7 +26,12 @@ case "$RUN" in
          ARGS="--config.num_steps=1300 --config.warmup_steps=50 --config.lr_boundaries=900,1150
                --config.learning_rate=2e-4 --config.eval_every=260 --config.data.weights.camvid=0.3
                --config.data.weights.negative=0.1 --config.val_person_recall=true --config.eval_at_start=true" ;;
-  *) echo "issue46_retrain: RUN must be short or long, not '$RUN'" >&2; exit 2 ;;
+  recall) WORKDIR=${WORKDIR:-workdirs/mobilenet_issue46_recall}
+         ARGS="--config.num_steps=1000 --config.warmup_steps=50 --config.lr_boundaries=700,900
+               --config.learning_rate=1e-4 --config.eval_every=200 --config.data.weights.camvid=0.3
+               --config.data.weights.negative=0.1 --config.val_person_recall=true --config.eval_at_start=true
+               --config.loss=bce_image_dice" ;;
+  *) echo "issue46_retrain: RUN must be short, long or recall, not '$RUN'" >&2; exit 2 ;;
 esac
 exec nice -n 10 $PY -m seg_jax.train --config configs/mobilenet.py:cpu-long \
   --config.data.root=../shared/data --config.data.image_size=256,256 \

@@ -240,3 +240,29 @@ def test_help_exits_0_and_explains_overrides_and_variants(module):
     proc = _run("-m", module, "--help", check=False)
     assert proc.returncode == 0, proc.stderr
     assert "--config.<field>=<value>" in proc.stdout and "cpu-long" in proc.stdout and "runs as code" in proc.stdout
+
+
+def test_image_dice_weighs_each_image_with_a_person_alike_and_skips_empty_ones():
+    """A tiny missed person costs the batch Dice almost nothing beside a found large one; the per-image Dice
+    counts it as the batch's other half, an image with no person adds nothing, and ignored pixels count nowhere."""
+    import jax.numpy as jnp
+
+    from seg_jax.training.losses import dice_loss, image_dice_loss, segmentation_loss
+
+    big = np.zeros((1, 32, 32, 1), np.float32)
+    big[:, :, :16] = 1.0
+    tiny = np.zeros((1, 32, 32, 1), np.float32)
+    tiny[:, 4:6, 4:6] = 1.0
+    targets = jnp.asarray(np.concatenate([big, tiny]))
+    logits = jnp.where(jnp.asarray(np.concatenate([big, np.zeros_like(tiny)])) > 0, 20.0, -20.0)
+    assert float(dice_loss(logits, targets)) < 0.01
+    assert abs(float(image_dice_loss(logits, targets)) - (0.0 + (1 - 1 / 5)) / 2) < 1e-3   # 4 px, smooth 1
+    empty = jnp.zeros((1, 32, 32, 1))
+    with_empty = image_dice_loss(jnp.concatenate([logits, jnp.full((1, 32, 32, 1), 20.0)]),
+                                 jnp.concatenate([targets, empty]))
+    assert abs(float(with_empty) - float(image_dice_loss(logits, targets))) < 1e-6
+    weights = jnp.ones_like(targets).at[1].set(0.0)                 # the tiny person's image ignored
+    assert float(image_dice_loss(logits, targets, weights=weights)) < 0.01
+    assert float(image_dice_loss(jnp.full((1, 8, 8, 1), 5.0), jnp.zeros((1, 8, 8, 1)))) == 0.0
+    both = segmentation_loss("bce_image_dice", logits, targets)
+    assert float(both) > float(segmentation_loss("bce_dice", logits, targets))

@@ -100,7 +100,7 @@ def get_default_config() -> ml_collections.ConfigDict:
     c.val_person_recall = False
     c.eval_at_start = False             # score the starting weights (step 0) first: a checkpoint must beat them
 
-    c.loss = "dice"                     # dice (the paper) | bce_dice
+    c.loss = "dice"                     # dice (the paper) | bce_dice | bce_image_dice (Dice per image)
     c.dice_smooth = 1.0
     # temporal models: weight of losses.temporal_consistency_loss (predicted vs true frame-to-frame alpha change)
     # added to the segmentation loss; 0 = the paper's loss alone

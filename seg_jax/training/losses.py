@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-LOSSES = ("dice", "bce_dice")
+LOSSES = ("dice", "bce_dice", "bce_image_dice")
 
 
 def dice_loss(logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
@@ -28,6 +28,27 @@ def dice_loss(logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
     return 1.0 - (2.0 * intersection + smooth) / (jnp.sum(probs) + jnp.sum(targets) + smooth)
 
 
+def image_dice_loss(logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
+                    weights: jax.Array | None = None) -> jax.Array:
+    """Dice loss per image, averaged over the images that hold a person: every image's people weigh the same,
+    however few pixels they cover (a street frame's pedestrians as much as a selfie), where the batch Dice of
+    :func:`dice_loss` lets the large people drown the small. Images without a person add nothing here.
+
+    logits, targets (and weights): (B, ...) matching shapes. Returns a scalar (0 when no image holds a person).
+    """
+    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
+    targets = targets.astype(jnp.float32)
+    if weights is not None:
+        weights = weights.astype(jnp.float32)
+        probs, targets = probs * weights, targets * weights
+    axes = tuple(range(1, targets.ndim))
+    intersection = jnp.sum(probs * targets, axis=axes)
+    truth = jnp.sum(targets, axis=axes)
+    per_image = 1.0 - (2.0 * intersection + smooth) / (jnp.sum(probs, axis=axes) + truth + smooth)
+    has_person = (truth >= 1.0).astype(jnp.float32)
+    return jnp.sum(per_image * has_person) / jnp.maximum(jnp.sum(has_person), 1.0)
+
+
 def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
     if weights is None:
         return jnp.mean(values)
@@ -43,11 +64,14 @@ def bce_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array | None = 
 
 def segmentation_loss(name: str, logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
                       weights: jax.Array | None = None) -> jax.Array:
-    """Loss by config name: 'dice' (the paper) or 'bce_dice' (BCE + Dice)."""
+    """Loss by config name: 'dice' (the paper), 'bce_dice' (BCE + batch Dice) or 'bce_image_dice' (BCE + Dice
+    per image with a person, :func:`image_dice_loss`)."""
     if name == "dice":
         return dice_loss(logits, targets, smooth, weights)
     if name == "bce_dice":
         return bce_loss(logits, targets, weights) + dice_loss(logits, targets, smooth, weights)
+    if name == "bce_image_dice":
+        return bce_loss(logits, targets, weights) + image_dice_loss(logits, targets, smooth, weights)
     raise ValueError(f"unknown loss {name!r}; set config.loss to one of {LOSSES}")
 
 
