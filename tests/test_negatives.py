@@ -173,3 +173,20 @@ def test_ship_rule_cli(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["ship"] is True
     assert ship_rule.main([str(a), str(tmp_path / "missing.json")]) == 2
     assert "seg_jax.ship_rule: error" in capsys.readouterr().err
+
+
+def test_ship_rule_ships_a_gain_elsewhere_when_false_people_hold_and_refuses_more_of_them():
+    rng = np.random.default_rng(1)
+    base_dice = rng.uniform(0.80, 0.90, 30)
+    base_false = rng.uniform(0.0, 0.2, 40)
+    shipped = _evaluation(base_dice, base_false, 0.6)
+    sharper = _evaluation(base_dice + 0.03, base_false + rng.normal(0, 0.002, 40), 0.6)
+    result = ship_rule.decide(sharper, shipped)
+    assert result["ship"] and result["better"] == ["people Dice"], result["why"]
+    more_false = _evaluation(base_dice + 0.03, base_false + 0.05, 0.6)
+    result = ship_rule.decide(more_false, shipped)
+    assert not result["ship"] and "more false people" in result["why"]
+    more_flagged = _evaluation(base_dice + 0.03, base_false, 0.7)
+    assert not ship_rule.decide(more_flagged, shipped)["ship"]
+    same = ship_rule.decide(_evaluation(base_dice, base_false, 0.6), shipped)
+    assert not same["ship"] and "nothing better" in same["why"]

@@ -16,12 +16,14 @@ Person recall (:mod:`seg_jax.evaluation.person_recall`) is pooled over the peopl
 away): the paired difference is (people found by the candidate - people found by the shipped weights) / people,
 summed over the sources, with each source's images (video in blocks) resampled together for the interval.
 
-The candidate ships when
+The candidate ships when it holds everything and gains something:
 1. no person source is worse beyond its interval (the interval's upper end is not below 0), and
-2. the false-person share on the person-free photos improves beyond its interval (lower end above 0), and
-   the share of person-free images flagged with a person is not higher, and
+2. the false-person share on the person-free photos is not worse beyond its interval, and the share of
+   person-free images flagged with a person is not higher, and
 3. person recall on the pooled people-centric sources does not drop beyond its interval (upper end not below 0;
-   both evaluations must have scored it).
+   both evaluations must have scored it), and
+4. at least one of them is better beyond its interval (lower end above 0): a person source's Dice, the
+   false-person share, or the pooled person recall.
 """
 from __future__ import annotations
 
@@ -147,7 +149,7 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
     if not sources:
         raise ValueError("the two evaluations share no source; evaluate both on the same split")
     out: dict = {"sources": {}, "confidence": CONFIDENCE, "resamples": RESAMPLES}
-    worse, negatives_ok, reasons = [], None, []
+    worse, better, negatives_ok, reasons = [], [], None, []
     for source in sources:
         c, b = cand[source].get("per_image"), base[source].get("per_image")
         if not c or not b:
@@ -155,7 +157,9 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
         if source in NEGATIVE_SOURCES:
             interval = paired_bootstrap(b["false_person_share"], c["false_person_share"])
             flagged = (cand[source].get("false_person_images"), base[source].get("false_person_images"))
-            negatives_ok = interval["low"] > 0 and (flagged[0] or 0) <= (flagged[1] or 0)
+            negatives_ok = interval["high"] >= 0 and (flagged[0] or 0) <= (flagged[1] or 0)
+            if interval["low"] > 0:
+                better.append("fewer false people")
             out["sources"][source] = {"metric": "false_person_share (shipped - candidate)", **interval,
                                       "flagged_candidate": flagged[0], "flagged_shipped": flagged[1]}
             continue
@@ -163,20 +167,28 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
         out["sources"][source] = {"metric": "image dice (candidate - shipped)", **interval}
         if interval["high"] < 0:
             worse.append(source)
+        if interval["low"] > 0:
+            better.append(f"{source} Dice")
     if worse:
         reasons.append(f"worse beyond the interval on {', '.join(worse)}")
     if negatives_ok is None:
         reasons.append("no person-free photos scored (evaluate with the negatives subset)")
     elif not negatives_ok:
-        reasons.append("false people on the person-free photos not fewer beyond the interval (or more images "
-                       "flagged)")
+        reasons.append("more false people on the person-free photos beyond the interval (or more images flagged)")
     if recall_guard:
         out["recall"] = person_recall_guard(cand, base)
         if out["recall"]["refuse"]:
             reasons.append(out["recall"]["why"])
+        elif out["recall"].get("low", 0) > 0:
+            better.append("person recall")
+    if not reasons and not better:
+        reasons.append("nothing better beyond its interval (no person source's Dice, false people or person "
+                       "recall)")
+    out["better"] = better
     out["ship"] = not reasons
-    out["why"] = "; ".join(reasons) if reasons else ("no source worse beyond its interval, fewer false people"
-                                                     + (", person recall held" if recall_guard else ""))
+    out["why"] = "; ".join(reasons) if reasons else (
+        "no source worse beyond its interval" + (", person recall held" if recall_guard else "")
+        + "; better: " + ", ".join(better))
     return out
 
 
