@@ -43,6 +43,7 @@ def get_config(arg=None):
     c.log_every = 5
     c.eval_every = 35
     c.checkpoint_every = 20
+    c.export = "best"                           # cells written to <workdir>/weights: best (val) | latest (last step)
     c.max_train_seconds = 0.0                   # stop (checkpointed) after this long; the same command resumes (0: off)
     if arg == "steady":
         c.steady_weight = 1.0

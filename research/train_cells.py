@@ -4,7 +4,8 @@
 
 Writes ``<workdir>/weights/`` (a model-3 weights folder holding the cells of the best val evaluation,
 ``residual_cells`` on, ``cells: {"kind": "trained", ...}`` in its manifest), ``<workdir>/history.jsonl`` (loss
-and val-clip scores over the steps) and ``<workdir>/run.json``. The same command resumes a stopped run. Evaluate
+and val-clip scores over the steps) and ``<workdir>/run.json``. The same command resumes a stopped run; after
+the run, ``--config.export=latest`` writes the last step's cells to ``<workdir>/weights_latest/`` instead. Evaluate
 the candidate as the user runs it:
 ``python -m seg_jax.evaluate --model convlstm --checkpoint <workdir>/weights --split val --peers none``.
 """
@@ -112,11 +113,15 @@ def run(config, workdir: str) -> str:
                       "steps": int(config.num_steps), "selected_step": int(out["best"]["step"]),
                       "trained_cells": list(config.cells),
                       "from": str(config.mobilenet), "from_sha256": manifest.get("sha256")}
-    weights_folder.save_weights(os.path.join(workdir, "weights"), model_config, jax.device_get(trained), extra)
+    latest = config.get("export", "best") == "latest"
+    if latest:
+        extra["cells"]["selected_step"] = int(config.num_steps)
+    out_dir = os.path.join(workdir, "weights_latest" if latest else "weights")
+    weights_folder.save_weights(out_dir, model_config, jax.device_get(trained), extra)
     with open(os.path.join(workdir, "run.json"), "w") as f:
         json.dump({"config": config.to_dict(), "seconds_this_session": seconds, "command": command}, f, indent=1,
                   default=str)
-    return os.path.join(workdir, "weights")
+    return out_dir
 
 
 def main(_):
@@ -128,7 +133,7 @@ def main(_):
     except (FileNotFoundError, ValueError, OSError) as e:
         fail(PROG, str(e).splitlines()[0] if str(e) else type(e).__name__)
     if out:
-        print(f"wrote candidate weights (the best val evaluation's cells) to {out}")
+        print(f"wrote candidate weights to {out}")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ def train(config: Mapping[str, Any], workdir: str, variables: Mapping[str, Any],
             save_checkpoint(ckpt, step, trainable, opt_state)
             log(f"time budget of {budget:.0f} s used at step {step}; the same command resumes the run")
             return {"cells": trainable, "other": other, "finished": False}
-    if os.path.isfile(best_path):
+    if config.get("export", "best") == "best" and os.path.isfile(best_path):
         _, trainable, _ = load_checkpoint(best_path, trainable, opt_state)
     best = max(evaluations, key=lambda e: selection_key(e, evaluations[0]))
     log(f"best val evaluation: step {best['step']} (dice {best['dice']:.4f}, steady change "
