@@ -13,7 +13,10 @@
 #   fourth (RUN=people): the third without images that hold no person (data.weights.negative=0,
 #                       data.negatives.no_person_prob=0): the label policy and CamVid alone, 600 steps; stopped
 #                       after its step-150 val (recall 0.305 -> 0.206);
-#   fifth  (RUN=policy): the fourth without CamVid: the label policy alone, 300 steps.
+#   fifth  (RUN=policy): the fourth without CamVid: the label policy alone, 300 steps;
+#   sixth  (RUN=frozenbn): the third (policy, CamVid, negatives, Dice per image) with BatchNorm on the shipped
+#                       running statistics (config.freeze_batch_stats): the shipped weights are a blend whose
+#                       statistics training would re-estimate within ~100 steps; 600 steps.
 # Time budget: the run stops (evaluates, checkpoints) at $DEADLINE (UTC); rerun the same command to resume.
 set -e
 cd "$(dirname "$0")/.."
@@ -45,7 +48,12 @@ case "$RUN" in
                --config.learning_rate=1e-4 --config.eval_every=150 --config.data.weights.camvid=0
                --config.data.weights.negative=0 --config.data.negatives.no_person_prob=0
                --config.val_person_recall=true --config.eval_at_start=true --config.loss=bce_image_dice" ;;
-  *) echo "issue46_retrain: RUN must be short, long, recall, people or policy, not '$RUN'" >&2; exit 2 ;;
+  frozenbn) WORKDIR=${WORKDIR:-workdirs/mobilenet_issue46_frozenbn}
+         ARGS="--config.num_steps=600 --config.warmup_steps=30 --config.lr_boundaries=420,540
+               --config.learning_rate=1e-4 --config.eval_every=150 --config.data.weights.camvid=0.3
+               --config.data.weights.negative=0.1 --config.freeze_batch_stats=true
+               --config.val_person_recall=true --config.eval_at_start=true --config.loss=bce_image_dice" ;;
+  *) echo "issue46_retrain: RUN must be short, long, recall, people, policy or frozenbn, not '$RUN'" >&2; exit 2 ;;
 esac
 exec nice -n 10 $PY -m seg_jax.train --config configs/mobilenet.py:cpu-long \
   --config.data.root=../shared/data --config.data.image_size=256,256 \
