@@ -53,6 +53,7 @@ JOBS: dict[str, tuple[str, list[str], dict[str, str]]] = {
     "seg_jax balanced --every 3": ("seg_jax", ["--every", "3"], {}),
     "seg_jax fast --every 2": ("seg_jax", ["--preset", "fast", "--every", "2"], {}),
     "seg_jax balanced 1-thread XLA": ("seg_jax", [], {"XLA_FLAGS": ONE_XLA_THREAD}),
+    "seg_jax convlstm": ("seg_jax", ["--model", "convlstm"], {}),
     "mediapipe general": ("mediapipe", ["--model", "0"], {}),
     "mediapipe naive": ("mediapipe", ["--model", "0", "--naive"], {}),
 }
