@@ -14,7 +14,8 @@ ARMS = (("long", "mobilenet_issue46_long", "policy + CamVid 0.3 + negatives 0.1,
         ("recall", "mobilenet_issue46_recall", "the same, Dice per image, lr 1e-4"),
         ("people", "mobilenet_issue46_people", "the same without person-free images"),
         ("policy", "mobilenet_issue46_policy", "the same without CamVid: the label policy alone"),
-        ("frozenbn", "mobilenet_issue46_frozenbn", "'recall' with BatchNorm on the shipped statistics"))
+        ("frozenbn", "mobilenet_issue46_frozenbn", "'recall' with BatchNorm on the shipped statistics"),
+        ("policyneg", "mobilenet_issue46_policyneg", "the label policy and the negatives, no CamVid"))
 SOURCES = ("portraits", "selfies", "people", "fullbody", "davis", "camvid")
 
 

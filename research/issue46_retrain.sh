@@ -16,7 +16,9 @@
 #   fifth  (RUN=policy): the fourth without CamVid: the label policy alone, 300 steps;
 #   sixth  (RUN=frozenbn): the third (policy, CamVid, negatives, Dice per image) with BatchNorm on the shipped
 #                       running statistics (config.freeze_batch_stats): the shipped weights are a blend whose
-#                       statistics training would re-estimate within ~100 steps; 600 steps.
+#                       statistics training would re-estimate within ~100 steps; 600 steps;
+#   seventh (RUN=policyneg): the label policy and the negatives without CamVid (the fifth plus the person-free
+#                       images of the third), 300 steps.
 # Time budget: the run stops (evaluates, checkpoints) at $DEADLINE (UTC); rerun the same command to resume.
 set -e
 cd "$(dirname "$0")/.."
@@ -53,7 +55,13 @@ case "$RUN" in
                --config.learning_rate=1e-4 --config.eval_every=150 --config.data.weights.camvid=0.3
                --config.data.weights.negative=0.1 --config.freeze_batch_stats=true
                --config.val_person_recall=true --config.eval_at_start=true --config.loss=bce_image_dice" ;;
-  *) echo "issue46_retrain: RUN must be short, long, recall, people, policy or frozenbn, not '$RUN'" >&2; exit 2 ;;
+  policyneg) WORKDIR=${WORKDIR:-workdirs/mobilenet_issue46_policyneg}
+         ARGS="--config.num_steps=300 --config.warmup_steps=30 --config.lr_boundaries=210,270
+               --config.learning_rate=1e-4 --config.eval_every=150 --config.data.weights.camvid=0
+               --config.data.weights.negative=0.1
+               --config.val_person_recall=true --config.eval_at_start=true --config.loss=bce_image_dice" ;;
+  *) echo "issue46_retrain: RUN must be short, long, recall, people, policy, frozenbn or policyneg, not '$RUN'" >&2
+     exit 2 ;;
 esac
 exec nice -n 10 $PY -m seg_jax.train --config configs/mobilenet.py:cpu-long \
   --config.data.root=../shared/data --config.data.image_size=256,256 \
