@@ -8,7 +8,7 @@ Both models are the same network with different cells: the per-frame U-Net Mobil
 zeroed (residual form). Video: every DAVIS clip of the split streamed from a reset at the size the Segmenter runs it
 (160x288), Dice pooled over the frames, flicker and dtSSD (:mod:`seg_jax.evaluation.metrics_temporal`) of the
 probabilities against the mask brought to that size. Stills: every held-out still of each source, one step from a
-reset at its Segmenter size (:func:`seg_jax.inference.streaming.choose_input_size`), pooled Dice. No guided upsample
+reset at its Segmenter size (:func:`seg_jax.inference.sizes.choose_input_size`), pooled Dice. No guided upsample
 and no stabiliser, so the numbers isolate what the cells do.
 """
 from __future__ import annotations
@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     from seg_jax.convert.convlstm_warm_start import zero_cells
     from seg_jax.data import io, real
     from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
-    from seg_jax.inference.streaming import choose_input_size, preprocess
+    from seg_jax.inference.sizes import choose_input_size
+    from seg_jax.inference.streaming import preprocess
     from seg_jax.ops.resize import resize
     from seg_jax.training import cell_cache, cells, cells_loop
 
