@@ -187,6 +187,7 @@ def test_ship_rule_ships_a_gain_elsewhere_when_false_people_hold_and_refuses_mor
     result = ship_rule.decide(more_false, shipped)
     assert not result["ship"] and "more false people" in result["why"]
     more_flagged = _evaluation(base_dice + 0.03, base_false, 0.7)
-    assert not ship_rule.decide(more_flagged, shipped)["ship"]
+    result = ship_rule.decide(more_flagged, shipped)
+    assert not result["ship"] and "more person-free photos flagged (0.700 vs 0.600)" in result["why"]
     same = ship_rule.decide(_evaluation(base_dice, base_false, 0.6), shipped)
     assert not same["ship"] and "nothing better" in same["why"]

@@ -49,3 +49,11 @@ def test_front_door_shows_person_recall_where_scored():
     lines = report.dice_summary(rows)
     assert "| camvid (4) | 0.6000, recall 0.750 (small 0.500) | 0.6000, recall 0.800 (small 0.500) |" in lines
     assert "| selfies (3) | 0.9000 | - |" in lines
+
+
+def test_front_door_shows_flagged_frames_beside_recall_and_flagged_alone_on_person_free_photos():
+    camvid = {"dice": 0.02, "examples": 43, "person_recall": 0.0, "false_person_images": 0.25}
+    negatives = {"dice": 0.0, "examples": 296, "false_person_images": 0.605}
+    lines = report.dice_summary([{"model": "mobilenet", "full_res": {"camvid": camvid, "negatives": negatives}}])
+    assert "| camvid (43) | 0.0200, recall 0.000, 0.250 flagged |" in lines
+    assert "| negatives (296) | 0.605 flagged |" in lines

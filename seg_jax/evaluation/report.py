@@ -172,7 +172,8 @@ def results_section(results: Path, figures: Sequence[str]) -> str:
 def dice_summary(rows: Sequence[dict]) -> list[str]:
     """A compact table of one evaluation: full-resolution Dice per source (rows) and model (columns), with the
     flicker of video sources in brackets and the person recall (and small people's, under 1 % of the image) where
-    scored; on person-free photos, the share of images flagged with a person."""
+    scored; on person-free photos (and the person-free frames of a source with people), the share of images
+    flagged with a person."""
     models = [r for r in rows if r.get("full_res")]
     sources = list(dict.fromkeys(s for r in models for s in r["full_res"]))
     lines = ["| Source | " + " | ".join(r["model"] for r in models) + " |", "|---" * (len(models) + 1) + "|"]
@@ -180,8 +181,8 @@ def dice_summary(rows: Sequence[dict]) -> list[str]:
         cells = []
         for r in models:
             m = r["full_res"].get(s)
-            if m is not None and "false_person_images" in m:   # person-free photos: no Dice, the share flagged
-                cells.append(f"{m['false_person_images']:.3f} flagged")
+            if m is not None and "false_person_images" in m and "person_recall" not in m:
+                cells.append(f"{m['false_person_images']:.3f} flagged")   # person-free photos: no Dice, no people
                 continue
             cell = "-" if m is None else f"{m['dice']:.4f}"
             if m is not None and "flicker" in m:
@@ -189,6 +190,8 @@ def dice_summary(rows: Sequence[dict]) -> list[str]:
             if m is not None and "person_recall" in m:
                 cell += f", recall {m['person_recall']:.3f}" + (f" (small {m['person_recall_small']:.3f})"
                                                                 if "person_recall_small" in m else "")
+            if m is not None and "false_person_images" in m and "person_recall" in m:   # frames with and without
+                cell += f", {m['false_person_images']:.3f} flagged"
             cells.append(cell)
         n = next((r["full_res"][s].get("examples") for r in models if s in r["full_res"]), None)
         lines.append(f"| {s}{f' ({int(n)})' if n else ''} | " + " | ".join(cells) + " |")

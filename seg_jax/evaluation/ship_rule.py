@@ -149,7 +149,7 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
     if not sources:
         raise ValueError("the two evaluations share no source; evaluate both on the same split")
     out: dict = {"sources": {}, "confidence": CONFIDENCE, "resamples": RESAMPLES}
-    worse, better, negatives_ok, reasons = [], [], None, []
+    worse, better, negatives_ok, negatives_why, reasons = [], [], None, "", []
     for source in sources:
         c, b = cand[source].get("per_image"), base[source].get("per_image")
         if not c or not b:
@@ -158,6 +158,9 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
             interval = paired_bootstrap(b["false_person_share"], c["false_person_share"])
             flagged = (cand[source].get("false_person_images"), base[source].get("false_person_images"))
             negatives_ok = interval["high"] >= 0 and (flagged[0] or 0) <= (flagged[1] or 0)
+            negatives_why = ("more false people on the person-free photos beyond the interval"
+                             if interval["high"] < 0 else
+                             f"more person-free photos flagged ({flagged[0] or 0:.3f} vs {flagged[1] or 0:.3f})")
             if interval["low"] > 0:
                 better.append("fewer false people")
             out["sources"][source] = {"metric": "false_person_share (shipped - candidate)", **interval,
@@ -174,7 +177,7 @@ def decide(candidate: Mapping, baseline: Mapping, recall_guard: bool = True) -> 
     if negatives_ok is None:
         reasons.append("no person-free photos scored (evaluate with the negatives subset)")
     elif not negatives_ok:
-        reasons.append("more false people on the person-free photos beyond the interval (or more images flagged)")
+        reasons.append(negatives_why)
     if recall_guard:
         out["recall"] = person_recall_guard(cand, base)
         if out["recall"]["refuse"]:
