@@ -14,6 +14,7 @@ import base64
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,18 @@ def decode_data_state(state: Any) -> Any:
     return state
 
 
+def _remove_partial(directory: Path, step: int, tries: int = 20) -> None:
+    """Remove ``step``'s half-written ``<step>.orbax-checkpoint-tmp*`` folders, retrying while a late writer
+    thread still adds files to one (a single rmtree can race it and leave the folder behind)."""
+    for _ in range(tries):
+        partials = list(directory.glob(f"{step}.orbax-checkpoint-tmp*"))
+        if not partials:
+            return
+        for partial in partials:
+            shutil.rmtree(partial, ignore_errors=True)
+        time.sleep(0.05)
+
+
 class TrainingCheckpoints:
     """The two Orbax managers of a workdir (latest N and best 1)."""
 
@@ -103,10 +116,13 @@ class TrainingCheckpoints:
                 manager.reload()
                 if step in manager.all_steps() and (directory / str(step)).is_dir():
                     return
+            try:                    # let writer threads still running after the first failure end first
+                manager.wait_until_finished()
+            except Exception:       # noqa: BLE001 - the same failure again; the first one is reported
+                pass
             drop_unread_task_errors()
             if jax.process_index() == 0:
-                for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
-                    shutil.rmtree(partial, ignore_errors=True)
+                _remove_partial(directory, step)
             manager.reload()
         kept = sorted(manager.all_steps())
         found = cause_of(str(error)) if error else None
