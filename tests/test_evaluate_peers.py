@@ -144,3 +144,23 @@ def test_the_mediapipe_worker_imports_the_real_package_not_seg_jax_own_driver(tm
                            "--iters", "1"], capture_output=True, text=True, timeout=120)
     # this test's interpreter has no mediapipe: the worker must say so, not load seg_jax's driver in its place
     assert proc.returncode != 0 and "No module named 'mediapipe'" in proc.stderr, proc.stderr[-500:]
+
+
+def test_peer_rows_come_from_an_earlier_evaluation_of_the_same_images_only():
+    own = {"model": "convlstm", "split": "test", "full_res": {"davis": {"examples": 165, "dice": 0.77},
+                                                             "people": {"examples": 40, "dice": 0.91}}}
+    peer = {"model": "rvm", "peer": True, "split": "test",
+            "full_res": {"davis": {"examples": 165, "dice": 0.9}, "people": {"examples": 40, "dice": 0.96},
+                         "camvid": {"examples": 43, "dice": 0.4}}}
+    earlier = {"results": [{"model": "mobilenet", "split": "test", "full_res": {}}, peer]}
+    rows = evaluate.peer_rows_from(earlier, own)
+    assert [r["model"] for r in rows] == ["rvm"] and set(rows[0]["full_res"]) == {"davis", "people"}
+    combined = evaluate.add_peer_rows({"results": [own]}, rows)
+    assert [r["model"] for r in combined["results"]] == ["convlstm", "rvm"]
+    with pytest.raises(ValueError, match="scored the val split"):
+        evaluate.peer_rows_from({"results": [{**peer, "split": "val"}]}, own)
+    fewer = {**peer, "full_res": {**peer["full_res"], "people": {"examples": 30, "dice": 0.96}}}
+    with pytest.raises(ValueError, match="did not score the same people images"):
+        evaluate.peer_rows_from({"results": [fewer]}, own)
+    with pytest.raises(ValueError, match="no peer rows"):
+        evaluate.peer_rows_from({"results": [own]}, own)

@@ -4,6 +4,8 @@
   python -m seg_jax.evaluate --model mobilenet,convlstm --out results/eval/eval.json
   python -m seg_jax.evaluate --config configs/mobilenet.py:tiny --checkpoint /tmp/run   # a training workdir
   python -m seg_jax.evaluate --peers rvm,modnet --peers_into results/eval/eval-mobilenet.json  # add peer rows only
+  python -m seg_jax.evaluate --peers_into results/eval/eval-convlstm.json --peers_from results/eval/eval-mobilenet.json
+                                                        # copy them from an evaluation of the same images
 
 Two protocols, reported side by side:
 - ``resized`` (the paper's): images and masks resized to the model's input size, metric sums over the split.
@@ -285,6 +287,26 @@ def add_peer_rows(evaluation: Mapping[str, Any], rows: Sequence[dict]) -> dict[s
     return {**evaluation, "results": kept + list(rows)}
 
 
+def peer_rows_from(earlier: Mapping[str, Any], own: Mapping[str, Any]) -> list[dict]:
+    """The peer rows of an ``earlier`` evaluate JSON, for ``own`` (a seg_jax row): they must have scored the same
+    split and, per source of ``own``, the same number of examples; ValueError (one line) otherwise."""
+    rows = [r for r in earlier.get("results", []) if r.get("peer")]
+    if not rows:
+        raise ValueError("it has no peer rows; run the peers with --peers instead")
+    sources = own.get("full_res", {})
+    for r in rows:
+        if r.get("split") != own.get("split"):
+            raise ValueError(f"its peers scored the {r.get('split')} split, this evaluation the {own.get('split')} "
+                             "split")
+        for name, metrics in sources.items():
+            theirs = r.get("full_res", {}).get(name)
+            if theirs is None or theirs.get("examples") != metrics.get("examples"):
+                raise ValueError(f"{r['model']} did not score the same {name} images (its "
+                                 f"{None if theirs is None else theirs.get('examples')} vs "
+                                 f"{metrics.get('examples')}); run the peers with --peers instead")
+    return [{**r, "full_res": {n: r["full_res"][n] for n in sources}} for r in rows]
+
+
 def measure_fps(model_name: str, variables: Mapping[str, Any], model_config: Mapping[str, Any],
                 input_size: Sequence[int], iterations: int = 30) -> dict[str, float]:
     """Batch-1 network frames/s at ``input_size`` (compile excluded; median of ``iterations``)."""
@@ -508,6 +530,8 @@ def _define_flags() -> None:
     flags.DEFINE_string("out", None, "JSON output path (default results/eval/eval-<models>.json); .md written beside.")
     flags.DEFINE_string("peers_into", None, "Only run --peers on the split and sources of this evaluation JSON "
                         "and add their rows to it (rewriting it and its .md); seg_jax's rows are kept as they are.")
+    flags.DEFINE_string("peers_from", None, "With --peers_into: copy the peer rows of this earlier evaluation of "
+                        "the same split and sources instead of running the peers again.")
 
 
 def _add_peers_into(path: Path, f, data_path) -> None:
@@ -515,10 +539,14 @@ def _add_peers_into(path: Path, f, data_path) -> None:
     try:
         evaluation = json.loads(path.read_text())
         own = next(r for r in evaluation["results"] if not r.get("peer"))
-        rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
-                         list(own.get("full_res", {})), install=f.peer_install)
+        if f.peers_from:
+            rows = peer_rows_from(json.loads(Path(f.peers_from).read_text()), own)
+        else:
+            rows = run_peers([p for p in f.peers if p and p != "none"], data_path, own["split"],
+                             list(own.get("full_res", {})), install=f.peer_install)
     except (OSError, ValueError, KeyError, StopIteration) as e:
-        raise SystemExit(f"seg_jax.evaluate: error: --peers_into {path}: {type(e).__name__}: {e}") from None
+        option = f"--peers_from {f.peers_from}" if f.peers_from else f"--peers_into {path}"
+        raise SystemExit(f"seg_jax.evaluate: error: {option}: {type(e).__name__}: {e}") from None
     evaluation = add_peer_rows(evaluation, rows)
     markdown = to_markdown(evaluation["results"], evaluation.get("temporal"))
     print(markdown)
