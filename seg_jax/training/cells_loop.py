@@ -180,8 +180,8 @@ def train(config: Mapping[str, Any], workdir: str, variables: Mapping[str, Any],
     history_path = os.path.join(workdir, "history.jsonl")
 
     best_path = os.path.join(workdir, "best_cells.msgpack")
-    evaluations = [json.loads(line)["val"] | {"step": json.loads(line)["step"]} for line in _lines(history_path)
-                   if "val" in json.loads(line)]
+    rows = [json.loads(line) for line in _lines(history_path)]
+    evaluations = [r["val"] | {"step": r["step"]} for r in rows if "val" in r]   # earlier sessions' (resume)
 
     def evaluate(step):
         v = {"params": {**other, **trainable}, "batch_stats": frozen["batch_stats"]}
@@ -244,5 +244,4 @@ def assemble(variables: Mapping[str, Any], trainable: Mapping[str, Any]) -> dict
 
 
 __all__ = ["StreamSampler", "make_step", "make_stream", "stream_scores", "selection_key", "train", "assemble",
-           "save_checkpoint",
-           "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint"]
