@@ -21,32 +21,44 @@ DEFAULT_DATA_ROOT = os.environ.get("SEG_JAX_DATA", "../shared/data")
 
 
 def get_default_config() -> ml_collections.ConfigDict:
+    """Every field a run reads, with its default: the model, the data, then the training schedule and bookkeeping."""
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.model = _model_fields()
+    c.data = _data_fields()
+    _training_fields(c)
+    return c
 
-    c.model = ml_collections.ConfigDict()
-    c.model.name = "mobilenet"          # unet | mobilenet | convlstm
-    c.model.dtype = "float32"           # compute dtype: float32 | bfloat16 (params stay float32)
-    c.model.depthwise_impl = "auto"     # auto | shift_add | grouped (mobilenet models only)
-    c.model.gate_activation = "hard_sigmoid"  # convlstm only: tf.keras 2.x default, as in the paper
-    c.model.residual_cells = False      # convlstm only: add each cell's output to its input (not the paper's)
-    c.model.encoder_bn_momentum = 0.999  # MobileNetV3 BatchNorm momentum (Keras); 0.99 for short runs
 
-    c.data = ml_collections.ConfigDict()
+def _model_fields() -> ml_collections.ConfigDict:
+    """``config.model``: which network and its numerics."""
+    m = ml_collections.ConfigDict()
+    m.name = "mobilenet"          # unet | mobilenet | convlstm
+    m.dtype = "float32"           # compute dtype: float32 | bfloat16 (params stay float32)
+    m.depthwise_impl = "auto"     # auto | shift_add | grouped (mobilenet models only)
+    m.gate_activation = "hard_sigmoid"  # convlstm only: tf.keras 2.x default, as in the paper
+    m.residual_cells = False      # convlstm only: add each cell's output to its input (not the paper's)
+    m.encoder_bn_momentum = 0.999  # MobileNetV3 BatchNorm momentum (Keras); 0.99 for short runs
+    return m
+
+
+def _data_fields() -> ml_collections.ConfigDict:
+    """``config.data``: which sources, how they are mixed, sized and augmented."""
+    d = ml_collections.ConfigDict()
     # mixed (real data under root; with no root: public) | public (TFDS public datasets) | folder | synthetic
-    c.data.source = "mixed"
-    c.data.root = ""                    # root of the real data (e.g. ../shared/data)
-    c.data.folder = ""                  # an images/ + masks/ folder (source 'folder')
-    c.data.image_size = (256, 256)      # (height, width), multiples of 32
-    c.data.clip_length = 4              # T for temporal models
-    c.data.val_fraction = 0.1
-    c.data.test_fraction = 0.1
-    c.data.num_workers = 0              # Grain worker processes (0 = in-process)
-    c.data.synthetic_size = 64          # number of synthetic examples (source 'synthetic')
-    c.data.augment = True               # the paper's augmentations (flip, gray, channel shuffle, dropout, rotate)
-    c.data.soft_targets = True          # train on soft alpha mattes where the data has them
-    c.data.read_threads = 2             # Grain reader threads per process (decoding releases the GIL)
-    c.data.weights = ml_collections.ConfigDict({   # mixing weights of source 'mixed' (normalised per kind)
+    d.source = "mixed"
+    d.root = ""                    # root of the real data (e.g. ../shared/data)
+    d.folder = ""                  # an images/ + masks/ folder (source 'folder')
+    d.image_size = (256, 256)      # (height, width), multiples of 32
+    d.clip_length = 4              # T for temporal models
+    d.val_fraction = 0.1
+    d.test_fraction = 0.1
+    d.num_workers = 0              # Grain worker processes (0 = in-process)
+    d.synthetic_size = 64          # number of synthetic examples (source 'synthetic')
+    d.augment = True               # the paper's augmentations (flip, gray, channel shuffle, dropout, rotate)
+    d.soft_targets = True          # train on soft alpha mattes where the data has them
+    d.read_threads = 2             # Grain reader threads per process (decoding releases the GIL)
+    d.weights = ml_collections.ConfigDict({   # mixing weights of source 'mixed' (normalised per kind)
         "composite": 0.6, "real": 0.4,             # still images: composites / real portraits+people pairs
         "pseudo_video": 0.5, "davis": 0.5,         # clips: composite pseudo-video / real DAVIS clips
         "negative": 0.15,                          # both: whole person-free photos, empty mask (negatives/)
@@ -57,33 +69,37 @@ def get_default_config() -> ml_collections.ConfigDict:
     # that are person-free photos (animals, vehicles, rooms, objects), the probability of pasting a masked
     # non-person object beside the people (mask 0, in front or behind), and the share of composites with
     # such objects and no person at all (all-zero mask)
-    c.data.negatives = ml_collections.ConfigDict({
+    d.negatives = ml_collections.ConfigDict({
         "background_share": 0.5, "object_prob": 0.25, "no_person_prob": 0.1})
     # source 'mixed': the teachers' label audit (python -m seg_jax.data.label_audit) as per-pixel ignore maps of
     # the real train pairs: its folder ('' = off), which subsets (comma-separated) and which flagged regions
     # (missed_person: the label says background where both teachers see a person; extra_person: the reverse)
-    c.data.label_audit = ml_collections.ConfigDict({
+    d.label_audit = ml_collections.ConfigDict({
         "dir": "", "sources": "people", "directions": "missed_person"})
     # source 'mixed': each still subset's share of the real pairs (normalised; 0 leaves it out) and of the
     # compositing foregrounds (cutouts too). Selfies and portraits are the video-call domain; the soft
     # mattes (portraits, cutouts) carry hair detail that the softened binary masks lack.
-    c.data.real_weights = ml_collections.ConfigDict({
+    d.real_weights = ml_collections.ConfigDict({
         "portraits": 0.15, "selfies": 0.4, "people": 0.15, "fullbody": 0.3})
-    c.data.foreground_weights = ml_collections.ConfigDict({
+    d.foreground_weights = ml_collections.ConfigDict({
         "portraits": 0.2, "selfies": 0.3, "people": 0.15, "fullbody": 0.2, "cutouts": 0.15})
-    c.data.composite_size = 100_000     # virtual length of the composite sources (one "epoch")
-    c.data.clip_stride = 1              # frame step inside a real video clip
+    d.composite_size = 100_000     # virtual length of the composite sources (one "epoch")
+    d.clip_stride = 1              # frame step inside a real video clip
     # source 'public' (seg_jax.data.public; prepare with python -m seg_jax.data.prepare): the TFDS data dir
     # ('' = $TFDS_DATA_DIR, else ~/tensorflow_datasets), each public source's mixing weight (0 leaves it out; an
     # unprepared one is left out with a warning) and at most this many val examples per dataset
-    c.data.public_dir = ""
-    c.data.public_weights = ml_collections.ConfigDict({
+    d.public_dir = ""
+    d.public_weights = ml_collections.ConfigDict({
         "coco": 0.45, "coco_negatives": 0.1, "kaggle": 0.15, "davis17": 0.15, "youtube_vis": 0.15})
-    c.data.public_val_examples = 500
+    d.public_val_examples = 500
     # 'grain': decode and augment on host cores (every source, the paper's augmentations); 'device': decode the
     # train split once, augment on the accelerator (seg_jax.data.device_pipeline; stills and pseudo-video)
-    c.data.pipeline = "grain"
+    d.pipeline = "grain"
+    return d
 
+
+def _training_fields(c: ml_collections.ConfigDict) -> None:
+    """The top-level fields of ``c``: batches, schedule, loss, selection, checkpoints, starting weights."""
     c.batch_size = 8
     c.eval_batch_size = 8
     c.num_steps = 20_000
@@ -133,7 +149,6 @@ def get_default_config() -> ml_collections.ConfigDict:
     # writes it)
     c.settle_steps = 0
     c.keep_checkpoints = 1              # latest checkpoints kept besides the best
-    return c
 
 
 def weights_settle_steps(folder: str) -> int:

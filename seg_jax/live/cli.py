@@ -32,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Window {HELP_KEYS}. Exit codes: 0 ok, 1 runtime error, 2 bad input, 128+N stopped by signal N "
                "(Ctrl-C 130, SIGTERM 143, SIGHUP 129; the output is finalised first).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    io = p.add_argument_group("input / output")
+    _add_io_flags(p.add_argument_group("input / output"))
+    _add_privacy_flags(p.add_argument_group("privacy"))
+    _add_effect_flags(p.add_argument_group("effect"))
+    _add_model_flags(p.add_argument_group("model"))
+    return p
+
+
+def _add_io_flags(io) -> None:
+    """Where frames come from and go to, and how the run reports."""
     io.add_argument("--source", default="0",
                     help="webcam index (0), 'sample' (shipped clip), video file, image, image folder, or "
                          "rtsp/http URL (default: 0)")
@@ -61,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read, segment and write one after the other in one thread (default: three threads "
                          "that overlap)")
 
-    safety = p.add_argument_group("privacy")
+
+def _add_privacy_flags(safety) -> None:
+    """What the output shows when the mask cannot be trusted, and whose mask it is."""
     safety.add_argument("--failsafe", default="blur", metavar="|".join(ACTIONS),
                         help="when the mask cannot be trusted (camera covered or black, frozen source, the person "
                              "region covering most of the frame, a mostly uncertain alpha): blur the whole output, "
@@ -70,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="all: everybody the model finds; primary: only the main person (the largest region "
                              "near the centre, followed by overlap) (default: all)")
 
-    look = p.add_argument_group("effect")
+
+def _add_effect_flags(look) -> None:
+    """What happens to the background and the person's edge."""
     look.add_argument("--mode", "-m", default="blur", help=mode_help())
     look.add_argument("--blur", type=float, default=12.0, help="background blur strength in pixels (default 12)")
     edge = look.add_mutually_exclusive_group()
@@ -91,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="image/video/color/green: blend the frame itself at soft edges (default: its estimated "
                            "foreground colour, so the old room's colour does not show round the person)")
 
-    m = p.add_argument_group("model")
+
+def _add_model_flags(m) -> None:
+    """Which network runs, at what size, and how its alpha is brought to full resolution."""
     m.add_argument("--preset", metavar="quality|balanced|fast", help=preset_help())
     m.add_argument("--model", default=None, choices=MODEL_NAMES,
                    help=f"{describe_models()} (default: the preset's)")
@@ -114,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--guided-subsample", type=int, default=None,
                    help="fit the guided filter at 1/N of the inference size (2: about half its cost, slightly "
                         "softer edges; see results/ablations/guided_subsample) (default: the preset's)")
-    return p
 
 
 def options_from_args(args: argparse.Namespace) -> LiveOptions:
