@@ -24,6 +24,7 @@ def main(argv=None) -> int:
 
     import jax
 
+    from seg_jax.common.writer import write_json
     from seg_jax.convert.convlstm_warm_start import zero_cells
     from seg_jax.convert.init_from import load_init_variables
     from seg_jax.inference.segmenter import random_variables
@@ -56,8 +57,7 @@ def main(argv=None) -> int:
         part = cell_cache.CachePart(folder)
         out["parts"][name] = {m: cells_loop.stream_scores(stream, v, part) for m, v in models.items()}
         print(name, json.dumps(out["parts"][name]), flush=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=1)
+    write_json(a.out, out, indent=1, option="--out")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 
+from seg_jax.common.writer import write_json
+
 TRAIN = "python -m research.train_cells --config configs/convlstm_cells.py"
 RUNS = (("stream", "workdirs/convlstm_cells", f"{TRAIN} --workdir workdirs/convlstm_cells"),
         ("stream_steady", "workdirs/convlstm_cells_steady",
@@ -71,8 +73,7 @@ def main() -> None:
            "runs": runs,
            "segmenter_val_davis_baselines": _compact(base) if base else None,
            "baseline_command": BASELINE}
-    with open("results/training/convlstm_cells_streamed.json", "w") as f:
-        json.dump(out, f, indent=1, default=str)
+    write_json("results/training/convlstm_cells_streamed.json", out, indent=1)
     print("wrote results/training/convlstm_cells_streamed.json:", ", ".join(runs))
 
 

@@ -14,7 +14,6 @@ and no stabiliser, so the numbers isolate what the cells do.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -41,6 +40,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     from seg_jax.artifacts import model_io
+    from seg_jax.common.writer import write_json
     from seg_jax.convert.convlstm_warm_start import zero_cells
     from seg_jax.data import io, real
     from seg_jax.evaluation.metrics_temporal import DtSSDMeter, FlickerMeter
@@ -123,8 +123,7 @@ def main(argv=None) -> int:
         result["stills"][subset] = {name: _pooled(s) for name, s in sums.items()} | {"images": len(pairs)}
         print(subset, result["stills"][subset], flush=True)
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(a.out, result, indent=1, option="--out")
     return 0
 
 

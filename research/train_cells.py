@@ -11,7 +11,6 @@ the candidate as the user runs it:
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import write_json
 
 PROG = "research.train_cells"
 config_flags.DEFINE_config_file("config", "configs/convlstm_cells.py", "The recipe's config.")
@@ -118,9 +118,9 @@ def run(config, workdir: str) -> str:
         extra["cells"]["selected_step"] = int(config.num_steps)
     out_dir = os.path.join(workdir, "weights_latest" if latest else "weights")
     weights_folder.save_weights(out_dir, model_config, jax.device_get(trained), extra)
-    with open(os.path.join(workdir, "run.json"), "w") as f:
-        json.dump({"config": config.to_dict(), "seconds_this_session": seconds, "command": command}, f, indent=1,
-                  default=str)
+    write_json(os.path.join(workdir, "run.json"),
+               {"config": config.to_dict(), "seconds_this_session": seconds, "command": command}, indent=1,
+               option="--workdir")
     return out_dir
 
 

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from seg_jax.common.exit_codes import fail
+from seg_jax.common.writer import write_json
 from seg_jax.data import clips, folder, io
 
 NAME = "camvid"
@@ -203,9 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             splits = choose_splits(a.data_root)
             splits["about"]["command"] = "python -m seg_jax.data.camvid " + " ".join(
                 shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
-            with open(SPLITS_FILE, "w") as f:
-                json.dump(splits, f, indent=1)
-                f.write("\n")
+            write_json(SPLITS_FILE, splits, indent=1)
             print(f"wrote {SPLITS_FILE}: {json.dumps({s: splits[s] for s in SPLITS})}")
         for split in SPLITS:
             frames = read_split(a.data_root, split)

@@ -17,6 +17,7 @@ import shutil
 import cv2
 import numpy as np
 
+from seg_jax.common.writer import write_bytes
 from seg_jax.data import io
 
 SOFT_MASK_FOLDERS = ("portraits",)
@@ -33,8 +34,7 @@ def _write(path: str, arr: np.ndarray, jpeg_quality: int) -> None:
     ok, buf = cv2.imencode(os.path.splitext(path)[1], arr, params)
     if not ok:
         raise io.BadInputError(f"{path}: could not encode; check the file extension")
-    with open(path, "wb") as f:
-        f.write(buf.tobytes())
+    write_bytes(path, buf.tobytes())
 
 
 def _shrink_image(src: str, dst: str, max_side: int, quality: int) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from seg_jax.common.writer import write_json
 from seg_jax.data import folder, io
 from seg_jax.evaluation.person_recall import recall_counts
 
@@ -75,9 +76,7 @@ def main(argv=None) -> int:
         if added:
             print(f"{subset}: val {len(splits[subset]['val'])} -> {len(new[subset]['val'])} (+ {', '.join(added)})")
     if args.write:
-        with open(SPLITS_FILE, "w") as f:
-            json.dump(new, f, indent=1)
-            f.write("\n")
+        write_json(SPLITS_FILE, new, indent=1)
         print(f"wrote {SPLITS_FILE}")
     return 0
 

@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from seg_jax.common.writer import write_text
 from seg_jax.data import clips, composite, folder, io
 
 KINDS = ("objects", "rooms", "animals")
@@ -154,9 +155,7 @@ def main(argv=None) -> int:
         n = len(list_stems(args.data_root, kind))
         print(f"{kind}: {n} images; val groups {len(splits[kind]['val'])}, test groups {len(splits[kind]['test'])}")
     if args.write_splits:
-        with open(args.write_splits, "w") as f:
-            json.dump(splits, f, indent=1, sort_keys=True)
-            f.write("\n")
+        write_text(args.write_splits, json.dumps(splits, indent=1, sort_keys=True) + "\n", option="--write_splits")
         print(f"wrote {args.write_splits}")
     return 0
 

@@ -14,6 +14,7 @@ import time
 
 from absl import app, flags
 
+from seg_jax.common.writer import write_json
 from seg_jax.configs import default
 from seg_jax.data import pipeline
 
@@ -71,8 +72,7 @@ def main(argv):
             print(json.dumps(r))
             results.append(r)
     if _OUT.value:
-        with open(_OUT.value, "w") as f:
-            json.dump({"pipeline": results}, f, indent=1)
+        write_json(_OUT.value, {"pipeline": results}, indent=1, option="--out")
 
 
 if __name__ == "__main__":
