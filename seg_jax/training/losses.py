@@ -13,17 +13,24 @@ import optax
 LOSSES = ("dice", "bce_dice", "bce_image_dice")
 
 
+def _weighted_probs(logits: jax.Array, targets: jax.Array,
+                    weights: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """(sigmoid probabilities, targets) in float32, both zeroed where ``weights`` is 0 (ignored pixels)."""
+    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
+    targets = targets.astype(jnp.float32)
+    if weights is None:
+        return probs, targets
+    weights = weights.astype(jnp.float32)
+    return probs * weights, targets * weights
+
+
 def dice_loss(logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
               weights: jax.Array | None = None) -> jax.Array:
     """The paper's Dice loss over the whole batch: 1 - (2|A.B| + s) / (|A| + |B| + s).
 
     logits, targets (and weights): any matching shape, e.g. (B, H, W, 1). Returns a scalar.
     """
-    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
-    targets = targets.astype(jnp.float32)
-    if weights is not None:
-        weights = weights.astype(jnp.float32)
-        probs, targets = probs * weights, targets * weights
+    probs, targets = _weighted_probs(logits, targets, weights)
     intersection = jnp.sum(probs * targets)
     return 1.0 - (2.0 * intersection + smooth) / (jnp.sum(probs) + jnp.sum(targets) + smooth)
 
@@ -36,11 +43,7 @@ def image_dice_loss(logits: jax.Array, targets: jax.Array, smooth: float = 1.0,
 
     logits, targets (and weights): (B, ...) matching shapes. Returns a scalar (0 when no image holds a person).
     """
-    probs = jax.nn.sigmoid(logits.astype(jnp.float32))
-    targets = targets.astype(jnp.float32)
-    if weights is not None:
-        weights = weights.astype(jnp.float32)
-        probs, targets = probs * weights, targets * weights
+    probs, targets = _weighted_probs(logits, targets, weights)
     axes = tuple(range(1, targets.ndim))
     intersection = jnp.sum(probs * targets, axis=axes)
     truth = jnp.sum(targets, axis=axes)
