@@ -242,27 +242,35 @@ def _public_mix(c: ml_collections.ConfigDict, temporal: bool) -> None:
         c.temporal_loss_weight = 1.0
 
 
+def _public_at_scale(c: ml_collections.ConfigDict, temporal: bool, data: dict, stills: dict, clips: dict) -> None:
+    """The public mix with a machine's ``data`` loader settings and schedule: ``stills`` for every model, then
+    ``clips`` on top for temporal models."""
+    _public_mix(c, temporal)
+    c.data.update(data)
+    c.update(stills)
+    if temporal:
+        c.update(clips)
+
+
 def _public_gpu(c: ml_collections.ConfigDict, temporal: bool) -> None:
     """The public mix on one GPU (reproducing at scale): batch 64 at 256x256, 60k steps."""
-    _public_mix(c, temporal)
-    c.data.update(dict(num_workers=12, public_val_examples=1000))
-    c.update(dict(learning_rate=5e-4, warmup_steps=500, batch_size=64, eval_batch_size=64, num_steps=60_000,
-                  lr_boundaries=(45_000, 55_000), eval_every=2000, checkpoint_every=2000, log_every=100))
-    if temporal:
-        c.update(dict(batch_size=16, eval_batch_size=16, learning_rate=1e-4, num_steps=30_000,
-                      lr_boundaries=(22_000, 27_000)))
+    _public_at_scale(
+        c, temporal, data=dict(num_workers=12, public_val_examples=1000),
+        stills=dict(learning_rate=5e-4, warmup_steps=500, batch_size=64, eval_batch_size=64, num_steps=60_000,
+                    lr_boundaries=(45_000, 55_000), eval_every=2000, checkpoint_every=2000, log_every=100),
+        clips=dict(batch_size=16, eval_batch_size=16, learning_rate=1e-4, num_steps=30_000,
+                   lr_boundaries=(22_000, 27_000)))
 
 
 def _public_pod(c: ml_collections.ConfigDict, temporal: bool) -> None:
     """The public mix on a multi-host run (launch/README.md): global batch 512 (128 clips), a higher rate with
     a longer warm-up, half the steps."""
-    _public_mix(c, temporal)
-    c.data.update(dict(num_workers=8, public_val_examples=2000))
-    c.update(dict(learning_rate=1e-3, warmup_steps=1000, batch_size=512, eval_batch_size=128, num_steps=30_000,
-                  lr_boundaries=(22_000, 27_000), eval_every=1000, checkpoint_every=1000, log_every=50))
-    if temporal:
-        c.update(dict(batch_size=128, eval_batch_size=64, learning_rate=3e-4, num_steps=15_000,
-                      lr_boundaries=(11_000, 13_500)))
+    _public_at_scale(
+        c, temporal, data=dict(num_workers=8, public_val_examples=2000),
+        stills=dict(learning_rate=1e-3, warmup_steps=1000, batch_size=512, eval_batch_size=128, num_steps=30_000,
+                    lr_boundaries=(22_000, 27_000), eval_every=1000, checkpoint_every=1000, log_every=50),
+        clips=dict(batch_size=128, eval_batch_size=64, learning_rate=3e-4, num_steps=15_000,
+                   lr_boundaries=(11_000, 13_500)))
 
 
 def _cpu_short(c: ml_collections.ConfigDict, temporal: bool) -> None:
